@@ -1,0 +1,25 @@
+module github.com/siogate/siogate/adapter-kafka
+
+go 1.26.0
+
+require (
+	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
+	github.com/segmentio/kafka-go v0.4.51
+	github.com/siogate/siogate/adapter v0.0.0
+	github.com/siogate/siogate/emitter v0.0.0
+	github.com/siogate/siogate/protocol v0.0.0
+)
+
+require (
+	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/pierrec/lz4/v4 v4.1.15 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)
+
+replace (
+	github.com/siogate/siogate/adapter => ../adapter
+	github.com/siogate/siogate/adapter-redis => ../adapter-redis
+	github.com/siogate/siogate/emitter => ../emitter
+	github.com/siogate/siogate/protocol => ../protocol
+)

@@ -1,0 +1,205 @@
+// Package natsadapter carries siogate's cluster protocol over core NATS
+// subjects with nats.go. Nodes are counted by heartbeats (NATS cannot count
+// subscribers); the protocol itself lives once in package adapter.
+//
+//	f, closer, err := natsadapter.New(natsadapter.Options{URL: "nats://127.0.0.1:4222"})
+//	srv := gateway.NewServer(gateway.Config{Adapter: f})
+package natsadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/siogate/siogate/adapter"
+)
+
+// Options configure the NATS adapter.
+type Options struct {
+	// URL of the NATS servers: nats://[user:pw@]host:port, several
+	// separated by commas; tls:// for TLS. Ignored when Conn is set.
+	URL string
+	// Conn, when set, is used as it is (every nats.go option passes
+	// through).
+	Conn *nats.Conn
+	// Cluster configures the cluster protocol (prefix, timeouts,
+	// heartbeats).
+	Cluster adapter.ClusterConfig
+	// Logger receives disconnection and reconnection logs.
+	Logger *slog.Logger
+}
+
+// Broker is the NATS transport. It implements adapter.Broker and is the
+// publish side the emitter module takes.
+type Broker struct {
+	nc   *nats.Conn
+	own  bool
+	once sync.Once
+}
+
+var _ adapter.Broker = (*Broker)(nil)
+
+// ErrBadURL reports a NATS URL this module cannot use.
+var ErrBadURL = errors.New("natsadapter: bad NATS URL")
+
+// New connects to NATS and returns the gateway adapter factory and a
+// Closer for the connection.
+func New(opts Options) (adapter.Factory, io.Closer, error) {
+	b, err := NewBroker(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := opts.Cluster
+	if cfg.Logger == nil {
+		cfg.Logger = opts.Logger
+	}
+	return adapter.NewCluster(b, cfg), b, nil
+}
+
+// NewBroker connects to NATS. It reconnects forever after an outage;
+// subscriptions come back by themselves.
+func NewBroker(opts Options) (*Broker, error) {
+	if opts.Conn != nil {
+		return &Broker{nc: opts.Conn}, nil
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkURL(opts.URL); err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(opts.URL,
+		nats.Name("siogate"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(8<<20),
+		nats.Timeout(5*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Error("natsadapter: NATS connection lost; serving local traffic only until it returns", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("natsadapter: reconnected to NATS", "server", c.ConnectedUrlRedacted())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("natsadapter: NATS at %s does not answer (is it running and reachable?): %w", redact(opts.URL), err)
+	}
+	return &Broker{nc: nc, own: true}, nil
+}
+
+func checkURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("%w: empty (want nats://host:4222)", ErrBadURL)
+	}
+	for _, part := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadURL, err)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("%w: scheme %q (want nats, tls, ws or wss)", ErrBadURL, u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%w: no host in %q", ErrBadURL, part)
+		}
+	}
+	return nil
+}
+
+func redact(raw string) string {
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || u.User == nil {
+			out = append(out, part)
+			continue
+		}
+		u.User = url.User(u.User.Username())
+		out = append(out, u.String())
+	}
+	return strings.Join(out, ",")
+}
+
+// Conn returns the NATS connection.
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+// Publish sends data on the channel's subject.
+func (b *Broker) Publish(_ context.Context, channel string, data []byte) error {
+	return b.nc.Publish(adapter.SafeName(channel), data)
+}
+
+// Subscribe subscribes to the channels' subjects and delivers their
+// messages from one goroutine, in arrival order. Prefixes are not
+// supported by NATS subjects and are ignored.
+func (b *Broker) Subscribe(_ context.Context, sub adapter.Subscription) (io.Closer, error) {
+	msgs := make(chan *nats.Msg, 8192)
+	names := make(map[string]string, len(sub.Channels))
+	var subs []*nats.Subscription
+	unsubscribe := func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	for _, ch := range sub.Channels {
+		subject := adapter.SafeName(ch)
+		names[subject] = ch
+		s, err := b.nc.ChanSubscribe(subject, msgs)
+		if err != nil {
+			unsubscribe()
+			return nil, fmt.Errorf("natsadapter: subscribe %s: %w", subject, err)
+		}
+		subs = append(subs, s)
+	}
+	// The server has the subscriptions once a round trip completes.
+	if err := b.nc.Flush(); err != nil {
+		unsubscribe()
+		return nil, fmt.Errorf("natsadapter: subscribe: %w", err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case m := <-msgs:
+				sub.Deliver(names[m.Subject], m.Data)
+			}
+		}
+	}()
+	var once sync.Once
+	return closer(func() error {
+		once.Do(func() {
+			unsubscribe()
+			close(stop)
+			<-done
+		})
+		return nil
+	}), nil
+}
+
+type closer func() error
+
+func (f closer) Close() error { return f() }
+
+// Close drains and closes the connection if the broker opened it.
+func (b *Broker) Close() error {
+	b.once.Do(func() {
+		if b.own {
+			_ = b.nc.Drain()
+			b.nc.Close()
+		}
+	})
+	return nil
+}

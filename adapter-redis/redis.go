@@ -1,0 +1,320 @@
+// Package redisadapter carries siogate's cluster protocol over Redis
+// pub/sub with go-redis. The protocol is Node's classic
+// @socket.io/redis-adapter one, so siogate nodes, Node servers using
+// @socket.io/redis-adapter and @socket.io/redis-emitter share a cluster.
+//
+//	f, closer, err := redisadapter.New(redisadapter.Options{URL: "redis://127.0.0.1:6379/0"})
+//	if err != nil { ... }
+//	defer closer.Close()
+//	srv := gateway.NewServer(gateway.Config{Adapter: f})
+//
+// This module only moves bytes: the request/response logic, ack routing
+// and node counting live once in package adapter.
+package redisadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/siogate/siogate/adapter"
+)
+
+// Options configure the Redis adapter.
+type Options struct {
+	// URL of the Redis server: redis://[user:pw@]host:port[/db],
+	// rediss:// for TLS, or redis+sentinel://[user:pw@]h1:p1,h2:p2[/db]/master
+	// for Sentinel. Ignored when Client is set.
+	URL string
+	// Client, when set, is used as it is (passthrough of every go-redis
+	// option: a *redis.Client, *redis.ClusterClient, a failover client…).
+	Client redis.UniversalClient
+	// Cluster configures the cluster protocol; its Prefix is the channel
+	// prefix (default "socket.io", Node's default key).
+	Cluster adapter.ClusterConfig
+	// Logger receives outage and recovery logs.
+	Logger *slog.Logger
+	// HealthInterval is how often the connection is checked to log
+	// outages (default 1s).
+	HealthInterval time.Duration
+}
+
+// New connects to Redis and returns the adapter factory for the gateway
+// (gateway.Config.Adapter), and a Closer that stops the health monitor and,
+// when the client was created from URL, closes it. It fails with a clear
+// error when the URL is bad or Redis does not answer.
+func New(opts Options) (adapter.Factory, io.Closer, error) {
+	b, err := NewBroker(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := opts.Cluster
+	if cfg.Logger == nil {
+		cfg.Logger = opts.Logger
+	}
+	return adapter.NewCluster(b, cfg), b, nil
+}
+
+// Broker is the Redis transport: PUBLISH, (P)SUBSCRIBE and PUBSUB NUMSUB.
+// It implements adapter.Broker and adapter.SubscriberCounter, and is the
+// publish side the emitter module takes.
+type Broker struct {
+	client redis.UniversalClient
+	own    bool
+	log    *slog.Logger
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+var (
+	_ adapter.Broker            = (*Broker)(nil)
+	_ adapter.SubscriberCounter = (*Broker)(nil)
+)
+
+// NewBroker connects to Redis (see Options) and checks that it answers.
+func NewBroker(opts Options) (*Broker, error) {
+	b := &Broker{client: opts.Client, log: opts.Logger, stop: make(chan struct{})}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.client == nil {
+		c, err := ClientFromURL(opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		b.client, b.own = c, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		if b.own {
+			_ = b.client.Close()
+		}
+		return nil, fmt.Errorf("redisadapter: Redis at %s does not answer (is it running and reachable?): %w", redactURL(opts.URL), err)
+	}
+	interval := opts.HealthInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	b.wg.Add(1)
+	go b.monitor(interval)
+	return b, nil
+}
+
+// Client returns the go-redis client.
+func (b *Broker) Client() redis.UniversalClient { return b.client }
+
+// Publish sends data on channel.
+func (b *Broker) Publish(ctx context.Context, channel string, data []byte) error {
+	return b.client.Publish(ctx, channel, data).Err()
+}
+
+// NumSub counts the subscribers of channel.
+func (b *Broker) NumSub(ctx context.Context, channel string) (int, error) {
+	m, err := b.client.PubSubNumSub(ctx, channel).Result()
+	if err != nil {
+		return 0, err
+	}
+	return int(m[channel]), nil
+}
+
+// Subscribe subscribes to the channels and, with PSUBSCRIBE, to the
+// prefixes. A channel that a prefix already covers is not subscribed
+// again, so each message arrives once. go-redis reconnects and
+// resubscribes by itself after an outage.
+func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Closer, error) {
+	var exact []string
+	for _, c := range sub.Channels {
+		covered := false
+		for _, p := range sub.Prefixes {
+			if strings.HasPrefix(c, p) {
+				covered = true
+			}
+		}
+		if !covered {
+			exact = append(exact, c)
+		}
+	}
+	patterns := make([]string, len(sub.Prefixes))
+	for i, p := range sub.Prefixes {
+		patterns[i] = escapeGlob(p) + "*"
+	}
+	ps := b.client.Subscribe(ctx)
+	// go-redis records the channels and patterns even when Redis cannot be
+	// reached, and subscribes them when it reconnects: an outage at
+	// subscription time is logged, not fatal, so that the subscriber joins
+	// the cluster once Redis is back.
+	var err error
+	if len(exact) > 0 {
+		err = ps.Subscribe(ctx, exact...)
+	}
+	if len(patterns) > 0 {
+		if perr := ps.PSubscribe(ctx, patterns...); err == nil {
+			err = perr
+		}
+	}
+	// Wait for the confirmations, so that messages published after
+	// Subscribe returns are not missed.
+	for i := 0; err == nil && i < len(exact)+len(patterns); i++ {
+		_, err = ps.Receive(ctx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			_ = ps.Close()
+			return nil, fmt.Errorf("redisadapter: subscribe: %w", err)
+		}
+		b.log.Warn("redisadapter: Redis unreachable at subscription; subscribing when it returns", "err", err)
+	}
+	done := make(chan struct{})
+	msgs := ps.Channel(redis.WithChannelSize(4096))
+	go func() {
+		defer close(done)
+		for m := range msgs {
+			sub.Deliver(m.Channel, []byte(m.Payload))
+		}
+	}()
+	return closerFunc(func() error {
+		err := ps.Close()
+		<-done
+		return err
+	}), nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// escapeGlob escapes Redis glob characters in a literal prefix.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// monitor logs when Redis stops and starts answering.
+func (b *Broker) monitor(interval time.Duration) {
+	defer b.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	down := false
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		err := b.client.Ping(ctx).Err()
+		cancel()
+		switch {
+		case err != nil && !down:
+			down = true
+			b.log.Error("redisadapter: Redis unreachable; serving local traffic only until it returns", "err", err)
+		case err == nil && down:
+			down = false
+			b.log.Info("redisadapter: Redis reachable again; resubscribed")
+		}
+	}
+}
+
+// Close stops the monitor and closes the client if the broker created it.
+func (b *Broker) Close() error {
+	var err error
+	b.once.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		if b.own {
+			err = b.client.Close()
+		}
+	})
+	return err
+}
+
+// ErrBadURL reports a Redis URL this module cannot use.
+var ErrBadURL = errors.New("redisadapter: bad Redis URL")
+
+// ClientFromURL creates a go-redis client from a redis://, rediss:// or
+// redis+sentinel:// URL.
+func ClientFromURL(raw string) (redis.UniversalClient, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: empty (want redis://host:port/db)", ErrBadURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		o, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		}
+		return redis.NewClient(o), nil
+	case "redis+sentinel":
+		o, err := parseSentinel(u)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewFailoverClient(o), nil
+	default:
+		return nil, fmt.Errorf("%w: scheme %q (want redis, rediss or redis+sentinel)", ErrBadURL, u.Scheme)
+	}
+}
+
+// parseSentinel reads redis+sentinel://user:pw@h1:p1,h2:p2/db/master.
+func parseSentinel(u *url.URL) (*redis.FailoverOptions, error) {
+	o := &redis.FailoverOptions{}
+	for _, h := range strings.Split(u.Host, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if !strings.Contains(h, ":") {
+				h += ":26379"
+			}
+			o.SentinelAddrs = append(o.SentinelAddrs, h)
+		}
+	}
+	if len(o.SentinelAddrs) == 0 {
+		return nil, fmt.Errorf("%w: no sentinel hosts", ErrBadURL)
+	}
+	if u.User != nil {
+		o.Username = u.User.Username()
+		o.Password, _ = u.User.Password()
+		o.SentinelUsername, o.SentinelPassword = o.Username, o.Password
+	}
+	parts := strings.FieldsFunc(u.Path, func(r rune) bool { return r == '/' })
+	switch len(parts) {
+	case 1:
+		o.MasterName = parts[0]
+	case 2:
+		db, err := strconv.Atoi(parts[0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: database %q is not a number", ErrBadURL, parts[0])
+		}
+		o.DB, o.MasterName = db, parts[1]
+	default:
+		return nil, fmt.Errorf("%w: want redis+sentinel://hosts/db/master-name", ErrBadURL)
+	}
+	return o, nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}

@@ -1,0 +1,681 @@
+package adapter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siogate/siogate/protocol/socketio"
+)
+
+// ClusterConfig configures the cluster adapter. The zero value gives the
+// defaults.
+type ClusterConfig struct {
+	// Prefix starts every channel name (default "socket.io", as Node's
+	// adapter).
+	Prefix string
+	// RequestTimeout bounds requests to other nodes whose context has no
+	// deadline (default 5s).
+	RequestTimeout time.Duration
+	// HeartbeatInterval is how often a node announces itself when the
+	// broker cannot count subscribers (default 5s).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout forgets a node not heard of for this long
+	// (default 3 × HeartbeatInterval).
+	HeartbeatTimeout time.Duration
+	// PublishOnSpecificResponseChannel answers each request on the
+	// requester's own response channel instead of the shared one.
+	PublishOnSpecificResponseChannel bool
+	// Logger receives the adapter's logs (broker outages, bad messages).
+	Logger *slog.Logger
+}
+
+func (c ClusterConfig) withDefaults() ClusterConfig {
+	if c.Prefix == "" {
+		c.Prefix = "socket.io"
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 3 * c.HeartbeatInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// NewCluster returns a Factory of cluster adapters that reach the other
+// nodes through b. Every namespace gets its own adapter with its own uid.
+func NewCluster(b Broker, cfg ClusterConfig) Factory {
+	cfg = cfg.withDefaults()
+	return func(local Local) Adapter {
+		c, err := newCluster(b, cfg, local)
+		if err != nil {
+			cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers", "nsp", local.Name(), "err", err)
+		}
+		return c
+	}
+}
+
+// Cluster is the cluster adapter: local state in a Memory adapter, every
+// operation also carried to the other nodes through a Broker.
+type Cluster struct {
+	*Memory
+	broker Broker
+	cfg    ClusterConfig
+	uid    string
+	ch     Channels
+	sub    io.Closer
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	requests map[string]*request
+	nodes    map[string]time.Time // uid → last heartbeat (when counting by heartbeat)
+	closed   bool
+}
+
+var _ Adapter = (*Cluster)(nil)
+
+// request is an outstanding request to the other nodes.
+type request struct {
+	typ      int
+	want     int // answers expected, this node excluded
+	got      int
+	done     chan struct{}
+	sockets  []SocketInfo
+	rooms    []string
+	answers  []socketio.Args
+	onCount  func(int)
+	onAck    AckFunc
+	finished bool
+}
+
+func newCluster(b Broker, cfg ClusterConfig, local Local) (*Cluster, error) {
+	c := &Cluster{
+		Memory:   newMemory(local),
+		broker:   b,
+		cfg:      cfg,
+		uid:      newUID(),
+		ch:       ChannelsFor(cfg.Prefix, local.Name()),
+		stop:     make(chan struct{}),
+		requests: make(map[string]*request),
+		nodes:    make(map[string]time.Time),
+	}
+	channels := []string{c.ch.Request, c.ch.Response, c.ch.Broadcast}
+	_, counts := b.(SubscriberCounter)
+	if counts || cfg.PublishOnSpecificResponseChannel {
+		// Node peers (on Redis) may answer on this node's own response
+		// channel; other brokers carry only siogate nodes, which answer on
+		// the shared one unless told otherwise, so they skip it (a Kafka
+		// topic per node would pile up).
+		channels = append(channels, c.ch.ResponseFor(c.uid))
+	}
+	sub, err := b.Subscribe(context.Background(), Subscription{
+		Channels: channels,
+		Prefixes: []string{c.ch.Broadcast},
+		Deliver:  c.deliver,
+	})
+	if err != nil {
+		return c, err
+	}
+	c.sub = sub
+	if !counts {
+		c.wg.Add(1)
+		go c.heartbeat()
+	}
+	return c, nil
+}
+
+// UID returns this node's id for the namespace.
+func (c *Cluster) UID() string { return c.uid }
+
+// Channels returns the namespace's channel names.
+func (c *Cluster) Channels() Channels { return c.ch }
+
+func newUID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:])
+}
+
+func (c *Cluster) publish(ctx context.Context, channel string, data []byte) error {
+	if err := c.broker.Publish(ctx, channel, data); err != nil {
+		c.cfg.Logger.Warn("adapter: publish failed; other nodes miss this message", "channel", channel, "err", err)
+		return fmt.Errorf("adapter: publish on %s: %w", channel, err)
+	}
+	return nil
+}
+
+func (c *Cluster) publishRequest(ctx context.Context, r *wireRequest) error {
+	data, err := encodeRequest(r)
+	if err != nil {
+		return err
+	}
+	return c.publish(ctx, c.ch.Request, data)
+}
+
+func (c *Cluster) publishResponse(requester string, r *wireResponse) {
+	data, err := encodeResponse(r)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
+		return
+	}
+	ch := c.ch.Response
+	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != typeServerSideEmit {
+		ch = c.ch.ResponseFor(requester)
+	}
+	_ = c.publish(context.Background(), ch, data)
+}
+
+// Broadcast delivers locally, then to the other nodes unless Local.
+func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts BroadcastOptions) error {
+	_ = c.Memory.Broadcast(ctx, p, opts)
+	if opts.Flags.Local {
+		return nil
+	}
+	wp, err := ToWirePacket(p)
+	if err != nil {
+		return err
+	}
+	data, err := EncodeBroadcast(c.uid, wp, ToWireOpts(opts))
+	if err != nil {
+		return err
+	}
+	return c.publish(ctx, c.ch.Broadcast, data)
+}
+
+// BroadcastWithAck asks the selected sockets on every node for an ack.
+func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts BroadcastOptions, onCount func(int), onAck AckFunc) (int, error) {
+	if opts.Flags.Local {
+		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
+	}
+	others, err := c.otherNodes(ctx)
+	if err != nil || others == 0 {
+		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
+	}
+	wp, err := ToWirePacket(p)
+	if err != nil {
+		return 0, err
+	}
+	wo := ToWireOpts(opts)
+	if dl, ok := ctx.Deadline(); ok {
+		wo.Flags["timeout"] = time.Until(dl).Milliseconds()
+	}
+	id := newUID()
+	req := &request{typ: typeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
+	c.track(ctx, id, req)
+	if err := c.publishRequest(ctx, &wireRequest{UID: c.uid, RequestID: id, Type: typeBroadcast, Packet: &wp, Opts: &wo}); err != nil {
+		c.untrack(id)
+		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
+	}
+	if _, err := c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck); err != nil {
+		return 0, err
+	}
+	return 1 + others, nil
+}
+
+// AddSockets puts the selected sockets, on every node, into rooms.
+func (c *Cluster) AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
+	_ = c.Memory.AddSockets(ctx, opts, rooms)
+	return c.remoteOp(ctx, typeRemoteJoin, opts, &wireRequest{Rooms: nonNil(rooms)})
+}
+
+// DelSockets removes the selected sockets, on every node, from rooms.
+func (c *Cluster) DelSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
+	_ = c.Memory.DelSockets(ctx, opts, rooms)
+	return c.remoteOp(ctx, typeRemoteLeave, opts, &wireRequest{Rooms: nonNil(rooms)})
+}
+
+// DisconnectSockets disconnects the selected sockets on every node.
+func (c *Cluster) DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error {
+	_ = c.Memory.DisconnectSockets(ctx, opts, close)
+	return c.remoteOp(ctx, typeRemoteDisconnect, opts, &wireRequest{Close: &close})
+}
+
+func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, r *wireRequest) error {
+	if opts.Flags.Local {
+		return nil
+	}
+	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
+	r.UID, r.Type, r.Opts = c.uid, typ, &wo
+	return c.publishRequest(ctx, r)
+}
+
+// FetchSockets describes the selected sockets of every node.
+func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
+	local, _ := c.Memory.FetchSockets(ctx, opts)
+	if opts.Flags.Local {
+		return local, nil
+	}
+	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
+	req, err := c.ask(ctx, &wireRequest{Type: typeRemoteFetch, Opts: &wo})
+	if req == nil {
+		return local, err
+	}
+	// On a timeout, the sockets of the nodes that answered come with err.
+	return append(local, req.sockets...), err
+}
+
+// ClusterRooms returns every room with a socket on any node.
+func (c *Cluster) ClusterRooms(ctx context.Context) ([]string, error) {
+	rooms := c.Memory.AllRooms()
+	req, err := c.ask(ctx, &wireRequest{Type: typeAllRooms})
+	if req == nil {
+		return rooms, err
+	}
+	// On a timeout, the rooms of the nodes that answered come with err.
+	seen := make(map[string]struct{}, len(rooms))
+	for _, r := range rooms {
+		seen[r] = struct{}{}
+	}
+	for _, r := range req.rooms {
+		if _, ok := seen[r]; !ok {
+			seen[r] = struct{}{}
+			rooms = append(rooms, r)
+		}
+	}
+	return rooms, err
+}
+
+// ServerSideEmit sends an event to the other nodes' server-side handlers.
+func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, want bool) ([]socketio.Args, error) {
+	data, _, err := socketio.AppendEvent(nil, event, args)
+	if err != nil {
+		return nil, err
+	}
+	r := &wireRequest{Type: typeServerSideEmit, Data: data}
+	if !want {
+		r.UID = c.uid
+		return nil, c.publishRequest(ctx, r)
+	}
+	req, err := c.ask(ctx, r)
+	if req == nil {
+		return nil, err
+	}
+	return req.answers, err
+}
+
+// ServerCount returns the number of nodes serving the namespace.
+func (c *Cluster) ServerCount(ctx context.Context) (int, error) {
+	n, err := c.otherNodes(ctx)
+	return n + 1, err
+}
+
+// otherNodes counts the other nodes of the namespace.
+func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
+	if sc, ok := c.broker.(SubscriberCounter); ok {
+		n, err := sc.NumSub(ctx, c.ch.Request)
+		if err != nil {
+			return 0, err
+		}
+		return max(n-1, 0), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	n := 0
+	for uid, seen := range c.nodes {
+		if now.Sub(seen) > c.cfg.HeartbeatTimeout {
+			delete(c.nodes, uid)
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ask publishes a request and waits for every other node's answer. It
+// returns nil when there is no other node.
+func (c *Cluster) ask(ctx context.Context, r *wireRequest) (*request, error) {
+	others, err := c.otherNodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
+	}
+	if others == 0 {
+		return nil, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	id := newUID()
+	r.UID, r.RequestID = c.uid, id
+	req := &request{typ: r.Type, want: others, done: make(chan struct{})}
+	c.track(ctx, id, req)
+	defer c.untrack(id)
+	if err := c.publishRequest(ctx, r); err != nil {
+		return nil, err
+	}
+	select {
+	case <-req.done:
+		return req, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		got := req.got
+		c.mu.Unlock()
+		return req, fmt.Errorf("adapter: %w: %d of %d nodes answered", ErrTimeout, got, others)
+	}
+}
+
+// ErrTimeout is returned when other nodes did not all answer in time.
+var ErrTimeout = errors.New("request timed out")
+
+func (c *Cluster) track(ctx context.Context, id string, req *request) {
+	c.mu.Lock()
+	c.requests[id] = req
+	c.mu.Unlock()
+	if req.typ == typeBroadcast {
+		context.AfterFunc(ctx, func() { c.untrack(id) })
+	}
+}
+
+func (c *Cluster) untrack(id string) {
+	c.mu.Lock()
+	delete(c.requests, id)
+	c.mu.Unlock()
+}
+
+// deliver dispatches one message from the broker.
+func (c *Cluster) deliver(channel string, data []byte) {
+	switch {
+	case channel == c.ch.Request:
+		c.onRequest(data)
+	case strings.HasPrefix(channel, c.ch.Response):
+		c.onResponse(data)
+	case strings.HasPrefix(channel, c.ch.Broadcast):
+		room := strings.TrimSuffix(channel[len(c.ch.Broadcast):], "#")
+		if room != "" && len(c.Memory.Sockets([]string{room})) == 0 {
+			return // a single-room broadcast for a room with no socket here
+		}
+		c.onBroadcast(data)
+	}
+}
+
+func (c *Cluster) onBroadcast(data []byte) {
+	uid, wp, wo, err := DecodeBroadcast(data)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
+		return
+	}
+	if uid == c.uid {
+		return
+	}
+	if wp.Nsp != "" && wp.Nsp != c.ch.nsp() {
+		return
+	}
+	p, err := wp.Packet()
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
+		return
+	}
+	p.Namespace = c.Memory.local.Name()
+	_ = c.Memory.Broadcast(context.Background(), &p, wo.Options())
+}
+
+func (ch Channels) nsp() string {
+	s := strings.TrimSuffix(ch.Broadcast, "#")
+	if i := strings.Index(s, "#"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func (c *Cluster) onRequest(data []byte) {
+	r, err := decodeRequest(data)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad request", "err", err)
+		return
+	}
+	if r.UID == c.uid && r.Type != typeHeartbeat {
+		return // our own request: already applied or awaited here
+	}
+	ctx := context.Background()
+	opts := BroadcastOptions{}
+	if r.Opts != nil {
+		opts = r.Opts.Options()
+	}
+	switch r.Type {
+	case typeRemoteJoin:
+		if r.Opts == nil && r.SID != "" {
+			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
+		}
+		_ = c.Memory.AddSockets(ctx, opts, r.Rooms)
+	case typeRemoteLeave:
+		if r.Opts == nil && r.SID != "" {
+			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
+		}
+		_ = c.Memory.DelSockets(ctx, opts, r.Rooms)
+	case typeRemoteDisconnect:
+		if r.Opts == nil && r.SID != "" {
+			opts.Rooms = []string{r.SID}
+		}
+		_ = c.Memory.DisconnectSockets(ctx, opts, r.Close != nil && *r.Close)
+	case typeRemoteFetch:
+		local, _ := c.Memory.FetchSockets(ctx, opts)
+		socks := make([]wireSocket, len(local))
+		for i, s := range local {
+			socks[i] = toWireSocket(s)
+		}
+		raw, err := json.Marshal(socks)
+		if err != nil {
+			c.cfg.Logger.Warn("adapter: cannot encode sockets", "err", err)
+			return
+		}
+		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Sockets: raw})
+	case typeAllRooms:
+		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nonNil(c.Memory.AllRooms())})
+	case typeSockets:
+		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(nonNil(c.Memory.Sockets(r.Rooms)))})
+	case typeServerSideEmit:
+		event, args, err := splitEvent(r.Data)
+		if err != nil {
+			return
+		}
+		var reply func([]any)
+		if r.RequestID != "" {
+			id := r.RequestID
+			reply = func(res []any) {
+				var first any
+				if len(res) > 0 {
+					first = res[0]
+				}
+				raw, err := json.Marshal(first)
+				if err != nil {
+					return
+				}
+				c.publishResponse("", &wireResponse{Type: typeServerSideEmit, RequestID: id, Data: raw})
+			}
+		}
+		c.Memory.local.OnServerSideEmit(event, args, reply)
+	case typeBroadcast:
+		if r.Packet == nil {
+			return
+		}
+		p, err := r.Packet.Packet()
+		if err != nil {
+			return
+		}
+		p.Namespace = c.Memory.local.Name()
+		timeout := c.cfg.RequestTimeout
+		if r.Opts != nil && r.Opts.Timeout() > 0 {
+			timeout = r.Opts.Timeout()
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		id, requester := r.RequestID, r.UID
+		n := c.Memory.local.DeliverWithAck(actx, &p, c.Memory.Select(opts), opts.Flags, func(_ string, a socketio.Args) {
+			vals, err := a.Generic()
+			if err != nil {
+				return
+			}
+			var first any
+			if len(vals) > 0 {
+				first = vals[0]
+			}
+			c.publishResponse(requester, &wireResponse{Type: typeBroadcastAck, RequestID: id, Packet: first})
+		})
+		if n == 0 {
+			cancel()
+		} else {
+			context.AfterFunc(actx, cancel)
+		}
+		c.publishResponse(requester, &wireResponse{Type: typeClientCount, RequestID: id, ClientCount: &n})
+	case typeHeartbeat:
+		if r.UID == c.uid || r.UID == "" {
+			return
+		}
+		c.mu.Lock()
+		_, known := c.nodes[r.UID]
+		c.nodes[r.UID] = time.Now()
+		c.mu.Unlock()
+		if !known || string(r.Data) == `"init"` {
+			c.sendHeartbeat(false)
+		}
+	case typeNodeClose:
+		c.mu.Lock()
+		delete(c.nodes, r.UID)
+		c.mu.Unlock()
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func (c *Cluster) onResponse(data []byte) {
+	r, err := decodeResponse(data)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
+		return
+	}
+	c.mu.Lock()
+	req := c.requests[r.RequestID]
+	if req == nil || req.finished {
+		c.mu.Unlock()
+		return
+	}
+	switch {
+	case req.typ == typeBroadcast && r.Type == typeClientCount:
+		onCount, n := req.onCount, 0
+		if r.ClientCount != nil {
+			n = *r.ClientCount
+		}
+		c.mu.Unlock()
+		onCount(n)
+		return
+	case req.typ == typeBroadcast && r.Type == typeBroadcastAck:
+		onAck := req.onAck
+		c.mu.Unlock()
+		args, err := ackArgs(r.Packet)
+		if err == nil {
+			onAck("", args)
+		}
+		return
+	case req.typ == typeRemoteFetch:
+		var socks []wireSocket
+		if len(r.Sockets) > 0 && json.Unmarshal(r.Sockets, &socks) == nil {
+			for _, s := range socks {
+				req.sockets = append(req.sockets, s.info(c.ch.nsp()))
+			}
+		}
+	case req.typ == typeAllRooms:
+		req.rooms = append(req.rooms, r.Rooms...)
+	case req.typ == typeServerSideEmit:
+		raw := r.Data
+		if len(raw) == 0 {
+			raw = json.RawMessage("null")
+		}
+		args, err := socketio.ParseArgs(append(append([]byte{'['}, raw...), ']'), nil)
+		if err == nil {
+			req.answers = append(req.answers, args)
+		}
+	default:
+		c.mu.Unlock()
+		return
+	}
+	req.got++
+	if req.got >= req.want {
+		req.finished = true
+		close(req.done)
+	}
+	c.mu.Unlock()
+}
+
+// ackArgs turns one node's ack value into Args.
+func ackArgs(v any) (socketio.Args, error) {
+	data, att, err := socketio.AppendArgs(nil, []any{v})
+	if err != nil {
+		return socketio.Args{}, err
+	}
+	return socketio.ParseArgs(data, att)
+}
+
+func (c *Cluster) heartbeat() {
+	defer c.wg.Done()
+	c.sendHeartbeat(true)
+	t := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.sendHeartbeat(false)
+		}
+	}
+}
+
+func (c *Cluster) sendHeartbeat(initial bool) {
+	r := &wireRequest{UID: c.uid, Type: typeHeartbeat}
+	if initial {
+		r.Data = json.RawMessage(`"init"`)
+	}
+	data, _ := encodeRequest(r)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HeartbeatInterval)
+	defer cancel()
+	if err := c.broker.Publish(ctx, c.ch.Request, data); err != nil {
+		c.cfg.Logger.Debug("adapter: heartbeat not published", "err", err)
+	}
+}
+
+// Close leaves the cluster: it tells the other nodes, stops the heartbeat
+// and the subscription.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+	if _, counts := c.broker.(SubscriberCounter); !counts {
+		data, _ := encodeRequest(&wireRequest{UID: c.uid, Type: typeNodeClose})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.broker.Publish(ctx, c.ch.Request, data)
+		cancel()
+	}
+	if c.sub != nil {
+		return c.sub.Close()
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package adapter
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/siogate/siogate/protocol/socketio"
+)
+
+// Memory is the single-node adapter: rooms live in this process and every
+// operation reaches local sockets only. It is the default, and cluster
+// adapters build on it for their local state.
+type Memory struct {
+	local Local
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room → sids
+	sids  map[string]map[string]struct{} // sid → rooms
+}
+
+var _ Adapter = (*Memory)(nil)
+
+// NewMemory returns the in-memory adapter for one namespace. It is a Factory.
+func NewMemory(local Local) Adapter { return newMemory(local) }
+
+func newMemory(local Local) *Memory {
+	return &Memory{
+		local: local,
+		rooms: make(map[string]map[string]struct{}),
+		sids:  make(map[string]map[string]struct{}),
+	}
+}
+
+// Local returns the namespace the adapter delivers to.
+func (m *Memory) Local() Local { return m.local }
+
+// AddAll puts sid into rooms.
+func (m *Memory) AddAll(sid string, rooms ...string) {
+	var added []string
+	defer func() { m.notify(sid, added, true) }()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mine := m.sids[sid]
+	if mine == nil {
+		mine = make(map[string]struct{}, len(rooms))
+		m.sids[sid] = mine
+	}
+	for _, r := range rooms {
+		if _, ok := mine[r]; ok {
+			continue
+		}
+		mine[r] = struct{}{}
+		if _, observed := m.local.(RoomObserver); observed {
+			added = append(added, r)
+		}
+		members := m.rooms[r]
+		if members == nil {
+			members = make(map[string]struct{}, 1)
+			m.rooms[r] = members
+		}
+		members[sid] = struct{}{}
+	}
+}
+
+// Del removes sid from room.
+func (m *Memory) Del(sid, room string) {
+	m.mu.Lock()
+	left := m.delLocked(sid, room)
+	m.mu.Unlock()
+	if left {
+		m.notify(sid, []string{room}, false)
+	}
+}
+
+// delLocked removes sid from room and reports whether it was there.
+func (m *Memory) delLocked(sid, room string) bool {
+	was := false
+	if mine := m.sids[sid]; mine != nil {
+		_, was = mine[room]
+		delete(mine, room)
+	}
+	if members := m.rooms[room]; members != nil {
+		delete(members, sid)
+		if len(members) == 0 {
+			delete(m.rooms, room)
+		}
+	}
+	return was
+}
+
+// notify tells an observing Local of membership changes.
+func (m *Memory) notify(sid string, rooms []string, joined bool) {
+	o, ok := m.local.(RoomObserver)
+	if !ok {
+		return
+	}
+	for _, r := range rooms {
+		if joined {
+			o.Joined(sid, r)
+		} else {
+			o.Left(sid, r)
+		}
+	}
+}
+
+// DelAll removes sid from every room.
+func (m *Memory) DelAll(sid string) {
+	var left []string
+	defer func() { m.notify(sid, left, false) }()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, observed := m.local.(RoomObserver)
+	for r := range m.sids[sid] {
+		if observed {
+			left = append(left, r)
+		}
+		if members := m.rooms[r]; members != nil {
+			delete(members, sid)
+			if len(members) == 0 {
+				delete(m.rooms, r)
+			}
+		}
+	}
+	delete(m.sids, sid)
+}
+
+// Rooms returns the rooms of sid.
+func (m *Memory) Rooms(sid string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.sids[sid]))
+	for r := range m.sids[sid] {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Sockets returns the sids in any of rooms, or all sids when rooms is empty.
+func (m *Memory) Sockets(rooms []string) []string {
+	return m.Select(BroadcastOptions{Rooms: rooms})
+}
+
+// AllRooms returns every non-empty room.
+func (m *Memory) AllRooms() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.rooms))
+	for r := range m.rooms {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Select returns the local sids the options select, each once.
+func (m *Memory) Select(opts BroadcastOptions) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	excluded := func(sid string) bool {
+		for _, r := range opts.Except {
+			if _, ok := m.rooms[r][sid]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	if len(opts.Rooms) == 0 {
+		out := make([]string, 0, len(m.sids))
+		for sid := range m.sids {
+			if !excluded(sid) {
+				out = append(out, sid)
+			}
+		}
+		return out
+	}
+	if len(opts.Rooms) == 1 {
+		members := m.rooms[opts.Rooms[0]]
+		out := make([]string, 0, len(members))
+		for sid := range members {
+			if !excluded(sid) {
+				out = append(out, sid)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]struct{})
+	out := make([]string, 0)
+	for _, r := range opts.Rooms {
+		for sid := range m.rooms[r] {
+			if _, dup := seen[sid]; dup || excluded(sid) {
+				continue
+			}
+			seen[sid] = struct{}{}
+			out = append(out, sid)
+		}
+	}
+	return out
+}
+
+// Broadcast delivers p to the selected local sockets.
+func (m *Memory) Broadcast(_ context.Context, p *socketio.Packet, opts BroadcastOptions) error {
+	m.local.Deliver(p, m.Select(opts), opts.Flags)
+	return nil
+}
+
+// BroadcastWithAck delivers p to the selected local sockets, asking each
+// for an ack.
+func (m *Memory) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts BroadcastOptions, onCount func(int), onAck AckFunc) (int, error) {
+	onCount(m.local.DeliverWithAck(ctx, p, m.Select(opts), opts.Flags, onAck))
+	return 1, nil
+}
+
+// AddSockets puts the selected sockets into rooms.
+func (m *Memory) AddSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	for _, sid := range m.Select(opts) {
+		m.AddAll(sid, rooms...)
+	}
+	return nil
+}
+
+// DelSockets removes the selected sockets from rooms.
+func (m *Memory) DelSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	sids := m.Select(opts)
+	type change struct{ sid, room string }
+	var left []change
+	m.mu.Lock()
+	for _, sid := range sids {
+		for _, r := range rooms {
+			if m.delLocked(sid, r) {
+				left = append(left, change{sid, r})
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range left {
+		m.notify(c.sid, []string{c.room}, false)
+	}
+	return nil
+}
+
+// DisconnectSockets disconnects the selected sockets.
+func (m *Memory) DisconnectSockets(_ context.Context, opts BroadcastOptions, close bool) error {
+	m.local.Disconnect(m.Select(opts), close)
+	return nil
+}
+
+// FetchSockets describes the selected sockets.
+func (m *Memory) FetchSockets(_ context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
+	sids := m.Select(opts)
+	out := make([]SocketInfo, 0, len(sids))
+	for _, sid := range sids {
+		if info, ok := m.local.Socket(sid); ok {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// ServerSideEmit has no other node to reach: it returns no answers.
+func (m *Memory) ServerSideEmit(context.Context, string, []any, bool) ([]socketio.Args, error) {
+	return nil, nil
+}
+
+// ServerCount is 1.
+func (m *Memory) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// Close does nothing.
+func (m *Memory) Close() error { return nil }

@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/gateway"
+	"github.com/siogate/siogate/gateway/engineio"
+)
+
+// NodeConfig configures the siogate server under test.
+type NodeConfig struct {
+	// Adapter creates the namespace adapter (default: in memory).
+	Adapter adapter.Factory
+	// PingInterval is the Engine.IO ping interval (default 25s).
+	PingInterval time.Duration
+	// Logger receives the server's logs (nil discards them).
+	Logger *slog.Logger
+}
+
+// NewNode returns a siogate server answering the benchmark's event
+// contract (see the package documentation).
+func NewNode(cfg NodeConfig) *gateway.Server {
+	srv := gateway.NewServer(gateway.Config{
+		Engine: engineio.Config{
+			PingInterval: cfg.PingInterval,
+			Logger:       cfg.Logger,
+		},
+		Adapter: cfg.Adapter,
+		Logger:  cfg.Logger,
+	})
+	ns := srv.Of("/")
+	echo := func(_ *gateway.Socket, e *gateway.Event) []any { return e.Args.Items() }
+	ns.On("echo", echo)
+	ns.On("binary", echo)
+	ns.On("broadcast", func(_ *gateway.Socket, e *gateway.Event) []any {
+		_ = ns.Emit("tick", e.Args.Items()...)
+		return nil
+	})
+	return srv
+}

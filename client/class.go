@@ -1,0 +1,220 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"unicode"
+
+	"github.com/siogate/siogate/protocol/socketio"
+)
+
+// ConnectHandler is implemented by class-style namespaces (see Register)
+// that want to know when their namespace is connected.
+type ConnectHandler interface{ OnConnect() }
+
+// ConnectErrorHandler is implemented by class-style namespaces that want
+// to know when the server refuses their namespace.
+type ConnectErrorHandler interface{ OnConnectError(*ConnectError) }
+
+// DisconnectHandler is implemented by class-style namespaces that want to
+// know when their namespace is disconnected.
+type DisconnectHandler interface{ OnDisconnect(DisconnectReason) }
+
+// EventMap is implemented by class-style namespaces that name their event
+// handlers explicitly (the key CatchAll is the class's catch-all). It is
+// called once, by Register, and takes precedence over methods.
+type EventMap interface {
+	Events() map[string]EventHandler
+}
+
+// classHandlers are the handlers found on a class-style namespace value.
+type classHandlers struct {
+	explicit     map[string]EventHandler // from EventMap, by exact event name
+	methods      map[string]EventHandler // from On<Event> methods, by methodKey
+	connect      func()
+	connectError func(*ConnectError)
+	disconnect   func(DisconnectReason)
+}
+
+func (h *classHandlers) lookup(event string) EventHandler {
+	if f := h.explicit[event]; f != nil {
+		return f
+	}
+	if f := h.methods[methodKey(event)]; f != nil {
+		return f
+	}
+	if isReserved(event) {
+		return nil
+	}
+	return h.explicit[CatchAll]
+}
+
+// methodKey maps an event name to the part of a method name after "On":
+// words separated by anything but letters and digits are capitalized and
+// joined, so "my_event", "my-event", "my event" and "myEvent" all map to
+// "MyEvent".
+func methodKey(event string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range event {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			up = true
+			continue
+		}
+		if up {
+			r = unicode.ToUpper(r)
+			up = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var (
+	eventHandlerType = reflect.TypeFor[EventHandler]()
+	eventFuncType    = reflect.TypeFor[func(*Event)]()
+)
+
+// Register attaches a class-style namespace: a value (usually a pointer to
+// a struct) whose methods handle the events of namespace ns ("" means "/",
+// CatchAllNamespace the catch-all namespace), found once, here:
+//
+//   - OnConnect(), OnConnectError(*ConnectError) and
+//     OnDisconnect(DisconnectReason) (ConnectHandler, ConnectErrorHandler,
+//     DisconnectHandler) handle the namespace's life cycle;
+//   - Events() map[string]EventHandler (EventMap) names event handlers
+//     explicitly;
+//   - any other exported method On<Name> with the signature
+//     func(*Event) []any or func(*Event) handles the events whose name maps
+//     to <Name>: "my_event", "my-event" and "myEvent" all go to
+//     OnMyEvent.
+//
+// Handlers registered with On, OnConnect and the like take precedence over
+// the class's. Embedding NamespaceBase gives the type Emit, EmitWithAck,
+// Call, Disconnect and SID defaulting to ns. A method named On... with
+// another signature is an error. Registering on a namespace replaces its
+// previous class-style value.
+func (c *Client) Register(ns string, h any) error {
+	if h == nil {
+		return errors.New("client: Register with a nil value")
+	}
+	ns = normNamespace(ns)
+	ch := &classHandlers{methods: map[string]EventHandler{}}
+	if v, ok := h.(ConnectHandler); ok {
+		ch.connect = v.OnConnect
+	}
+	if v, ok := h.(ConnectErrorHandler); ok {
+		ch.connectError = v.OnConnectError
+	}
+	if v, ok := h.(DisconnectHandler); ok {
+		ch.disconnect = v.OnDisconnect
+	}
+	if v, ok := h.(EventMap); ok {
+		ch.explicit = v.Events()
+	}
+	rv := reflect.ValueOf(h)
+	rt := rv.Type()
+	for i := range rt.NumMethod() {
+		m := rt.Method(i)
+		name, ok := strings.CutPrefix(m.Name, "On")
+		if !ok || name == "" || !unicode.IsUpper([]rune(name)[0]) { // not Once
+			continue
+		}
+		switch m.Name {
+		case "OnConnect", "OnConnectError", "OnDisconnect":
+			continue
+		}
+		fn := rv.Method(i)
+		switch {
+		case fn.Type().ConvertibleTo(eventHandlerType):
+			ch.methods[name] = fn.Convert(eventHandlerType).Interface().(EventHandler)
+		case fn.Type().ConvertibleTo(eventFuncType):
+			f := fn.Convert(eventFuncType).Interface().(func(*Event))
+			ch.methods[name] = func(e *Event) []any { f(e); return nil }
+		default:
+			return fmt.Errorf("client: %s.%s: event methods must be func(*Event) []any or func(*Event), not %s", rt, m.Name, fn.Type())
+		}
+	}
+	n := c.Of(ns)
+	if b, ok := h.(interface{ bindNamespace(*Namespace) }); ok {
+		b.bindNamespace(n)
+	}
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.handlersOf(ns).class = ch
+	return nil
+}
+
+// errUnbound reports a NamespaceBase used before Register.
+var errUnbound = errors.New("client: namespace not registered")
+
+// NamespaceBase, embedded in a class-style namespace type, gives it
+// methods that default to the namespace it was registered on. On the
+// catch-all namespace they fail, as there is no single namespace: use
+// Client().Of(e.Namespace) instead. Its zero value is ready; Register binds
+// it.
+type NamespaceBase struct {
+	n atomic.Pointer[Namespace]
+}
+
+func (b *NamespaceBase) bindNamespace(n *Namespace) { b.n.Store(n) }
+
+// Namespace returns the namespace the value was registered on, or nil.
+func (b *NamespaceBase) Namespace() *Namespace { return b.n.Load() }
+
+// Client returns the client the value was registered with, or nil.
+func (b *NamespaceBase) Client() *Client {
+	if n := b.n.Load(); n != nil {
+		return n.c
+	}
+	return nil
+}
+
+// Emit emits an event on the namespace.
+func (b *NamespaceBase) Emit(event string, args ...any) error {
+	n := b.n.Load()
+	if n == nil {
+		return errUnbound
+	}
+	return n.Emit(event, args...)
+}
+
+// EmitWithAck emits an event on the namespace and asks for an
+// acknowledgement.
+func (b *NamespaceBase) EmitWithAck(event string, cb AckCallback, args ...any) error {
+	n := b.n.Load()
+	if n == nil {
+		return errUnbound
+	}
+	return n.EmitWithAck(event, cb, args...)
+}
+
+// Call emits an event on the namespace and waits for its acknowledgement.
+func (b *NamespaceBase) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	n := b.n.Load()
+	if n == nil {
+		return socketio.Args{}, errUnbound
+	}
+	return n.Call(ctx, event, args...)
+}
+
+// Disconnect disconnects the namespace (see Namespace.Disconnect).
+func (b *NamespaceBase) Disconnect() error {
+	n := b.n.Load()
+	if n == nil {
+		return errUnbound
+	}
+	return n.Disconnect()
+}
+
+// SID returns the namespace's session id, or "" when not connected.
+func (b *NamespaceBase) SID() string {
+	if n := b.n.Load(); n != nil {
+		return n.SID()
+	}
+	return ""
+}

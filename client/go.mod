@@ -1,0 +1,17 @@
+module github.com/siogate/siogate/client
+
+go 1.26
+
+require (
+	github.com/lxzan/gws v1.8.9
+	github.com/siogate/siogate/protocol v0.0.0
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)
+
+replace github.com/siogate/siogate/protocol => ../protocol

@@ -1,0 +1,223 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const haproxyBin = "/usr/sbin/haproxy"
+
+// buildGateway compiles this binary once for the process tests.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gateway")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startProc runs a command in its own process group, killed at test end.
+func startProc(t *testing.T, env []string, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		_ = logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", name, b)
+		}
+	})
+	return cmd
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer", url)
+}
+
+type nodeStatus struct {
+	Connections int `json:"connections"`
+	Sockets     int `json:"sockets"`
+}
+
+func status(t *testing.T, addr string) nodeStatus {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var s nodeStatus
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestHAProxyStickySessions runs the deploy/haproxy.cfg recipe in front of
+// three gateway processes, once per broker of this machine (Redis, NATS,
+// RabbitMQ): real socket.io clients over polling only, websocket only, and
+// polling with upgrade all work through it, they are spread over the three
+// nodes, and a chat broadcast reaches every one of them across the nodes.
+func TestHAProxyStickySessions(t *testing.T) {
+	bin := buildGateway(t)
+	for _, adapterName := range []string{"redis", "nats", "amqp"} {
+		t.Run(adapterName, func(t *testing.T) { testHAProxy(t, bin, adapterName, nil) })
+	}
+}
+
+// testHAProxy runs the scenario on one broker; prepare, when set, readies
+// the broker for the channel prefix and returns extra gateway flags.
+func testHAProxy(t *testing.T, bin, adapterName string, prepare func(prefix string) []string) {
+	if _, err := os.Stat(haproxyBin); err != nil {
+		t.Fatalf("HAProxy is needed: apt-get install haproxy (%v)", err)
+	}
+	jsDir, err := filepath.Abs("../../../js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "socket.io-client")); err != nil {
+		t.Fatalf("run npm ci in js/ first: %v", err)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "lbtest-" + hex.EncodeToString(rnd[:])
+	var extra []string
+	if prepare != nil {
+		extra = prepare(prefix)
+	}
+	var nodes []string
+	for range 3 {
+		addr := freeAddr(t)
+		nodes = append(nodes, addr)
+		startProc(t, nil, bin, append(extra, "--addr", addr, "--adapter", adapterName, "--channel-prefix", prefix, "--cookie", "io", "--log-level", "warn", "--ping-interval", "1s", "--ping-timeout", "1s")...)
+	}
+	for _, n := range nodes {
+		waitHTTP(t, "http://"+n+"/status")
+	}
+	lb := freeAddr(t)
+	cfg, err := filepath.Abs("../../../deploy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, []string{"LB_BIND=" + lb, "NODE1=" + nodes[0], "NODE2=" + nodes[1], "NODE3=" + nodes[2]}, haproxyBin, "-f", cfg, "-db")
+	waitHTTP(t, "http://"+lb+"/status")
+
+	for _, mode := range []string{"polling", "websocket", "both"} {
+		t.Run(mode, func(t *testing.T) {
+			const clients = 6
+			// Start from empty nodes: the previous run's clients are gone
+			// (they disconnect; stragglers time out after 2 s).
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				left := 0
+				for _, n := range nodes {
+					left += status(t, n).Sockets
+				}
+				if left == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d sockets left from the previous run", left)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "node", filepath.Join(jsDir, "interop", "lb-clients.mjs"), "http://"+lb, fmt.Sprint(clients), mode)
+			cmd.Dir = jsDir
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatalf("node: %v", err)
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			lines := bufio.NewScanner(stdout)
+			next := func() map[string]any {
+				if !lines.Scan() {
+					t.Fatalf("client script ended early: %s", stderr.String())
+				}
+				var m map[string]any
+				if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+					t.Fatalf("bad line %q", lines.Text())
+				}
+				return m
+			}
+			ready := next()
+			if ready["ready"] != float64(clients) {
+				t.Fatalf("clients ready: %v", ready)
+			}
+			total := 0
+			for i, n := range nodes {
+				s := status(t, n)
+				if s.Sockets == 0 {
+					t.Errorf("node %d has no client: the balancer did not spread them", i+1)
+				}
+				total += s.Sockets
+			}
+			if total != clients {
+				t.Errorf("%d sockets over the nodes, want %d", total, clients)
+			}
+			_, _ = io.WriteString(stdin, "go\n")
+			res := next()
+			if res["received"] != float64(clients) {
+				t.Fatalf("broadcast through the balancer: %v", res)
+			}
+			if errs, _ := res["errors"].([]any); len(errs) > 0 {
+				t.Errorf("client errors: %v", errs)
+			}
+		})
+	}
+}

@@ -1,0 +1,254 @@
+// Command gateway runs a siogate node: a Socket.IO v5 server with a small
+// chat demo page, on the adapter chosen by --adapter.
+//
+//	go run ./cmd/gateway --addr 127.0.0.1:3000
+//
+// Every flag can also be set by an environment variable (SIOGATE_ + the
+// flag name in capitals, dashes as underscores); a flag given on the
+// command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/siogate/siogate/adapter"
+	amqpadapter "github.com/siogate/siogate/adapter-amqp"
+	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
+	natsadapter "github.com/siogate/siogate/adapter-nats"
+	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/gateway"
+	"github.com/siogate/siogate/gateway/engineio"
+)
+
+// options are the command-line settings.
+type options struct {
+	addr         string
+	path         string
+	cors         string
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	maxPayload   int
+	transports   string
+	adapterName  string
+	redisURL     string
+	redisPrefix  string
+	natsURL      string
+	amqpURL      string
+	amqpConfirms bool
+	kafkaURL     string
+	prefix       string
+	cookie       string
+	clientJS     string
+	demo         bool
+	logLevel     string
+
+	adminUI       bool
+	adminUIDir    string
+	adminUser     string
+	adminPassword string
+}
+
+// newFlagSet declares every flag, bound to o.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:3000", "listen address")
+	fs.StringVar(&o.path, "path", "/socket.io/", "Socket.IO path")
+	fs.StringVar(&o.cors, "cors-origins", "", `allowed origins, comma-separated; "*" for any; empty for same origin only`)
+	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "interval between server pings")
+	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "time allowed for a pong")
+	fs.IntVar(&o.maxPayload, "max-payload", 1_000_000, "largest accepted message or request body, bytes")
+	fs.StringVar(&o.transports, "transports", "polling,websocket", "allowed transports, comma-separated")
+	fs.StringVar(&o.adapterName, "adapter", "memory", "cluster adapter: memory, redis, nats, amqp or kafka")
+	fs.StringVar(&o.prefix, "channel-prefix", "socket.io", "cluster channel prefix (Node's default key), the same on every node")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL for --adapter redis (redis://, rediss://, redis+sentinel://)")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "deprecated spelling of --channel-prefix for --adapter redis")
+	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --adapter nats (nats://, tls://; comma-separated servers)")
+	fs.StringVar(&o.amqpURL, "amqp-url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP URL for --adapter amqp (amqp://, amqps://)")
+	fs.BoolVar(&o.amqpConfirms, "amqp-confirms", false, "wait for publisher confirms with --adapter amqp")
+	fs.StringVar(&o.kafkaURL, "kafka-url", "kafka://127.0.0.1:9092", "Kafka bootstrap brokers for --adapter kafka (kafka://h1:p1,h2:p2)")
+	fs.StringVar(&o.clientJS, "client-js", "", "socket.io-client bundle served to the demo page (default: js/node_modules/socket.io-client/dist/socket.io.min.js found from the working directory up)")
+	fs.BoolVar(&o.demo, "demo", true, "serve the chat demo page at /")
+	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the polling handshake (for sid-sticky load balancers); empty for none")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
+	fs.StringVar(&o.adminUIDir, "admin-ui-dir", "", "built admin UI files (default: js/node_modules/@socket.io/admin-ui/ui/dist found from the working directory up)")
+	fs.StringVar(&o.adminUser, "admin-user", "", "admin UI login name (no login required when unset)")
+	fs.StringVar(&o.adminPassword, "admin-password", "", "admin UI password (prefer SIOGATE_ADMIN_PASSWORD to keep it out of the process list)")
+	return fs
+}
+
+func parseFlags(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := newFlagSet(&o)
+	// Environment first, so that explicit flags override it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SIOGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// adapterFactory opens the broker chosen by --adapter. The closer, when
+// not nil, releases it at shutdown.
+func adapterFactory(o options, logger *slog.Logger) (adapter.Factory, io.Closer, error) {
+	prefix := o.prefix
+	if o.redisPrefix != "" {
+		prefix = o.redisPrefix
+	}
+	cluster := adapter.ClusterConfig{Prefix: prefix, Logger: logger.With("layer", "adapter")}
+	brokerLog := logger.With("layer", "broker", "adapter", o.adapterName)
+	switch o.adapterName {
+	case "memory", "":
+		return adapter.NewMemory, nil, nil
+	case "redis":
+		return redisadapter.New(redisadapter.Options{URL: o.redisURL, Cluster: cluster, Logger: brokerLog})
+	case "nats":
+		return natsadapter.New(natsadapter.Options{URL: o.natsURL, Cluster: cluster, Logger: brokerLog})
+	case "amqp":
+		return amqpadapter.New(amqpadapter.Options{URL: o.amqpURL, Confirms: o.amqpConfirms, Cluster: cluster, Logger: brokerLog})
+	case "kafka":
+		return kafkaadapter.New(kafkaadapter.Options{URL: o.kafkaURL, Cluster: cluster, Logger: brokerLog})
+	default:
+		return nil, nil, fmt.Errorf("unknown --adapter %q: want memory, redis, nats, amqp or kafka", o.adapterName)
+	}
+}
+
+func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, error) {
+	factory, closer, err := adapterFactory(o, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range splitList(o.transports) {
+		if t != "polling" && t != "websocket" {
+			if closer != nil {
+				_ = closer.Close()
+			}
+			return nil, nil, fmt.Errorf("unknown transport %q in --transports: want polling and/or websocket", t)
+		}
+	}
+	mux := http.NewServeMux()
+	cfg := gateway.Config{
+		Engine: engineio.Config{
+			PingInterval:       o.pingInterval,
+			PingTimeout:        o.pingTimeout,
+			MaxPayload:         o.maxPayload,
+			Transports:         splitList(o.transports),
+			CORSAllowedOrigins: splitList(o.cors),
+			Cookie:             cookieFor(o.cookie),
+			Logger:             logger.With("layer", "engineio"),
+		},
+		Path:    o.path,
+		Adapter: factory,
+		Logger:  logger.With("layer", "socketio"),
+		Handler: mux,
+	}
+	srv := gateway.NewServer(cfg)
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"connections":%d,"sockets":%d,"adapter":%q}`+"\n",
+			srv.Engine().Count(), srv.Of("/").Count(), o.adapterName)
+	})
+	if o.demo {
+		mountDemo(srv, mux, o.clientJS)
+	}
+	if o.adminUI {
+		if closer, err = mountAdminUI(srv, mux, o, logger, closer); err != nil {
+			return nil, nil, err
+		}
+	}
+	return srv, closer, nil
+}
+
+// redisLog adapts slog to go-redis's logger.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+func cookieFor(name string) *http.Cookie {
+	if name == "" {
+		return nil
+	}
+	return &http.Cookie{Name: name, Path: "/", HttpOnly: true}
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway: bad --log-level:", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// go-redis logs each failed redial on its own package-wide logger, many
+	// times a second during an outage; the adapter already logs the outage
+	// once, so send those lines to debug. (Process-wide, hence here in
+	// main and not in the library.)
+	redis.SetLogger(redisLog{logger.With("layer", "go-redis")})
+	srv, closer, err := newServer(o, logger)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
+	}
+	hs := &http.Server{Addr: o.addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	logger.Info("gateway listening", "addr", o.addr, "path", o.path, "adapter", o.adapterName)
+	select {
+	case err := <-errc:
+		logger.Error("gateway stopped", "err", err)
+		os.Exit(1)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	_ = hs.Shutdown(shutdownCtx)
+	if closer != nil {
+		_ = closer.Close()
+	}
+	logger.Info("gateway stopped")
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsDefaultsEnvAndOverrides(t *testing.T) {
+	env := map[string]string{
+		"SIOGATE_ADDR":          "127.0.0.1:4000",
+		"SIOGATE_PING_INTERVAL": "5s",
+		"SIOGATE_CORS_ORIGINS":  "*",
+	}
+	o, err := parseFlags([]string{"--addr", "127.0.0.1:5000", "--max-payload", "42"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.addr != "127.0.0.1:5000" {
+		t.Errorf("flag should override env: addr = %q", o.addr)
+	}
+	if o.pingInterval != 5*time.Second || o.cors != "*" {
+		t.Errorf("env not applied: pingInterval=%v cors=%q", o.pingInterval, o.cors)
+	}
+	if o.maxPayload != 42 || o.pingTimeout != 20*time.Second || o.path != "/socket.io/" || o.adapterName != "memory" {
+		t.Errorf("unexpected options %+v", o)
+	}
+}
+
+func TestParseFlagsRejectsBadValues(t *testing.T) {
+	none := func(string) string { return "" }
+	if _, err := parseFlags([]string{"--ping-interval", "soon"}, none); err == nil {
+		t.Error("bad duration flag accepted")
+	}
+	if _, err := parseFlags(nil, func(k string) string {
+		if k == "SIOGATE_MAX_PAYLOAD" {
+			return "big"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "SIOGATE_MAX_PAYLOAD") {
+		t.Errorf("bad env value: err = %v, want one naming the variable", err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	o, _ := parseFlags(nil, none)
+	o.adapterName = "zookeeper"
+	if _, _, err := newServer(o, logger); err == nil || !strings.Contains(err.Error(), "--adapter") {
+		t.Errorf("unknown adapter: err = %v", err)
+	}
+	o, _ = parseFlags([]string{"--transports", "polling,carrier-pigeon"}, none)
+	if _, _, err := newServer(o, logger); err == nil {
+		t.Error("unknown transport accepted")
+	}
+}
+
+func TestServerServesHandshakeAndDemo(t *testing.T) {
+	o, err := parseFlags([]string{"--transports", "polling"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	res, err := http.Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(string(body), `0{"sid":`) || !strings.Contains(string(body), `"upgrades":[]`) {
+		t.Fatalf("handshake: %d %s (polling-only must offer no upgrade)", res.StatusCode, body)
+	}
+	res, err = http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "/socket.io.min.js") {
+		t.Fatalf("demo page: %d", res.StatusCode)
+	}
+	res, err = http.Get(ts.URL + "/nope/../../etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == 200 {
+		b, _ := io.ReadAll(res.Body)
+		if strings.Contains(string(b), "root:") {
+			t.Fatal("path traversal served a file outside the demo")
+		}
+	}
+}
+
+func TestRedisAdapterFlag(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	o, err := parseFlags([]string{"--adapter", "redis", "--redis-url", "redis://127.0.0.1:1/0"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := newServer(o, logger); err == nil || !strings.Contains(err.Error(), "does not answer") {
+		t.Errorf("unreachable Redis: err = %v, want a clear start-up error", err)
+	}
+	o.redisURL = "mysql://127.0.0.1/0"
+	if _, _, err := newServer(o, logger); err == nil || !strings.Contains(err.Error(), "scheme") {
+		t.Errorf("bad URL: err = %v", err)
+	}
+	o.redisURL = "redis://127.0.0.1:6379/0"
+	srv, closer, err := newServer(o, logger)
+	if err != nil {
+		t.Fatalf("Redis on 127.0.0.1:6379 is needed: %v", err)
+	}
+	defer closer.Close()
+	if n, err := srv.Of("/").Adapter().ServerCount(t.Context()); err != nil || n < 1 {
+		t.Errorf("ServerCount = %d, %v", n, err)
+	}
+}
+
+// Every broker flag: a bad URL and an unreachable broker fail at start with
+// a clear error; the running brokers of this machine are reached.
+func TestBrokerFlags(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	none := func(string) string { return "" }
+	cases := []struct {
+		adapter, urlFlag, bad, unreachable string
+	}{
+		{"nats", "--nats-url", "http://127.0.0.1:4222", "nats://127.0.0.1:1"},
+		{"amqp", "--amqp-url", "http://127.0.0.1:5672/", "amqp://guest:guest@127.0.0.1:1/"},
+		{"redis", "--redis-url", "mysql://127.0.0.1/0", "redis://127.0.0.1:1/0"},
+	}
+	// Kafka has no broker on this machine: a bad and an unreachable URL
+	// must still fail at start (its adapter module runs against a mock
+	// cluster in its own tests).
+	for _, u := range []string{"http://127.0.0.1:9092", "kafka://127.0.0.1:1"} {
+		o, err := parseFlags([]string{"--adapter", "kafka", "--kafka-url", u}, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := newServer(o, logger); err == nil {
+			t.Errorf("kafka %s: accepted at start", u)
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.adapter, func(t *testing.T) {
+			for _, u := range []string{c.bad, c.unreachable} {
+				o, err := parseFlags([]string{"--adapter", c.adapter, c.urlFlag, u}, none)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := newServer(o, logger); err == nil {
+					t.Errorf("%s: accepted at start", u)
+				}
+			}
+			o, err := parseFlags([]string{"--adapter", c.adapter, "--channel-prefix", "flagtest"}, none)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, closer, err := newServer(o, logger)
+			if err != nil {
+				t.Fatalf("the %s broker of this machine is needed: %v", c.adapter, err)
+			}
+			defer closer.Close()
+			defer srv.Shutdown(t.Context())
+			if n, err := srv.Of("/").Adapter().ServerCount(t.Context()); err != nil || n < 1 {
+				t.Errorf("ServerCount = %d, %v", n, err)
+			}
+		})
+	}
+}

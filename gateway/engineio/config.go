@@ -1,0 +1,115 @@
+// Package engineio is the Engine.IO v4 server: sessions, the HTTP
+// long-polling and WebSocket transports, the upgrade between them, and the
+// heartbeat. It is usable on its own (an Engine.IO echo server needs nothing
+// else) and is the transport the Socket.IO server in package gateway runs on.
+package engineio
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	eio "github.com/siogate/siogate/protocol/engineio"
+)
+
+// Config holds the Engine.IO options. The zero value gives the documented
+// defaults; each field says its default. Option names follow
+// python-engineio's where one exists.
+type Config struct {
+	// PingInterval is how often the server pings the client (default 25s).
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before it
+	// closes the session (default 20s).
+	PingTimeout time.Duration
+	// PingGrace is extra time added to PingTimeout on the server side only,
+	// for clients on slow networks (python-engineio's ping_interval grace;
+	// default 0).
+	PingGrace time.Duration
+	// MaxPayload is the largest HTTP request body or WebSocket message
+	// accepted, in bytes (python's max_http_buffer_size; default 1,000,000).
+	// Larger input closes the session.
+	MaxPayload int
+	// Transports lists the allowed transports, "polling" and "websocket"
+	// (default both).
+	Transports []string
+	// DisableUpgrades turns off the polling→websocket upgrade
+	// (python's allow_upgrades=False).
+	DisableUpgrades bool
+	// DisableCompression turns off gzip/deflate of long-polling responses
+	// (python's http_compression=False).
+	DisableCompression bool
+	// CompressionThreshold is the smallest polling response compressed, in
+	// bytes (default 1024).
+	CompressionThreshold int
+	// Cookie, when set, is sent on the polling handshake response with the
+	// session id as its value; its other fields are the attributes. A Path
+	// left empty becomes "/", SameSite left default becomes Lax. Default: no
+	// cookie.
+	Cookie *http.Cookie
+	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
+	// only the server's own origin; "*" allows any. Requests from other
+	// origins are refused with HTTP 400.
+	CORSAllowedOrigins []string
+	// CORSDisabled turns CORS handling off entirely: no origin check and no
+	// CORS headers (python's cors_allowed_origins=[]).
+	CORSDisabled bool
+	// NoCORSCredentials omits Access-Control-Allow-Credentials (python's
+	// cors_credentials=False).
+	NoCORSCredentials bool
+	// DisableMonitorClients stops closing sessions whose pong is late;
+	// pings are still sent (python's monitor_clients=False).
+	DisableMonitorClients bool
+	// UpgradeTimeout bounds the time from a WebSocket upgrade request to its
+	// upgrade packet (default 10s).
+	UpgradeTimeout time.Duration
+	// QueueLimit bounds each session's outbound queue, in packets
+	// (default 4096). When a send would exceed it, the client is too slow
+	// to keep up: the session is closed with ReasonTransportError.
+	QueueLimit int
+	// Logger receives Engine.IO logs (python's engineio_logger). nil
+	// discards them.
+	Logger *slog.Logger
+	// GenerateID returns new session ids (default: 20 random URL-safe
+	// base64 characters).
+	GenerateID func() string
+}
+
+func (c Config) withDefaults() Config {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1_000_000
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{eio.Polling, eio.WebSocket}
+	}
+	if c.CompressionThreshold <= 0 {
+		c.CompressionThreshold = 1024
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.GenerateID == nil {
+		c.GenerateID = newID
+	}
+	return c
+}
+
+func (c *Config) allows(transport string) bool {
+	for _, t := range c.Transports {
+		if t == transport {
+			return true
+		}
+	}
+	return false
+}

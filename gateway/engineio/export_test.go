@@ -1,0 +1,18 @@
+package engineio
+
+// Test hooks: the black-box tests in package engineio_test use these only
+// to wait, without sleeping, until a request has reached a given state.
+
+// PollPending reports whether a long-polling GET is waiting on s.
+func PollPending(s *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polling
+}
+
+// PostPending reports whether a POST body is being read for s.
+func PostPending(s *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posting
+}

@@ -1,0 +1,343 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+	eio "github.com/siogate/siogate/protocol/engineio"
+)
+
+// Handler receives a server's session events. OnMessage calls for one
+// session never overlap and arrive in order; data belongs to the callee.
+type Handler interface {
+	// OnOpen is called once the handshake has been sent.
+	OnOpen(s *Session)
+	// OnMessage is called for each message packet.
+	OnMessage(s *Session, data []byte, binary bool)
+	// OnClose is called once when the session ends.
+	OnClose(s *Session, reason Reason)
+}
+
+// Reason says why a session ended.
+type Reason string
+
+// The reasons a session ends.
+const (
+	// ReasonServerClose: the application closed the session.
+	ReasonServerClose Reason = "server close"
+	// ReasonClientClose: the client sent a close packet.
+	ReasonClientClose Reason = "client close"
+	// ReasonTransportClose: the connection was dropped or the poll aborted.
+	ReasonTransportClose Reason = "transport close"
+	// ReasonTransportError: a protocol violation, an oversized payload, a
+	// write failure or a full outbound queue.
+	ReasonTransportError Reason = "transport error"
+	// ReasonPingTimeout: no pong within the ping timeout.
+	ReasonPingTimeout Reason = "ping timeout"
+	// ReasonShutdown: the server is shutting down.
+	ReasonShutdown Reason = "server shutting down"
+)
+
+// ErrServerClosed is returned by operations on a server after Shutdown.
+var ErrServerClosed = errors.New("engineio: server closed")
+
+// Server is an Engine.IO server. It is an http.Handler for the Engine.IO
+// path; mount it with http.Handle or wrap it (see gateway.Server).
+type Server struct {
+	cfg      Config
+	handler  Handler
+	upgrader *gws.Upgrader
+
+	mu        sync.RWMutex
+	sessions  map[string]*Session
+	lingering map[string]*Session // closed, awaiting their last poll
+	closed    bool
+	wg        sync.WaitGroup // sessions alive
+}
+
+// NewServer returns a server that reports session events to h.
+func NewServer(cfg Config, h Handler) *Server {
+	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
+	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
+		ReadMaxPayloadSize: s.cfg.MaxPayload,
+		ReadBufferSize:     2048,
+		HandshakeTimeout:   10 * time.Second,
+		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
+		Recovery:           gws.Recovery,
+		Logger:             gwsLogger{s.cfg.Logger},
+	})
+	return s
+}
+
+// Config returns the server's configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Session returns the open session with id sid.
+func (s *Server) Session(sid string) (*Session, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ss, ok := s.sessions[sid]
+	return ss, ok
+}
+
+// Count returns the number of open sessions.
+func (s *Server) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
+// Shutdown closes every session with ReasonShutdown and refuses new ones.
+// It waits for the sessions' close callbacks, or until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*Session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.closeWith(ReasonShutdown, true)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ServeHTTP serves the Engine.IO protocol: handshakes, polling GET/POST,
+// WebSocket connections and CORS preflight.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		http.Error(w, "Not an accepted origin.", http.StatusBadRequest)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	q, err := eio.ParseQuery(r.URL.Query())
+	if err != nil || !s.cfg.allows(q.Transport) {
+		if err == nil {
+			err = eio.ErrBadTransport
+		}
+		badRequest(w, err)
+		return
+	}
+	if q.Transport == eio.WebSocket {
+		s.serveWebSocket(w, r, q.SID)
+		return
+	}
+	if q.SID == "" {
+		if r.Method != http.MethodGet {
+			badRequest(w, errors.New("engineio: handshake must be a GET"))
+			return
+		}
+		s.handshakePolling(w, r)
+		return
+	}
+	ss, ok := s.Session(q.SID)
+	if !ok && r.Method == http.MethodGet {
+		ss, ok = s.pollTarget(q.SID)
+	}
+	if !ok {
+		badRequest(w, errors.New("engineio: unknown session id"))
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		ss.servePoll(w, r)
+	case http.MethodPost:
+		ss.servePost(w, r)
+	default:
+		badRequest(w, errors.New("engineio: method not allowed"))
+	}
+}
+
+func badRequest(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	msg := err.Error()
+	_, _ = w.Write([]byte(`{"code":3,"message":` + quote(msg) + `}`))
+}
+
+func quote(s string) string {
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+			b = append(b, ' ')
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(append(b, '"'))
+}
+
+// newSession registers a session; it fails after Shutdown.
+func (s *Server) newSession(r *http.Request, transport string) (*Session, error) {
+	ss := &Session{
+		id:        s.cfg.GenerateID(),
+		srv:       s,
+		req:       snapshotRequest(r),
+		transport: transport,
+		pollWake:  make(chan struct{}, 1),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrServerClosed
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1)
+	s.mu.Unlock()
+	return ss, nil
+}
+
+// lingerTime is how long a closed polling session stays reachable for the
+// poll that collects its last packet.
+const lingerTime = 5 * time.Second
+
+// removeSession forgets a closed session. With linger, its last poll may
+// still find it for a moment (it no longer counts as open).
+func (s *Server) removeSession(ss *Session, linger bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	if linger {
+		s.lingering[ss.id] = ss
+		time.AfterFunc(min(lingerTime, s.cfg.PingTimeout), func() { s.forget(ss) })
+	}
+}
+
+// forget drops a lingering session.
+func (s *Server) forget(ss *Session) {
+	s.mu.Lock()
+	if s.lingering[ss.id] == ss {
+		delete(s.lingering, ss.id)
+	}
+	s.mu.Unlock()
+}
+
+// pollTarget finds the session a GET is for, lingering ones included.
+func (s *Server) pollTarget(sid string) (*Session, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ss, ok := s.sessions[sid]; ok {
+		return ss, true
+	}
+	ss, ok := s.lingering[sid]
+	return ss, ok
+}
+
+func (s *Server) handshake(ss *Session, upgrades []string) []byte {
+	return eio.AppendOpen(nil, eio.Handshake{
+		SID:          ss.id,
+		Upgrades:     upgrades,
+		PingInterval: s.cfg.PingInterval.Milliseconds(),
+		PingTimeout:  s.cfg.PingTimeout.Milliseconds(),
+		MaxPayload:   int64(s.cfg.MaxPayload),
+	})
+}
+
+func (s *Server) upgradesFor(transport string) []string {
+	if transport == eio.Polling && !s.cfg.DisableUpgrades && s.cfg.allows(eio.WebSocket) {
+		return []string{eio.WebSocket}
+	}
+	return []string{}
+}
+
+// cors applies the CORS policy. It reports false when the origin is refused.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.CORSDisabled {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !s.originAllowed(origin, r) {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if !s.cfg.NoCORSCredentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "OPTIONS, GET, POST")
+		if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+			h.Set("Access-Control-Allow-Headers", rh)
+		}
+	}
+	return true
+}
+
+func (s *Server) originAllowed(origin string, r *http.Request) bool {
+	if s.cfg.CORSAllowedOrigins == nil {
+		return sameOrigin(origin, r)
+	}
+	for _, o := range s.cfg.CORSAllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		scheme = strings.TrimSpace(strings.Split(p, ",")[0])
+	}
+	host := r.Host
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		host = strings.TrimSpace(strings.Split(h, ",")[0])
+	}
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, host)
+}
+
+// snapshotRequest keeps what handlers may read later, without the body or
+// the connection state.
+func snapshotRequest(r *http.Request) *http.Request {
+	c := new(http.Request)
+	*c = *r
+	c.Body = http.NoBody
+	c.GetBody = nil
+	c.Header = r.Header.Clone()
+	u := *r.URL
+	c.URL = &u
+	c.Response = nil
+	c.MultipartForm = nil
+	c.Form, c.PostForm = nil, nil
+	return c.WithContext(context.Background())
+}
+
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

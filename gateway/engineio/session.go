@@ -1,0 +1,359 @@
+package engineio
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+	eio "github.com/siogate/siogate/protocol/engineio"
+)
+
+// Frame is one Engine.IO packet ready for the wire. For a text packet Data
+// is its full text encoding, type digit first; for a binary message it is
+// the raw bytes. Frames are never modified once queued, so one Frame may be
+// queued on many sessions (a broadcast encodes once).
+type Frame struct {
+	Data   []byte
+	Binary bool
+}
+
+// MessageFrame returns the text frame of a message packet carrying data.
+func MessageFrame(data []byte) Frame {
+	return Frame{Data: eio.AppendText(make([]byte, 0, len(data)+1), eio.Message, data)}
+}
+
+// Errors returned by Session.Send.
+var (
+	// ErrSessionClosed: the session has ended; nothing was queued.
+	ErrSessionClosed = errors.New("engineio: session closed")
+	// ErrQueueFull: the client reads too slowly; the session was closed.
+	ErrQueueFull = errors.New("engineio: outbound queue full, slow client disconnected")
+)
+
+var (
+	pingFrame  = Frame{Data: []byte{eio.Ping.Char()}}
+	pongFrame  = Frame{Data: []byte{eio.Pong.Char()}}
+	closeFrame = Frame{Data: []byte{eio.Close.Char()}}
+	noopFrame  = Frame{Data: []byte{eio.Noop.Char()}}
+	probeReply = []byte("3probe")
+)
+
+// Session is one Engine.IO connection, whichever transport carries it.
+// Its methods are safe for concurrent use.
+type Session struct {
+	id  string
+	srv *Server
+	req *http.Request
+
+	mu        sync.Mutex
+	transport string
+	closed    bool
+	queue     []Frame
+	spare     []Frame // recycled queue backing array
+	flushing  bool
+	ws        *gws.Conn // the WebSocket carrying the session, once it does
+	probe     *gws.Conn // a WebSocket being upgraded to
+	upgrading bool      // probe answered, upgrade packet awaited
+	upDone    chan struct{}
+	upTimer   *time.Timer
+	polling   bool // a GET is pending
+	posting   bool // a POST is being read
+	pollWake  chan struct{}
+	timer     *time.Timer
+	awaitPong bool
+	value     any
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// Request returns the handshake request (body removed).
+func (s *Session) Request() *http.Request { return s.req }
+
+// Transport returns the current transport name, "polling" or "websocket".
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// SetValue attaches an application value to the session.
+func (s *Session) SetValue(v any) {
+	s.mu.Lock()
+	s.value = v
+	s.mu.Unlock()
+}
+
+// Value returns the value attached with SetValue.
+func (s *Session) Value() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.value
+}
+
+// Send queues frames to be written in order, contiguously. It fails with
+// ErrSessionClosed after the session ends, and with ErrQueueFull (closing
+// the session) when the client cannot keep up.
+func (s *Session) Send(frames ...Frame) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if len(s.queue)+len(frames) > s.srv.cfg.QueueLimit {
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Warn("engineio: outbound queue full, closing slow session", "sid", s.id)
+		// Closed from another goroutine: the caller may hold locks that
+		// the close callbacks need.
+		go s.closeWith(ReasonTransportError, false)
+		return ErrQueueFull
+	}
+	s.queue = append(s.queue, frames...)
+	s.kickLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// Drained waits, at most d, until every queued frame has been handed to
+// the connection (websocket) or collected by a poll.
+func (s *Session) Drained(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		idle := len(s.queue) == 0 && !s.flushing
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// SendInline writes frames on the caller's goroutine when the session is
+// on a websocket with nothing queued and no writer running; otherwise it
+// queues them like Send. It is meant for the goroutine reading this
+// session (an answer to what was just read): writing there is the natural
+// backpressure and saves handing one frame to a new writer goroutine.
+func (s *Session) SendInline(frames ...Frame) error {
+	s.mu.Lock()
+	ws := s.ws
+	if s.closed || ws == nil || s.flushing || len(s.queue) > 0 {
+		s.mu.Unlock()
+		return s.Send(frames...)
+	}
+	s.flushing = true // this goroutine is the writer for now
+	s.mu.Unlock()
+	var err error
+	for _, f := range frames {
+		op := gws.OpcodeText
+		if f.Binary {
+			op = gws.OpcodeBinary
+		}
+		if err = ws.WriteMessage(op, f.Data); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	if err == nil && len(s.queue) > 0 {
+		go s.flush() // others queued meanwhile: hand over, still flushing
+	} else {
+		s.flushing = false
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.closeWith(ReasonTransportError, false)
+	}
+	return err
+}
+
+// ErrDropped is returned by SendVolatile when frames were dropped.
+var ErrDropped = errors.New("engineio: volatile packet dropped, session not ready")
+
+// SendVolatile queues frames only when nothing else is waiting to be
+// written; otherwise it drops them and returns ErrDropped.
+func (s *Session) SendVolatile(frames ...Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	if len(s.queue) > 0 || s.upgrading {
+		return ErrDropped
+	}
+	s.queue = append(s.queue, frames...)
+	s.kickLocked()
+	return nil
+}
+
+// kickLocked makes the transport drain the queue.
+func (s *Session) kickLocked() {
+	if s.ws != nil {
+		if !s.flushing {
+			s.flushing = true
+			go s.flush()
+		}
+		return
+	}
+	select {
+	case s.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// flush writes queued frames to the WebSocket. It runs only while there is
+// something to write, so idle sessions hold no writer goroutine.
+func (s *Session) flush() {
+	for {
+		s.mu.Lock()
+		ws := s.ws
+		if len(s.queue) == 0 || ws == nil {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = s.spare[:0]
+		s.mu.Unlock()
+		for i, f := range batch {
+			op := gws.OpcodeText
+			if f.Binary {
+				op = gws.OpcodeBinary
+			}
+			err := ws.WriteMessage(op, f.Data)
+			batch[i] = Frame{}
+			if err != nil {
+				s.mu.Lock()
+				s.flushing = false
+				s.mu.Unlock()
+				s.closeWith(ReasonTransportError, false)
+				return
+			}
+		}
+		s.mu.Lock()
+		s.spare = batch[:0]
+		s.mu.Unlock()
+	}
+}
+
+// Close ends the session from the server side (ReasonServerClose), telling
+// the client with a close packet.
+func (s *Session) Close() { s.closeWith(ReasonServerClose, true) }
+
+// closeWith ends the session once. notify sends a close packet to a pending
+// poll (WebSocket clients see the connection close).
+func (s *Session) closeWith(reason Reason, notify bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.upTimer != nil {
+		s.upTimer.Stop()
+	}
+	ws, probe := s.ws, s.probe
+	s.ws, s.probe = nil, nil
+	// A polling session closed by the server, or by the client's close
+	// packet, with no GET pending stays reachable for a moment so that the
+	// client's next poll still collects the close (or noop) packet rather
+	// than an error: a client may send its close and its last poll at once.
+	linger := ws == nil && !s.polling && s.transport == eio.Polling &&
+		(reason == ReasonServerClose || reason == ReasonClientClose)
+	if ws == nil {
+		switch {
+		case reason == ReasonClientClose && (s.polling || linger):
+			s.queue = append(s.queue[:0], noopFrame)
+		case notify && s.polling || linger:
+			s.queue = append(s.queue[:0], closeFrame)
+		}
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+
+	s.srv.removeSession(s, linger)
+	if ws != nil {
+		closeConn(ws, reason)
+	}
+	if probe != nil {
+		closeConn(probe, reason)
+	}
+	s.srv.cfg.Logger.Debug("engineio: session closed", "sid", s.id, "reason", string(reason))
+	s.srv.handler.OnClose(s, reason)
+	s.srv.wg.Done()
+}
+
+func closeConn(c *gws.Conn, reason Reason) {
+	code := uint16(1000)
+	if reason == ReasonTransportError {
+		code = 1002
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = c.WriteClose(code, nil)
+	_ = c.NetConn().Close()
+}
+
+// startHeartbeat arms the session's single heartbeat timer.
+func (s *Session) startHeartbeat() {
+	s.mu.Lock()
+	if !s.closed {
+		s.timer = time.AfterFunc(s.srv.cfg.PingInterval, s.onTimer)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) onTimer() {
+	cfg := &s.srv.cfg
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.awaitPong && !cfg.DisableMonitorClients {
+		s.mu.Unlock()
+		s.closeWith(ReasonPingTimeout, false)
+		return
+	}
+	s.awaitPong = true
+	s.timer.Reset(cfg.PingTimeout + cfg.PingGrace)
+	if cfg.DisableMonitorClients {
+		s.timer.Reset(cfg.PingInterval)
+	}
+	s.mu.Unlock()
+	_ = s.Send(pingFrame)
+}
+
+func (s *Session) onPong() {
+	s.mu.Lock()
+	if s.awaitPong && !s.closed {
+		s.awaitPong = false
+		s.timer.Reset(s.srv.cfg.PingInterval)
+	}
+	s.mu.Unlock()
+}
+
+// handle processes one packet from the client. A returned error means a
+// protocol violation: the caller closes the session.
+func (s *Session) handle(p eio.Packet) error {
+	switch p.Type {
+	case eio.Message:
+		s.srv.handler.OnMessage(s, p.Data, p.Binary)
+	case eio.Pong:
+		s.onPong()
+	case eio.Ping:
+		return s.Send(pongFrame)
+	case eio.Close:
+		s.closeWith(ReasonClientClose, false)
+	case eio.Noop:
+	default:
+		return eio.ErrInvalidPacket
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package engineio
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/lxzan/gws"
+	eio "github.com/siogate/siogate/protocol/engineio"
+)
+
+// wsSlot is the per-connection storage gws keeps: just the session and
+// whether the connection is still an upgrade probe.
+type wsSlot struct {
+	session *Session
+	probing bool
+}
+
+func (w *wsSlot) Len() int                           { return 1 }
+func (w *wsSlot) Load(string) (any, bool)            { return w.session, w.session != nil }
+func (w *wsSlot) Delete(string)                      {}
+func (w *wsSlot) Store(string, any)                  {}
+func (w *wsSlot) Range(func(key string, v any) bool) {}
+func slotOf(c *gws.Conn) *wsSlot                     { return c.Session().(*wsSlot) }
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sid string) {
+	if sid == "" {
+		s.openWebSocket(w, r)
+		return
+	}
+	ss, ok := s.Session(sid)
+	if !ok {
+		badRequest(w, errors.New("engineio: unknown session id"))
+		return
+	}
+	if s.cfg.DisableUpgrades {
+		badRequest(w, errors.New("engineio: upgrades are disabled"))
+		return
+	}
+	ss.mu.Lock()
+	refuse := ss.closed || ss.transport != eio.Polling || ss.probe != nil
+	ss.mu.Unlock()
+	if refuse {
+		// A second websocket for a session that already has one (or is
+		// getting one): complete the handshake and close it, so the client
+		// sees a clean close rather than a failed handshake.
+		if conn, err := s.upgrader.Upgrade(w, r); err == nil {
+			closeConn(conn, ReasonTransportError)
+		}
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		return
+	}
+	slot := slotOf(conn)
+	slot.session, slot.probing = ss, true
+	ss.mu.Lock()
+	if ss.closed || ss.probe != nil || ss.transport != eio.Polling {
+		ss.mu.Unlock()
+		closeConn(conn, ReasonTransportError)
+		return
+	}
+	ss.probe = conn
+	ss.upTimer = time.AfterFunc(s.cfg.UpgradeTimeout, func() { ss.abortUpgrade(conn) })
+	ss.mu.Unlock()
+	// The read loop gets its own goroutine so that net/http's handler
+	// goroutine, its buffers and the request it holds are released: an
+	// idle connection keeps only gws's reader.
+	go conn.ReadLoop()
+}
+
+func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request) {
+	conn, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		return
+	}
+	ss, err := s.newSession(r, eio.WebSocket)
+	if err != nil {
+		closeConn(conn, ReasonShutdown)
+		return
+	}
+	slotOf(conn).session = ss
+	if err := conn.WriteMessage(gws.OpcodeText, s.handshake(ss, s.upgradesFor(eio.WebSocket))); err != nil {
+		ss.closeWith(ReasonTransportError, false)
+		return
+	}
+	ss.mu.Lock()
+	ss.ws = conn
+	ss.mu.Unlock()
+	ss.startHeartbeat()
+	s.cfg.Logger.Debug("engineio: session opened", "sid", ss.id, "transport", eio.WebSocket, "remote", r.RemoteAddr)
+	s.handler.OnOpen(ss)
+	// The read loop gets its own goroutine so that net/http's handler
+	// goroutine, its buffers and the request it holds are released: an
+	// idle connection keeps only gws's reader.
+	go conn.ReadLoop()
+}
+
+// abortUpgrade drops a probe connection that did not complete the upgrade.
+func (s *Session) abortUpgrade(conn *gws.Conn) {
+	s.mu.Lock()
+	if s.probe != conn {
+		s.mu.Unlock()
+		return
+	}
+	s.probe = nil
+	if s.upgrading {
+		s.upgrading = false
+		close(s.upDone)
+	}
+	s.mu.Unlock()
+	closeConn(conn, ReasonTransportError)
+}
+
+// onProbeMessage runs the upgrade handshake on a probe connection.
+func (s *Session) onProbeMessage(conn *gws.Conn, data []byte, binary bool) {
+	switch {
+	case !binary && bytes.Equal(data, []byte("2probe")):
+		s.mu.Lock()
+		if s.probe != conn || s.upgrading {
+			s.mu.Unlock()
+			return
+		}
+		s.upgrading = true
+		s.upDone = make(chan struct{})
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+		s.mu.Unlock()
+		if err := conn.WriteMessage(gws.OpcodeText, probeReply); err != nil {
+			s.abortUpgrade(conn)
+		}
+	case !binary && len(data) == 1 && data[0] == eio.Upgrade.Char():
+		s.mu.Lock()
+		if s.probe != conn || !s.upgrading {
+			s.mu.Unlock()
+			s.abortUpgrade(conn)
+			return
+		}
+		s.probe = nil
+		s.upgrading = false
+		s.upTimer.Stop()
+		s.transport = eio.WebSocket
+		s.ws = conn
+		slotOf(conn).probing = false
+		close(s.upDone)
+		select {
+		case s.pollWake <- struct{}{}: // end a pending poll with a noop
+		default:
+		}
+		if len(s.queue) > 0 && !s.flushing {
+			s.flushing = true
+			go s.flush()
+		}
+		s.mu.Unlock()
+		s.srv.cfg.Logger.Debug("engineio: upgraded to websocket", "sid", s.id)
+	default:
+		s.abortUpgrade(conn)
+	}
+}
+
+// wsEvents adapts gws callbacks to sessions.
+type wsEvents struct{ srv *Server }
+
+func (wsEvents) OnOpen(*gws.Conn) {}
+
+func (wsEvents) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
+
+func (wsEvents) OnPong(*gws.Conn, []byte) {}
+
+func (wsEvents) OnMessage(c *gws.Conn, m *gws.Message) {
+	slot := slotOf(c)
+	ss := slot.session
+	if ss == nil {
+		return
+	}
+	binary := m.Opcode == gws.OpcodeBinary
+	data := m.Bytes()
+	if slot.probing {
+		ss.onProbeMessage(c, data, binary)
+		return
+	}
+	p, err := eio.DecodeFrame(data, binary)
+	if err == nil {
+		err = ss.handle(p)
+	}
+	if err != nil {
+		ss.srv.cfg.Logger.Debug("engineio: closing session on bad packet", "sid", ss.id, "err", err)
+		ss.closeWith(ReasonTransportError, false)
+	}
+}
+
+func (wsEvents) OnClose(c *gws.Conn, err error) {
+	slot := slotOf(c)
+	ss := slot.session
+	if ss == nil {
+		return
+	}
+	if slot.probing {
+		ss.abortUpgrade(c)
+		return
+	}
+	reason := ReasonTransportClose
+	var ce *gws.CloseError
+	if err != nil && !errors.As(err, &ce) && !isEOF(err) {
+		reason = ReasonTransportError
+	}
+	if errors.Is(err, gws.ErrMessageTooLarge) {
+		reason = ReasonTransportError
+	}
+	ss.closeWith(reason, false)
+}
+
+func isEOF(err error) bool {
+	s := err.Error()
+	return s == "EOF" || bytes.Contains([]byte(s), []byte("use of closed network connection")) ||
+		bytes.Contains([]byte(s), []byte("connection reset"))
+}
+
+// gwsLogger routes gws's own error logs to slog.
+type gwsLogger struct{ l *slog.Logger }
+
+func (g gwsLogger) Error(v ...any) { g.l.Error("engineio: websocket", "detail", v) }

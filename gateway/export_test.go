@@ -1,0 +1,4 @@
+package gateway
+
+// SnakeCase exposes the event naming of class-based namespaces to tests.
+var SnakeCase = snakeCase

@@ -1,0 +1,472 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/gateway/engineio"
+	"github.com/siogate/siogate/protocol/socketio"
+)
+
+// Event is one event received from a client.
+type Event struct {
+	// Name is the event name.
+	Name string
+	// Args are the event's arguments, decoded on demand.
+	Args socketio.Args
+
+	socket *Socket
+	inline bool // the handler runs on the connection's reader goroutine
+	hasID  bool
+	id     uint64
+	acked  bool
+	mu     sync.Mutex
+}
+
+// AckRequested reports whether the client asked for an acknowledgement.
+func (e *Event) AckRequested() bool { return e.hasID }
+
+// Ack answers the client's acknowledgement request now, with args. Only the
+// first answer is sent; without a request it does nothing.
+func (e *Event) Ack(args ...any) error {
+	e.mu.Lock()
+	if !e.hasID || e.acked {
+		e.mu.Unlock()
+		return nil
+	}
+	e.acked = true
+	e.mu.Unlock()
+	p, err := socketio.NewAckWith(e.socket.ns.srv.cfg.JSON, e.socket.ns.name, e.id, args)
+	if err != nil {
+		return err
+	}
+	if e.inline {
+		return e.socket.sendInline(&p)
+	}
+	return e.socket.send(&p)
+}
+
+// AckCallback receives a client's acknowledgement, or err when none can
+// come (ErrDisconnected) or it came too late (ErrAckTimeout).
+type AckCallback func(args socketio.Args, err error)
+
+// Errors about acknowledgements.
+var (
+	// ErrDisconnected: the socket left before answering.
+	ErrDisconnected = errors.New("gateway: socket disconnected")
+	// ErrAckTimeout: the client did not answer in time.
+	ErrAckTimeout = errors.New("gateway: acknowledgement timed out")
+)
+
+// Socket is one client's connection to one namespace. Its methods are safe
+// for concurrent use.
+type Socket struct {
+	id   string
+	ns   *Namespace
+	conn *conn
+	auth json.RawMessage
+	at   time.Time
+
+	mu      sync.Mutex
+	pending []engineio.Frame // emitted before the CONNECT answer went out
+	ready   bool             // the CONNECT answer and what preceded it are queued
+	// admitted: the CONNECT answer is on its way; the socket is in its
+	// namespace for the disconnect handler and Connected.
+	admitted bool
+	gone     bool
+	nextID   uint64
+	acks     map[uint64]AckCallback
+	data     any
+	session  map[string]any
+	smu      sync.Mutex // serializes UpdateSession
+}
+
+func newSocket(ns *Namespace, c *conn, auth json.RawMessage) *Socket {
+	return &Socket{id: newSocketID(), ns: ns, conn: c, auth: auth, at: time.Now()}
+}
+
+// ID returns the socket id (distinct from the connection's Engine.IO id).
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.ns }
+
+// Request returns the HTTP request that opened the connection.
+func (s *Socket) Request() *http.Request { return s.conn.ss.Request() }
+
+// Auth returns the client's CONNECT payload ("{}" when none).
+func (s *Socket) Auth() json.RawMessage { return s.auth }
+
+// Transport returns "polling" or "websocket".
+func (s *Socket) Transport() string { return s.conn.ss.Transport() }
+
+// ConnID returns the Engine.IO session id of the connection.
+func (s *Socket) ConnID() string { return s.conn.ss.ID() }
+
+// SetData attaches an application value to the socket (shown by
+// FetchSockets).
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Data returns the value set with SetData.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// Connected reports whether the socket is in its namespace.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitted && !s.gone
+}
+
+// Info describes the socket.
+func (s *Socket) Info() adapter.SocketInfo {
+	r := s.Request()
+	return adapter.SocketInfo{
+		ID:        s.id,
+		Namespace: s.ns.name,
+		Rooms:     s.Rooms(),
+		Data:      s.Data(),
+		Handshake: adapter.Handshake{
+			Headers: r.Header,
+			Time:    s.at,
+			Address: r.RemoteAddr,
+			Secure:  r.TLS != nil,
+			URL:     r.URL.RequestURI(),
+			Query:   queryOf(r.URL),
+			Auth:    s.auth,
+		},
+	}
+}
+
+// send queues one packet for this client. Before the CONNECT answer has
+// gone out, packets wait so that the client sees them after it.
+func (s *Socket) send(p *socketio.Packet) error {
+	f, all, err := s.ns.srv.encode(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	if !s.ready {
+		if all == nil {
+			s.pending = append(s.pending, f)
+		} else {
+			s.pending = append(s.pending, all...)
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	if all == nil {
+		return s.conn.ss.Send(f)
+	}
+	return s.conn.ss.Send(all...)
+}
+
+// sendInline is send for a packet produced on the connection's reader
+// goroutine (an ack from a handler running there): it is written right
+// away when nothing else waits.
+func (s *Socket) sendInline(p *socketio.Packet) error {
+	s.mu.Lock()
+	ready := s.ready && !s.gone
+	s.mu.Unlock()
+	if !ready {
+		return s.send(p)
+	}
+	f, all, err := s.ns.srv.encode(p)
+	if err != nil {
+		return err
+	}
+	if all == nil {
+		return s.conn.ss.SendInline(f)
+	}
+	return s.conn.ss.SendInline(all...)
+}
+
+// connectPacing separates the CONNECT answer from the frames the connect
+// handler emitted (see Socket.connected).
+const connectPacing = 300 * time.Microsecond
+
+// connected sends the CONNECT answer then anything emitted meanwhile.
+func (s *Socket) connected(ack *socketio.Packet) {
+	f, _, encErr := s.ns.srv.encode(ack) // a CONNECT is one message
+	if encErr != nil {
+		s.ns.srv.log.Error("gateway: cannot encode the CONNECT answer", "err", encErr)
+		s.conn.ss.Close()
+		return
+	}
+	// Admitted before the client can see the answer: a disconnect from
+	// then on runs the disconnect handler.
+	s.mu.Lock()
+	s.admitted = true
+	waiting := len(s.pending) > 0
+	err := s.conn.ss.Send(f)
+	s.mu.Unlock()
+	if waiting && err == nil {
+		// What the connect handler emitted follows the CONNECT answer in a
+		// write of its own, as Node's server paces them: clients that
+		// dispatch frames synchronously from one read and listen with
+		// one-shot handlers (the official protocol test suite does) would
+		// otherwise miss the second frame. Only connects whose handler
+		// emitted pay this short pause.
+		s.conn.ss.Drained(5 * time.Millisecond)
+		time.Sleep(connectPacing)
+	}
+	s.mu.Lock()
+	frames := s.pending
+	s.pending = nil
+	s.ready = true
+	if err == nil && len(frames) > 0 {
+		err = s.conn.ss.Send(frames...)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.onDisconnect(ReasonTransportClose)
+	}
+}
+
+// ErrReserved is returned when emitting an event name that Socket.IO
+// clients reserve for their own lifecycle.
+var ErrReserved = errors.New("gateway: reserved event name")
+
+// reservedEvents cannot be emitted to clients, and are ignored when a
+// client sends them: they are lifecycle events on the JavaScript side.
+var reservedEvents = [...]string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+
+func isReserved(event string) bool {
+	for _, r := range reservedEvents {
+		if r == event {
+			return true
+		}
+	}
+	return false
+}
+
+// Emit sends an event to this client.
+func (s *Socket) Emit(event string, args ...any) error {
+	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.send(&p)
+}
+
+// Send emits the "message" event.
+func (s *Socket) Send(args ...any) error { return s.Emit("message", args...) }
+
+// EmitWithCallback sends an event asking the client for an
+// acknowledgement, which cb receives (with ErrDisconnected if the socket
+// leaves first).
+func (s *Socket) EmitWithCallback(cb AckCallback, event string, args ...any) error {
+	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.sendWithAck(context.Background(), &p, cb)
+}
+
+// Call sends an event and waits for the client's acknowledgement, until
+// ctx is done or, when ctx has no deadline, Config.AckTimeout.
+func (s *Socket) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
+	if err != nil {
+		return socketio.Args{}, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.ns.srv.cfg.AckTimeout)
+		defer cancel()
+	}
+	type result struct {
+		args socketio.Args
+		err  error
+	}
+	ch := make(chan result, 1)
+	if err := s.sendWithAck(ctx, &p, func(a socketio.Args, err error) { ch <- result{a, err} }); err != nil {
+		return socketio.Args{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		return socketio.Args{}, ErrAckTimeout
+	}
+}
+
+// sendWithAck assigns p an ack id of this socket and registers cb. When
+// ctx ends first, the entry is dropped and cb gets ErrAckTimeout.
+func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, cb AckCallback) error {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	id := s.nextID
+	s.nextID++
+	if s.acks == nil {
+		s.acks = make(map[uint64]AckCallback)
+	}
+	s.acks[id] = cb
+	s.mu.Unlock()
+	p.HasID, p.ID = true, id
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			if cb := s.takeAck(id); cb != nil {
+				cb(socketio.Args{}, ErrAckTimeout)
+			}
+		})
+		s.mu.Lock()
+		inner := s.acks[id]
+		if inner != nil {
+			s.acks[id] = func(a socketio.Args, err error) { stop(); inner(a, err) }
+		}
+		s.mu.Unlock()
+	}
+	if err := s.send(p); err != nil {
+		s.takeAck(id)
+		return err
+	}
+	return nil
+}
+
+func (s *Socket) takeAck(id uint64) AckCallback {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cb := s.acks[id]
+	delete(s.acks, id)
+	return cb
+}
+
+func (s *Socket) onAck(p *socketio.Packet) {
+	cb := s.takeAck(p.ID)
+	if cb == nil {
+		return // unknown or late ack: ignored
+	}
+	args, err := socketio.ParseArgs(p.Data, p.Attachments)
+	cb(args.WithJSON(s.ns.srv.cfg.JSON), err)
+}
+
+func (s *Socket) onEvent(p *socketio.Packet) {
+	name, args, err := socketio.EventName(p)
+	if err != nil {
+		s.conn.fail(err)
+		return
+	}
+	args = args.WithJSON(s.ns.srv.cfg.JSON)
+	if isReserved(name) {
+		s.ns.srv.log.Debug("gateway: ignoring a reserved event name from the client", "event", name, "sid", s.id)
+		return
+	}
+	if log := s.ns.srv.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("gateway: event received", "nsp", s.ns.name, "sid", s.id, "event", name, "args", args.Len(), "ack", p.HasID)
+	}
+	s.ns.srv.obs.each(func(o Observer) { o.EventReceived(s, name, args) })
+	h := s.ns.eventHandler(name)
+	e := &Event{Name: name, Args: args, socket: s, hasID: p.HasID, id: p.ID, inline: !s.ns.srv.cfg.AsyncHandlers}
+	var res []any
+	if h != nil {
+		res = s.runHandler(h, e)
+	}
+	if e.hasID {
+		_ = e.Ack(res...)
+	}
+}
+
+func (s *Socket) runHandler(h EventHandler, e *Event) (res []any) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.ns.srv.log.Error("gateway: event handler panicked", "nsp", s.ns.name, "event", e.Name, "panic", r)
+			res = nil
+		}
+	}()
+	return h(s, e)
+}
+
+// Join puts the socket into rooms.
+func (s *Socket) Join(rooms ...string) { s.ns.adapter.AddAll(s.id, rooms...) }
+
+// Leave takes the socket out of a room.
+func (s *Socket) Leave(room string) { s.ns.adapter.Del(s.id, room) }
+
+// Rooms returns the socket's rooms, its own id included.
+func (s *Socket) Rooms() []string { return s.ns.adapter.Rooms(s.id) }
+
+// To selects other sockets (this one excluded) in rooms for a broadcast.
+func (s *Socket) To(rooms ...string) Operator { return s.Broadcast().To(rooms...) }
+
+// Broadcast selects every other socket of the namespace.
+func (s *Socket) Broadcast() Operator { return s.ns.op().Except(s.id) }
+
+// Disconnect makes the socket leave its namespace, telling the client.
+// With close it also closes the whole connection.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.conn.ss.Close()
+		return
+	}
+	_ = s.send(&socketio.Packet{Type: socketio.Disconnect, Namespace: s.ns.name})
+	s.onDisconnect(ReasonServerNamespaceDisconnect)
+}
+
+// onDisconnect removes the socket once and runs the disconnect handler.
+func (s *Socket) onDisconnect(reason DisconnectReason) {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return
+	}
+	wasReady := s.admitted
+	s.gone = true
+	acks := s.acks
+	s.acks = nil
+	s.pending = nil
+	s.mu.Unlock()
+	s.conn.remove(s)
+	s.ns.removeSocket(s)
+	for _, cb := range acks {
+		cb(socketio.Args{}, ErrDisconnected)
+	}
+	if !wasReady {
+		return
+	}
+	s.ns.srv.log.Debug("gateway: socket disconnected", "nsp", s.ns.name, "sid", s.id, "reason", string(reason))
+	s.ns.srv.obs.each(func(o Observer) { o.SocketDisconnected(s, reason) })
+	if h := s.ns.disconnectHandler(); h != nil {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.ns.srv.log.Error("gateway: disconnect handler panicked", "nsp", s.ns.name, "panic", r)
+				}
+			}()
+			h(s, reason)
+		}()
+	}
+}
+
+func newSocketID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Args are an event's or an acknowledgement's arguments (an alias of
+// socketio.Args, so handlers need not import the codec package).
+type Args = socketio.Args

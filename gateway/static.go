@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// StaticFile is the target of a static-file rule: a file, or for a
+// directory rule a directory, and an optional content type.
+type StaticFile struct {
+	// Filename is the file (or directory) on disk.
+	Filename string
+	// ContentType overrides the type chosen from the extension.
+	ContentType string
+}
+
+// StaticFiles are python-socketio's static_files rules, keyed by URL path:
+//
+//	gateway.StaticFiles{
+//		"/":       {Filename: "latency.html"},            // one URL, one file
+//		"/static": {Filename: "./public"},                // a directory
+//		"":        {Filename: "image.gif"},               // default file for URLs ending in "/"
+//	}
+//
+// A URL matching a key exactly gets that file. Otherwise the longest key
+// that is a path prefix of the URL (at a "/" boundary) is a directory rule:
+// the rest of the URL is looked up in its directory, never outside it. A
+// URL ending in "/" gets the default file (the "" rule, else index.html).
+// Types come from ContentType, else the extension (.html .css .js .json
+// .jpg .png .gif .txt), else application/octet-stream. Meant for
+// development, as in python-socketio: there is no caching.
+type StaticFiles map[string]StaticFile
+
+var staticTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".json": "application/json",
+	".jpg":  "image/jpeg",
+	".png":  "image/png",
+	".gif":  "image/gif",
+	".txt":  "text/plain; charset=utf-8",
+}
+
+// staticResolved is where a URL leads: the directory it must stay in ("" for
+// a file rule), the file relative to it, and the content type.
+type staticResolved struct {
+	dir, name, contentType string
+}
+
+// resolve maps a URL path to a file, or reports false.
+func (sf StaticFiles) resolve(urlPath string) (staticResolved, bool) {
+	def, hasDef := sf[""]
+	withDefault := func(r staticResolved) staticResolved {
+		if hasDef {
+			r.name = path.Join(r.name, def.Filename)
+			r.contentType = def.ContentType
+		} else {
+			r.name = path.Join(r.name, "index.html")
+		}
+		return r
+	}
+	if f, ok := sf[urlPath]; ok && urlPath != "" {
+		r := staticResolved{name: f.Filename, contentType: f.ContentType}
+		if strings.HasSuffix(urlPath, "/") && isDir(f.Filename) {
+			r = withDefault(staticResolved{dir: f.Filename})
+		}
+		return r, true
+	}
+	keys := make([]string, 0, len(sf))
+	for k := range sf {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) })
+	for _, k := range keys {
+		prefix := strings.TrimSuffix(k, "/") + "/"
+		if !strings.HasPrefix(urlPath, prefix) || !isDir(sf[k].Filename) {
+			continue // file rules match their URL only
+		}
+		rest := urlPath[len(prefix):]
+		r := staticResolved{dir: sf[k].Filename, name: rest, contentType: sf[k].ContentType}
+		if rest == "" || strings.HasSuffix(rest, "/") {
+			r.contentType = ""
+			r = withDefault(r)
+		}
+		return r, true
+	}
+	return staticResolved{}, false
+}
+
+func isDir(name string) bool {
+	st, err := os.Stat(name)
+	return err == nil && st.IsDir()
+}
+
+// serveStatic serves a static rule's file; it reports false when no rule
+// matches or the rule's file does not exist, so that the request goes on
+// to the wrapped handler (then 404).
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) bool {
+	if len(s.cfg.StaticFiles) == 0 || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	res, ok := s.cfg.StaticFiles.resolve(r.URL.Path)
+	if !ok {
+		return false
+	}
+	var (
+		f   fs.File
+		err error
+	)
+	if res.dir == "" {
+		f, err = os.Open(res.name)
+	} else {
+		// os.Root keeps the lookup inside the directory: no "..", no
+		// symbolic link out of it.
+		var root *os.Root
+		root, err = os.OpenRoot(res.dir)
+		if err == nil {
+			defer root.Close()
+			f, err = root.Open(filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+res.name), "/")))
+		}
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false // no such file: the wrapped application may have the path
+		}
+		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "escapes") {
+			http.NotFound(w, r)
+		} else {
+			http.Error(w, "static file error", http.StatusInternalServerError)
+		}
+		return true
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		return false
+	}
+	ct := res.contentType
+	if ct == "" {
+		ct = staticTypes[strings.ToLower(path.Ext(res.name))]
+	}
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	if rs, ok := f.(interface {
+		Read([]byte) (int, error)
+		Seek(int64, int) (int64, error)
+	}); ok {
+		http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
+		return true
+	}
+	http.Error(w, "static file error", http.StatusInternalServerError)
+	return true
+}

@@ -1,0 +1,118 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/siogate/siogate/gateway"
+)
+
+func writeFile(t *testing.T, name, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "public")
+	writeFile(t, filepath.Join(dir, "latency.html"), "<h1>latency</h1>")
+	writeFile(t, filepath.Join(dir, "secret.txt"), "outside")
+	writeFile(t, filepath.Join(pub, "index.html"), "index")
+	writeFile(t, filepath.Join(pub, "css", "styles.css"), "body{}")
+	writeFile(t, filepath.Join(pub, "app.js"), "1")
+	writeFile(t, filepath.Join(pub, "data.json"), "{}")
+	writeFile(t, filepath.Join(pub, "img.gif"), "GIF89a")
+	writeFile(t, filepath.Join(pub, "blob.bin"), "bin")
+	writeFile(t, filepath.Join(pub, "sub", "index.html"), "sub index")
+	writeFile(t, filepath.Join(dir, "other", "image.gif"), "GIF89a-default")
+	writeFile(t, filepath.Join(dir, "other", "index.html"), "not the default")
+	if err := os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(pub, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		_, _ = io.WriteString(w, "app")
+	})
+	serve := func(files gateway.StaticFiles, handler http.Handler) *httptest.Server {
+		srv := gateway.NewServer(gateway.Config{StaticFiles: files, Handler: handler})
+		ts := httptest.NewServer(srv)
+		t.Cleanup(ts.Close)
+		return ts
+	}
+	get := func(ts *httptest.Server, p string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL+p, nil)
+		if !strings.Contains(p, "?") {
+			req.URL.Opaque = p // send the path as is, ".." included
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+	}
+
+	ts := serve(gateway.StaticFiles{
+		"/":          {Filename: filepath.Join(dir, "latency.html")},
+		"/plain":     {Filename: filepath.Join(dir, "latency.html"), ContentType: "text/plain"},
+		"/static":    {Filename: pub},
+		"/static/js": {Filename: pub, ContentType: "application/x-custom"},
+	}, fallback)
+	cases := []struct {
+		path, body, ctype string
+		code              int
+	}{
+		{"/", "<h1>latency</h1>", "text/html; charset=utf-8", 200},
+		{"/plain", "<h1>latency</h1>", "text/plain", 200},
+		{"/static/", "index", "text/html; charset=utf-8", 200},
+		{"/static/css/styles.css", "body{}", "text/css; charset=utf-8", 200},
+		{"/static/app.js", "1", "text/javascript; charset=utf-8", 200},
+		{"/static/data.json", "{}", "application/json", 200},
+		{"/static/img.gif", "GIF89a", "image/gif", 200},
+		{"/static/blob.bin", "bin", "application/octet-stream", 200},
+		{"/static/sub/", "sub index", "text/html; charset=utf-8", 200},
+		{"/static/js/app.js", "1", "application/x-custom", 200}, // the longest rule wins
+		{"/static/missing.txt", "app", "", 418},                 // no such file: on to the application
+		{"/static/../secret.txt", "app", "", 418},               // cleaned to /secret.txt: no rule
+		{"/static/%2e%2e/secret.txt", "app", "", 418},           // confined: never the file outside
+		{"/static/link.txt", "", "", 404},                       // a link out of the directory
+		{"/elsewhere", "app", "", 418},                          // no rule: the wrapped application
+	}
+	for _, c := range cases {
+		code, ctype, body := get(ts, c.path)
+		if code != c.code || (c.code == 200 && (body != c.body || ctype != c.ctype)) {
+			t.Errorf("%s: %d %q %q, want %d %q %q", c.path, code, ctype, body, c.code, c.ctype, c.body)
+		}
+	}
+	// The Socket.IO path comes first, even under a catch-all rule.
+	ts2 := serve(gateway.StaticFiles{"/": {Filename: pub}}, nil)
+	if code, _, body := get(ts2, "/socket.io/?EIO=4&transport=polling"); code != 200 || body[0] != '0' {
+		t.Errorf("Socket.IO path: %d %q", code, body)
+	}
+	if code, _, _ := get(ts2, "/nothing-here"); code != 404 {
+		t.Errorf("no rule, no handler: %d, want 404", code)
+	}
+
+	// The empty key sets the default file for URLs ending in "/".
+	ts3 := serve(gateway.StaticFiles{"/static": {Filename: filepath.Join(dir, "other")}, "": {Filename: "image.gif"}}, nil)
+	if code, ctype, body := get(ts3, "/static/"); code != 200 || body != "GIF89a-default" || ctype != "image/gif" {
+		t.Errorf("default file: %d %q %q", code, ctype, body)
+	}
+	ts4 := serve(gateway.StaticFiles{"/static": {Filename: filepath.Join(dir, "other")}, "": {Filename: "image.gif", ContentType: "text/plain"}}, nil)
+	if code, ctype, _ := get(ts4, "/static/"); code != 200 || ctype != "text/plain" {
+		t.Errorf("default file content type: %d %q", code, ctype)
+	}
+}
