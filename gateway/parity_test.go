@@ -372,3 +372,41 @@ func TestDisconnectRightAfterConnect(t *testing.T) {
 		}
 	}
 }
+
+// TestDisconnectFromConnectHandler: a socket told to leave while its
+// CONNECT answer has not gone out yet (here from the connect handler,
+// which CI once hit from another goroutine) must reach the client as the
+// answer then a DISCONNECT, run the disconnect handler, and not stay in
+// its namespace.
+func TestDisconnectFromConnectHandler(t *testing.T) {
+	for _, tr := range []string{"websocket", "polling"} {
+		t.Run(tr, func(t *testing.T) {
+			ts := newSIO(t, gateway.Config{})
+			disc := make(chan gateway.DisconnectReason, 1)
+			sids := make(chan string, 1)
+			ts.srv.Of("/").OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
+				sids <- s.ID()
+				if err := s.Emit("hello"); err != nil {
+					return err
+				}
+				s.Disconnect(false)
+				return nil
+			})
+			ts.srv.Of("/").OnDisconnect(func(_ *gateway.Socket, r gateway.DisconnectReason) { disc <- r })
+			c := ts.dial(t, tr)
+			c.connect(t, "/", "")
+			c.expect(t, `42["hello"]`)
+			c.expect(t, "41")
+			if r := recv(t, disc, "disconnect handler"); r != gateway.ReasonServerNamespaceDisconnect {
+				t.Fatalf("reason %q", r)
+			}
+			sid := <-sids
+			if n := ts.srv.Of("/").Count(); n != 0 {
+				t.Errorf("namespace still holds %d sockets", n)
+			}
+			if rooms := ts.srv.Of("/").Rooms(sid); len(rooms) != 0 {
+				t.Errorf("the socket is still in rooms %v", rooms)
+			}
+		})
+	}
+}

@@ -82,6 +82,9 @@ type Socket struct {
 	// namespace for the disconnect handler and Connected.
 	admitted bool
 	gone     bool
+	// leaving: Disconnect(false) was called before the CONNECT answer went
+	// out; admit carries it out right after the answer.
+	leaving bool
 	nextID   uint64
 	acks     map[uint64]AckCallback
 	data     any
@@ -416,14 +419,39 @@ func (s *Socket) To(rooms ...string) Operator { return s.Broadcast().To(rooms...
 func (s *Socket) Broadcast() Operator { return s.ns.op().Except(s.id) }
 
 // Disconnect makes the socket leave its namespace, telling the client.
-// With close it also closes the whole connection.
+// With close it also closes the whole connection. Called before the
+// CONNECT answer has gone out (from the connect handler, say), it takes
+// effect right after the answer, so the client sees both in order.
 func (s *Socket) Disconnect(close bool) {
 	if close {
 		s.conn.ss.Close()
 		return
 	}
+	s.mu.Lock()
+	if !s.ready && !s.gone {
+		// The CONNECT answer has not gone out yet (Disconnect from the
+		// connect handler, or from elsewhere right after it): the client
+		// must see the answer first, then this DISCONNECT, and the socket
+		// must not be admitted after it was removed.
+		s.leaving = true
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	_ = s.send(&socketio.Packet{Type: socketio.Disconnect, Namespace: s.ns.name})
 	s.onDisconnect(ReasonServerNamespaceDisconnect)
+}
+
+// leaveIfAsked carries out a Disconnect(false) that came before the
+// CONNECT answer went out.
+func (s *Socket) leaveIfAsked() {
+	s.mu.Lock()
+	leaving := s.leaving && s.ready
+	s.leaving = false
+	s.mu.Unlock()
+	if leaving {
+		s.Disconnect(false)
+	}
 }
 
 // onDisconnect removes the socket once and runs the disconnect handler.
