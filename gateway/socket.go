@@ -85,11 +85,11 @@ type Socket struct {
 	// leaving: Disconnect(false) was called before the CONNECT answer went
 	// out; admit carries it out right after the answer.
 	leaving bool
-	nextID   uint64
-	acks     map[uint64]AckCallback
-	data     any
-	session  map[string]any
-	smu      sync.Mutex // serializes UpdateSession
+	nextID  uint64
+	acks    map[uint64]AckCallback
+	data    any
+	session map[string]any
+	smu     sync.Mutex // serializes UpdateSession
 }
 
 func newSocket(ns *Namespace, c *conn, auth json.RawMessage) *Socket {
