@@ -3,9 +3,15 @@
 // broadcast), on the in-memory adapter or a broker like the gateway binary.
 //
 //	benchnode --addr 127.0.0.1:3000 --adapter redis --redis-url redis://127.0.0.1:6379/0
+//
+// On Kafka, --kafka-topic-api points topic creation at kafkamock's control
+// endpoint (librdkafka's mock cluster refuses kafka-go's CreateTopics):
+//
+//	benchnode --adapter kafka --kafka-url kafka://127.0.0.1:PORT --kafka-topic-api http://127.0.0.1:CPORT --kafka-fetch-wait 10ms
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -14,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -22,6 +29,7 @@ import (
 
 	"github.com/siogate/siogate/adapter"
 	amqpadapter "github.com/siogate/siogate/adapter-amqp"
+	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
 	"github.com/siogate/siogate/bench"
@@ -29,10 +37,13 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
-	adapterName := flag.String("adapter", "memory", "cluster adapter: memory, redis, nats or amqp")
+	adapterName := flag.String("adapter", "memory", "cluster adapter: memory, redis, nats, amqp or kafka")
 	redisURL := flag.String("redis-url", "redis://127.0.0.1:6379/0", "Redis URL for --adapter redis")
 	natsURL := flag.String("nats-url", "nats://127.0.0.1:4222", "NATS URL for --adapter nats")
 	amqpURL := flag.String("amqp-url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP URL for --adapter amqp")
+	kafkaURL := flag.String("kafka-url", "kafka://127.0.0.1:9092", "Kafka bootstrap brokers for --adapter kafka")
+	kafkaFetchWait := flag.Duration("kafka-fetch-wait", 0, "Kafka fetch wait (0: the adapter's default, 500ms; at least 10ms)")
+	kafkaTopicAPI := flag.String("kafka-topic-api", "", "create Kafka topics with PUT <url>/topics/<name> (kafkamock's --control endpoint) instead of a CreateTopics request")
 	prefix := flag.String("channel-prefix", "socket.io", "cluster channel prefix, the same on every node")
 	ping := flag.Duration("ping-interval", 25*time.Second, "Engine.IO ping interval")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -59,6 +70,12 @@ func main() {
 		factory, closer, err = natsadapter.New(natsadapter.Options{URL: *natsURL, Cluster: cluster, Logger: logger})
 	case "amqp":
 		factory, closer, err = amqpadapter.New(amqpadapter.Options{URL: *amqpURL, Cluster: cluster, Logger: logger})
+	case "kafka":
+		opts := kafkaadapter.Options{URL: *kafkaURL, FetchWait: *kafkaFetchWait, Cluster: cluster, Logger: logger}
+		if *kafkaTopicAPI != "" {
+			opts.CreateTopic = topicAPI(*kafkaTopicAPI)
+		}
+		factory, closer, err = kafkaadapter.New(opts)
 	default:
 		err = fmt.Errorf("unknown --adapter %q", *adapterName)
 	}
@@ -108,5 +125,32 @@ func main() {
 	_ = hs.Shutdown(sctx)
 	if closer != nil {
 		_ = closer.Close()
+	}
+}
+
+// topicAPI returns a Kafka Options.CreateTopic that asks an HTTP endpoint
+// (kafkamock's) to create the topic: PUT base/topics/name, answered 2xx
+// once the topic exists.
+func topicAPI(base string) func(ctx context.Context, topic string) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	return func(ctx context.Context, topic string) error {
+		u, err := url.JoinPath(base, "topics", topic)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("topic API: %s: %s", resp.Status, bytes.TrimSpace(body))
+		}
+		return nil
 	}
 }

@@ -1,10 +1,14 @@
 // Command benchrun runs siobench's scenarios side by side against siogate
 // (benchnode), the floor fixture and Node's socket.io, alternating between
 // them over several rounds, the servers pinned to CPU 0 and the generator
-// to CPU 1, then the cross-node scenario on Redis, NATS and RabbitMQ, and
-// writes the medians to BENCHMARKS.md.
+// to CPU 1, then the cross-node scenario on Redis, NATS, RabbitMQ and Kafka,
+// and writes the medians to BENCHMARKS.md.
 //
 //	cd bench && go run ./cmd/benchrun -rounds 3 -duration 5s
+//
+// Kafka is librdkafka's mock cluster (bench/cmd/kafkamock, built with cgo),
+// not a real Kafka broker: benchrun starts it for the cross-node table and
+// stops it after.
 //
 // Every server it starts is a child process on 127.0.0.1, killed when the
 // run ends or is interrupted.
@@ -48,6 +52,7 @@ type options struct {
 	scenarios string
 	brokers   string
 	crossC    int
+	kafkaWait time.Duration
 }
 
 func main() {
@@ -61,11 +66,13 @@ func main() {
 	flag.BoolVar(&o.crossOnly, "cross-only", false, "only the cross-node table")
 	flag.BoolVar(&o.skipNode, "skip-node", false, "skip Node's socket.io")
 	flag.StringVar(&o.scenarios, "scenarios", "echo,broadcast,connect,binary-echo,polling-echo", "single-node scenarios")
-	flag.StringVar(&o.brokers, "brokers", "redis,nats,amqp", "brokers of the cross-node table")
+	flag.StringVar(&o.brokers, "brokers", "redis,nats,amqp,kafka", "brokers of the cross-node table (redis, nats, amqp, kafka; kafka is librdkafka's mock cluster)")
 	flag.IntVar(&o.crossC, "cross-clients", 1000, "clients of the cross-node scenario")
+	flag.DurationVar(&o.kafkaWait, "kafka-fetch-wait", 10*time.Millisecond, "the Kafka adapter's FetchWait on the mock cluster (at least 10ms): the mock answers fetches only when it ends, so it sets the delay Kafka adds")
 	flag.Parse()
 	o.rounds = min(max(o.rounds, 1), 9)
 	o.duration = min(max(o.duration, 500*time.Millisecond), 30*time.Second)
+	o.kafkaWait = max(o.kafkaWait, 10*time.Millisecond) // the adapter's floor
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -99,6 +106,15 @@ type runner struct {
 	pubs   []pubResult
 	notes  []string
 	load0  string
+
+	kafka kafkaMock // the mock cluster while the cross-node table runs
+}
+
+// kafkaMock is the running kafkamock: librdkafka's mock cluster.
+type kafkaMock struct {
+	version string // confluent-kafka-go and librdkafka versions ("" until built)
+	addr    string // bootstrap host:port
+	control string // topic-creation endpoint, http://127.0.0.1:port
 }
 
 // pubResult is one redis-benchmark PUBLISH measurement.
@@ -176,6 +192,7 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	if !r.o.skipCross {
+		r.buildKafkaMock(ctx)
 		if err := r.runCross(ctx); err != nil {
 			return err
 		}
@@ -232,9 +249,23 @@ func (r *runner) runCross(ctx context.Context) error {
 	}
 	setups := []setup{{"memory", 1}}
 	for _, b := range strings.Split(r.o.brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			setups = append(setups, setup{b, 1}, setup{b, 3})
+		if b = strings.TrimSpace(b); b == "" {
+			continue
 		}
+		if b == "kafka" {
+			if r.kafka.version == "" {
+				continue // not built: noted
+			}
+			limit := time.Duration(r.o.rounds*(2*len(strings.Split(r.o.brokers, ","))+1))*(r.o.duration+r.o.warmup+time.Minute) + 5*time.Minute
+			mock, err := r.startKafkaMock(ctx, limit)
+			if err != nil {
+				r.notes = append(r.notes, fmt.Sprintf("kafkamock did not start, no Kafka rows: %v", err))
+				fmt.Fprintln(os.Stderr, "benchrun: kafkamock:", err)
+				continue
+			}
+			defer r.stop(mock)
+		}
+		setups = append(setups, setup{b, 1}, setup{b, 3})
 	}
 	for round := range r.o.rounds {
 		for _, s := range setups {
@@ -277,6 +308,10 @@ func (r *runner) once(ctx context.Context, scenario, target string, nodes int, a
 		switch target {
 		case "siogate":
 			argv = []string{filepath.Join(r.tmp, "benchnode"), "--addr", addr, "--adapter", adapterName, "--channel-prefix", prefix}
+			if adapterName == "kafka" {
+				argv = append(argv, "--kafka-url", "kafka://"+r.kafka.addr, "--kafka-topic-api", r.kafka.control,
+					"--kafka-fetch-wait", r.o.kafkaWait.String())
+			}
 		case "floor":
 			argv = []string{filepath.Join(r.tmp, "floor"), "--addr", addr}
 		case "node":
@@ -325,6 +360,75 @@ func (r *runner) once(ctx context.Context, scenario, target string, nodes int, a
 		return &res, fmt.Errorf("siobench %s on %s: %v (%s)", scenario, target, runErr, res.FirstError)
 	}
 	return &res, nil
+}
+
+// buildKafkaMock builds bench/cmd/kafkamock (cgo) when the cross-node
+// table has Kafka rows, and records its versions; a failed build leaves a
+// note and no Kafka rows.
+func (r *runner) buildKafkaMock(ctx context.Context) {
+	if !slices.Contains(strings.Split(strings.ReplaceAll(r.o.brokers, " ", ""), ","), "kafka") {
+		return
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", r.tmp+string(os.PathSeparator), "./cmd/kafkamock")
+	build.Dir = filepath.Join(r.root, "bench")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("bench/cmd/kafkamock (cgo) did not build, no Kafka rows: %v", err))
+		fmt.Fprintln(os.Stderr, "benchrun: kafkamock build:", err)
+		return
+	}
+	v := cmdOut(filepath.Join(r.tmp, "kafkamock"), "-version")
+	if v == "unknown" || v == "" {
+		v = "unknown versions"
+	}
+	r.kafka.version = v
+}
+
+// startKafkaMock starts kafkamock, unpinned like the other brokers, with
+// its topic-creation endpoint, and waits for its bootstrap address. It
+// stops by itself after limit should benchrun die without stopping it.
+func (r *runner) startKafkaMock(ctx context.Context, limit time.Duration) (*exec.Cmd, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	control := "127.0.0.1:" + strconv.Itoa(port)
+	c := exec.Command(filepath.Join(r.tmp, "kafkamock"), "--control", control, "--max-duration", limit.String())
+	c.Dir = r.root
+	c.Stderr = os.Stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.children[c] = struct{}{}
+	r.mu.Unlock()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	var addr string
+	select {
+	case addr = <-lines:
+	case <-time.After(20 * time.Second):
+	case <-ctx.Done():
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		r.stop(c)
+		return nil, fmt.Errorf("no bootstrap address from kafkamock (got %q)", addr)
+	}
+	r.kafka.addr, r.kafka.control = addr, "http://"+control
+	fmt.Fprintln(os.Stderr, "benchrun: kafkamock at", addr, "("+r.kafka.version+")")
+	return c, nil
 }
 
 // start runs argv pinned to cpu, as a tracked child.
@@ -543,7 +647,11 @@ func (r *runner) writeReport() error {
 	w("| Go | %s |\n", cmdOut("go", "version"))
 	w("| Node | %s, socket.io %s |\n", cmdOut("node", "--version"), npmVersion(r.root, "socket.io"))
 	w("| Go modules | %s |\n", r.goModules())
-	w("| brokers | Redis %s; %s; RabbitMQ %s |\n", redisVersion(), cmdOut("nats-server", "--version"), rabbitVersion())
+	kafka := "Kafka: not run"
+	if r.kafka.version != "" {
+		kafka = "Kafka: no real broker; librdkafka's mock cluster (" + r.kafka.version + ", `bench/cmd/kafkamock`)"
+	}
+	w("| brokers | Redis %s; %s; RabbitMQ %s; %s |\n", redisVersion(), cmdOut("nats-server", "--version"), rabbitVersion(), kafka)
 	w("| source | %s |\n\n", r.source())
 	if busy := r.busyRuns(); busy > 0 {
 		w("**Note:** the machine was not quiet: in %d of %d runs other processes (other engineers' builds and test suites, brokers excluded) used more than 0.25 CPU on average while the run measured (the *others* column below, in CPUs, from `/proc/stat` minus the server and the generator). Absolute numbers are noisy; the ratios, from alternating runs and medians, are the figures to read.\n\n", busy, r.totalRuns())
@@ -640,13 +748,19 @@ func (r *runner) writeReport() error {
 				continue
 			}
 			ad, nodes, _ := strings.Cut(k, "/")
-			name := map[string]string{"memory": "memory (single node, reference)", "redis": "Redis 127.0.0.1:6379", "nats": "NATS 127.0.0.1:4222", "amqp": "RabbitMQ 127.0.0.1:5672"}[ad]
+			name := map[string]string{"memory": "memory (single node, reference)", "redis": "Redis 127.0.0.1:6379", "nats": "NATS 127.0.0.1:4222", "amqp": "RabbitMQ 127.0.0.1:5672",
+				"kafka": fmt.Sprintf("Kafka (librdkafka mock cluster, FetchWait %v; not a real Kafka)", r.o.kafkaWait)}[ad]
 			w("| %s | %s | %s | %s | %.1f / %.1f | %.2f | %d |\n", name, nodes,
 				num(median(rs, func(r bench.Result) float64 { return r.DeliveriesSec })),
 				num(median(rs, func(r bench.Result) float64 { return r.ServerCPUPerDelivery })),
 				median(rs, func(r bench.Result) float64 { return r.P50Micros })/1000,
 				median(rs, func(r bench.Result) float64 { return r.P99Micros })/1000,
 				median(rs, func(r bench.Result) float64 { return r.OtherUtil }), sumErrors(rs))
+		}
+		if len(r.cross["kafka/1"])+len(r.cross["kafka/3"]) > 0 {
+			w("\nThe Kafka rows do not measure a Kafka broker: none could be installed on this machine, so the broker is librdkafka's mock cluster (`bench/cmd/kafkamock`, %s), which speaks the Kafka protocol from memory, and the nodes run the real Kafka adapter (segmentio/kafka-go, one single-partition topic per channel, created through the mock's own API). ", r.kafka.version)
+			w("The mock does not answer a waiting fetch when a message arrives, so a message reaches the other nodes only when the reader's pending fetch ends, after the adapter's `FetchWait` (%v here; the adapter's default is 500ms): the delay Kafka adds to a cross-node delivery (up to %v) is set by that option, not by the broker, and every reader polls the mock every %v even when idle (CPU the nodes' column includes). ", r.o.kafkaWait, r.o.kafkaWait, r.o.kafkaWait)
+			w("The mock broker's CPU is not in the server CPU column (like every broker's, it is under *others*), and its throughput is the mock's, not Kafka's: read these rows as the adapter's cost on the nodes, not as a Kafka figure.\n")
 		}
 		if len(r.pubs) > 0 {
 			w("\nRedis PUBLISH throughput on the same machine in the same run (`redis-benchmark -n 200000 PUBLISH <channel> <64 bytes>`, pinned to CPU 1, no subscriber):\n\n")
@@ -764,7 +878,7 @@ func rabbitVersion() string {
 func (r *runner) goModules() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "github.com/lxzan/gws", "github.com/redis/go-redis/v9", "github.com/nats-io/nats.go", "github.com/rabbitmq/amqp091-go")
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "github.com/lxzan/gws", "github.com/redis/go-redis/v9", "github.com/nats-io/nats.go", "github.com/rabbitmq/amqp091-go", "github.com/segmentio/kafka-go")
 	cmd.Dir = filepath.Join(r.root, "bench")
 	out, err := cmd.Output()
 	if err != nil {
