@@ -61,6 +61,7 @@ type Server struct {
 	lingering map[string]*Session // closed, awaiting their last poll
 	closed    bool
 	wg        sync.WaitGroup // sessions alive
+	frames    frameWriters   // scratch space of WebSocket writes
 }
 
 // NewServer returns a server that reports session events to h.

@@ -145,16 +145,7 @@ func (s *Session) SendInline(frames ...Frame) error {
 	}
 	s.flushing = true // this goroutine is the writer for now
 	s.mu.Unlock()
-	var err error
-	for _, f := range frames {
-		op := gws.OpcodeText
-		if f.Binary {
-			op = gws.OpcodeBinary
-		}
-		if err = ws.WriteMessage(op, f.Data); err != nil {
-			break
-		}
-	}
+	err := s.srv.frames.writeFrames(ws.NetConn(), frames)
 	s.mu.Lock()
 	if err == nil && len(s.queue) > 0 {
 		go s.flush() // others queued meanwhile: hand over, still flushing
@@ -216,20 +207,14 @@ func (s *Session) flush() {
 		batch := s.queue
 		s.queue = s.spare[:0]
 		s.mu.Unlock()
-		for i, f := range batch {
-			op := gws.OpcodeText
-			if f.Binary {
-				op = gws.OpcodeBinary
-			}
-			err := ws.WriteMessage(op, f.Data)
-			batch[i] = Frame{}
-			if err != nil {
-				s.mu.Lock()
-				s.flushing = false
-				s.mu.Unlock()
-				s.closeWith(ReasonTransportError, false)
-				return
-			}
+		err := s.srv.frames.writeFrames(ws.NetConn(), batch)
+		clear(batch)
+		if err != nil {
+			s.mu.Lock()
+			s.flushing = false
+			s.mu.Unlock()
+			s.closeWith(ReasonTransportError, false)
+			return
 		}
 		s.mu.Lock()
 		s.spare = batch[:0]

@@ -178,7 +178,14 @@ func (wsEvents) OnMessage(c *gws.Conn, m *gws.Message) {
 		return
 	}
 	binary := m.Opcode == gws.OpcodeBinary
-	data := m.Bytes()
+	// The packet (its attachments above all) outlives this call, so it gets
+	// a buffer of its own, sized exactly; gws's buffer goes back to its
+	// pool. Keeping gws's buffer instead would cost more: it is rounded up
+	// to a power of two (a 64 KiB attachment holds 128 KiB), and the pool
+	// it was taken from is the one gws frames outgoing messages in, which
+	// would then allocate a new frame buffer for every large write.
+	data := append([]byte(nil), m.Bytes()...)
+	_ = m.Close()
 	if slot.probing {
 		ss.onProbeMessage(c, data, binary)
 		return
