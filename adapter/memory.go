@@ -15,8 +15,8 @@ type Memory struct {
 	local Local
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room → sids
-	sids  map[string]map[string]struct{} // sid → rooms
+	rooms map[string]set // room → sids
+	sids  map[string]set // sid → rooms
 }
 
 var _ Adapter = (*Memory)(nil)
@@ -27,8 +27,8 @@ func NewMemory(local Local) Adapter { return newMemory(local) }
 func newMemory(local Local) *Memory {
 	return &Memory{
 		local: local,
-		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		rooms: make(map[string]set),
+		sids:  make(map[string]set),
 	}
 }
 
@@ -42,25 +42,18 @@ func (m *Memory) AddAll(sid string, rooms ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mine := m.sids[sid]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		m.sids[sid] = mine
-	}
 	for _, r := range rooms {
-		if _, ok := mine[r]; ok {
+		if !mine.add(r) {
 			continue
 		}
-		mine[r] = struct{}{}
 		if _, observed := m.local.(RoomObserver); observed {
 			added = append(added, r)
 		}
 		members := m.rooms[r]
-		if members == nil {
-			members = make(map[string]struct{}, 1)
-			m.rooms[r] = members
-		}
-		members[sid] = struct{}{}
+		members.add(sid)
+		m.rooms[r] = members
 	}
+	m.sids[sid] = mine
 }
 
 // Del removes sid from room.
@@ -75,18 +68,21 @@ func (m *Memory) Del(sid, room string) {
 
 // delLocked removes sid from room and reports whether it was there.
 func (m *Memory) delLocked(sid, room string) bool {
-	was := false
-	if mine := m.sids[sid]; mine != nil {
-		_, was = mine[room]
-		delete(mine, room)
+	mine, ok := m.sids[sid]
+	if !ok || !mine.del(room) {
+		return false
 	}
-	if members := m.rooms[room]; members != nil {
-		delete(members, sid)
-		if len(members) == 0 {
-			delete(m.rooms, room)
-		}
+	// A socket in no room stays known (Select with no rooms lists it)
+	// until DelAll.
+	m.sids[sid] = mine
+	members := m.rooms[room]
+	members.del(sid)
+	if members.len() == 0 {
+		delete(m.rooms, room)
+	} else {
+		m.rooms[room] = members
 	}
-	return was
+	return true
 }
 
 // notify tells an observing Local of membership changes.
@@ -111,15 +107,17 @@ func (m *Memory) DelAll(sid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_, observed := m.local.(RoomObserver)
-	for r := range m.sids[sid] {
+	mine := m.sids[sid]
+	for r := range mine.all() {
 		if observed {
 			left = append(left, r)
 		}
-		if members := m.rooms[r]; members != nil {
-			delete(members, sid)
-			if len(members) == 0 {
-				delete(m.rooms, r)
-			}
+		members := m.rooms[r]
+		members.del(sid)
+		if members.len() == 0 {
+			delete(m.rooms, r)
+		} else {
+			m.rooms[r] = members
 		}
 	}
 	delete(m.sids, sid)
@@ -129,8 +127,9 @@ func (m *Memory) DelAll(sid string) {
 func (m *Memory) Rooms(sid string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.sids[sid]))
-	for r := range m.sids[sid] {
+	mine := m.sids[sid]
+	out := make([]string, 0, mine.len())
+	for r := range mine.all() {
 		out = append(out, r)
 	}
 	slices.Sort(out)
@@ -160,7 +159,7 @@ func (m *Memory) Select(opts BroadcastOptions) []string {
 	defer m.mu.RUnlock()
 	excluded := func(sid string) bool {
 		for _, r := range opts.Except {
-			if _, ok := m.rooms[r][sid]; ok {
+			if members := m.rooms[r]; members.has(sid) {
 				return true
 			}
 		}
@@ -177,8 +176,8 @@ func (m *Memory) Select(opts BroadcastOptions) []string {
 	}
 	if len(opts.Rooms) == 1 {
 		members := m.rooms[opts.Rooms[0]]
-		out := make([]string, 0, len(members))
-		for sid := range members {
+		out := make([]string, 0, members.len())
+		for sid := range members.all() {
 			if !excluded(sid) {
 				out = append(out, sid)
 			}
@@ -188,7 +187,8 @@ func (m *Memory) Select(opts BroadcastOptions) []string {
 	seen := make(map[string]struct{})
 	out := make([]string, 0)
 	for _, r := range opts.Rooms {
-		for sid := range m.rooms[r] {
+		members := m.rooms[r]
+		for sid := range members.all() {
 			if _, dup := seen[sid]; dup || excluded(sid) {
 				continue
 			}

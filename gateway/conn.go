@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,16 +60,18 @@ type conn struct {
 	dec socketio.PacketDecoder // only used from onMessage, which never overlaps
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace
+	sockets      []*Socket // one per namespace; a connection joins few
 	connectTimer *time.Timer
 	closeReason  DisconnectReason
 	closed       bool
 }
 
 func newConn(srv *Server, ss *engineio.Session) *conn {
-	c := &conn{srv: srv, ss: ss, sockets: make(map[string]*Socket, 1)}
+	c := &conn{srv: srv, ss: ss}
 	c.dec = srv.cfg.Parser.NewDecoder(socketio.Limits{MaxBytes: srv.engine.Config().MaxPayload})
+	c.mu.Lock()
 	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
+	c.mu.Unlock()
 	return c
 }
 
@@ -85,7 +88,12 @@ func (c *conn) onConnectTimeout() {
 func (c *conn) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	for _, s := range c.sockets {
+		if s.ns.name == nsp {
+			return s
+		}
+	}
+	return nil
 }
 
 // fail closes the connection because the client broke the protocol.
@@ -173,23 +181,31 @@ func (c *conn) add(s *Socket) bool {
 	if c.closed {
 		return false
 	}
-	c.sockets[s.ns.name] = s
-	c.connectTimer.Stop()
+	c.sockets = slices.DeleteFunc(c.sockets, func(o *Socket) bool { return o.ns.name == s.ns.name })
+	c.sockets = append(c.sockets, s)
+	c.stopConnectTimer()
 	return true
+}
+
+// stopConnectTimer stops the connect timeout and lets the timer go: an
+// idle connection holds nothing it no longer needs. c.mu is held.
+func (c *conn) stopConnectTimer() {
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
 }
 
 func (c *conn) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.ns.name] == s {
-		delete(c.sockets, s.ns.name)
-	}
+	c.sockets = slices.DeleteFunc(c.sockets, func(o *Socket) bool { return o == s })
 	c.mu.Unlock()
 }
 
 func (c *conn) onClose(reason DisconnectReason) {
 	c.mu.Lock()
 	c.closed = true
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	if c.closeReason != "" {
 		reason = c.closeReason
 	}

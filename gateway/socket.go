@@ -237,13 +237,14 @@ func (s *Socket) connected(ack *socketio.Packet) {
 	frames := s.pending
 	s.pending = nil
 	s.ready = true
+	// A failed Send means the session is closing: the socket is already
+	// registered on its connection, whose close reports it with the real
+	// reason (a shutdown, a ping timeout...), so errors are not handled
+	// here.
 	if err == nil && len(frames) > 0 {
-		err = s.conn.ss.Send(frames...)
+		_ = s.conn.ss.Send(frames...)
 	}
 	s.mu.Unlock()
-	if err != nil {
-		s.onDisconnect(ReasonTransportClose)
-	}
 }
 
 // ErrReserved is returned when emitting an event name that Socket.IO

@@ -64,12 +64,18 @@ type Server struct {
 	frames    frameWriters   // scratch space of WebSocket writes
 }
 
+// wsReadBuffer is the size of each WebSocket connection's read buffer, held
+// for the life of the connection. Socket.IO packets are mostly small; a
+// frame longer than the buffer is read straight into its own buffer, so a
+// small one costs memory per idle connection, not speed.
+const wsReadBuffer = 512
+
 // NewServer returns a server that reports session events to h.
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
 	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
-		ReadBufferSize:     2048,
+		ReadBufferSize:     wsReadBuffer,
 		HandshakeTimeout:   10 * time.Second,
 		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
 		Recovery:           gws.Recovery,
@@ -195,7 +201,11 @@ func (s *Server) newSession(r *http.Request, transport string) (*Session, error)
 		srv:       s,
 		req:       snapshotRequest(r),
 		transport: transport,
-		pollWake:  make(chan struct{}, 1),
+	}
+	if transport == eio.Polling {
+		// Only a session that starts on polling is ever polled; elsewhere
+		// the channel stays nil and the non-blocking wake-ups skip it.
+		ss.pollWake = make(chan struct{}, 1)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -319,22 +329,6 @@ func sameOrigin(origin string, r *http.Request) bool {
 		host = strings.TrimSpace(strings.Split(h, ",")[0])
 	}
 	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, host)
-}
-
-// snapshotRequest keeps what handlers may read later, without the body or
-// the connection state.
-func snapshotRequest(r *http.Request) *http.Request {
-	c := new(http.Request)
-	*c = *r
-	c.Body = http.NoBody
-	c.GetBody = nil
-	c.Header = r.Header.Clone()
-	u := *r.URL
-	c.URL = &u
-	c.Response = nil
-	c.MultipartForm = nil
-	c.Form, c.PostForm = nil, nil
-	return c.WithContext(context.Background())
 }
 
 func newID() string {

@@ -45,7 +45,7 @@ var (
 type Session struct {
 	id  string
 	srv *Server
-	req *http.Request
+	req requestSnapshot
 
 	mu        sync.Mutex
 	transport string
@@ -69,8 +69,9 @@ type Session struct {
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }
 
-// Request returns the handshake request (body removed).
-func (s *Session) Request() *http.Request { return s.req }
+// Request returns a copy of the handshake request (no body; a background
+// context). Each call builds a new one: changes to it are not kept.
+func (s *Session) Request() *http.Request { return s.req.request() }
 
 // Transport returns the current transport name, "polling" or "websocket".
 func (s *Session) Transport() string {
