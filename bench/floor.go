@@ -10,32 +10,40 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// Floor is the floor fixture: a WebSocket-only server on gws with default
-// options that answers the benchmark's event contract by rewriting the
-// received bytes, with no Socket.IO implementation. What it costs is the
-// least any Socket.IO server on gws could cost for the same traffic.
+// Floor is the floor fixture: a server on gws with default options that
+// answers the benchmark's event contract by rewriting the received bytes,
+// with no Socket.IO implementation. What it costs is the least any
+// Socket.IO server on gws could cost for the same traffic. HTTP
+// long-polling requests get the same treatment from plain net/http.
 type Floor struct {
 	upgrader *gws.Upgrader
 	nextID   atomic.Uint64
+	polling  pollingFloor
 
 	mu    sync.Mutex
 	conns map[*gws.Conn]struct{}
 	list  []*gws.Conn // snapshot of conns, nil when stale
 }
 
-// NewFloor returns a floor fixture; it serves WebSocket upgrades on any
-// path and answers other requests with 400.
+// NewFloor returns a floor fixture; it serves WebSocket upgrades and
+// long-polling requests on any path.
 func NewFloor() *Floor {
 	f := &Floor{conns: make(map[*gws.Conn]struct{})}
 	f.upgrader = gws.NewUpgrader(floorEvents{f}, &gws.ServerOption{})
+	f.polling = pollingFloor{f: f, sessions: make(map[string]*floorSession)}
 	return f
 }
 
-// ServeHTTP upgrades the request to a WebSocket and sends the Engine.IO
-// handshake.
+// ServeHTTP upgrades a WebSocket request and sends the Engine.IO
+// handshake; long-polling requests go to the polling floor.
 func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("transport") != "websocket" {
-		http.Error(w, "the floor speaks websocket only", http.StatusBadRequest)
+	switch r.URL.Query().Get("transport") {
+	case "websocket":
+	case "polling":
+		f.polling.serve(w, r)
+		return
+	default:
+		http.Error(w, "transport must be websocket or polling", http.StatusBadRequest)
 		return
 	}
 	conn, err := f.upgrader.Upgrade(w, r)

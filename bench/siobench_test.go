@@ -123,6 +123,7 @@ func TestFloorScenarios(t *testing.T) {
 		{"binary-echo", 2},
 		{"broadcast", 20},
 		{"connect", 50},
+		{"polling-echo", 4},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) { smoke(t, os.Getpid(), tc.scenario, tc.clients, addr) })
 	}

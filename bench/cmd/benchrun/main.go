@@ -203,10 +203,7 @@ func (r *runner) run(ctx context.Context) error {
 
 // targets lists the servers a scenario runs against.
 func (r *runner) targets(scenario string) []string {
-	t := []string{"siogate"}
-	if scenario != "polling-echo" {
-		t = append(t, "floor") // the floor speaks WebSocket only
-	}
+	t := []string{"siogate", "floor"}
 	if !r.o.skipNode {
 		t = append(t, "node")
 	}
@@ -658,7 +655,7 @@ func (r *runner) writeReport() error {
 	}
 	if len(r.single) > 0 {
 		w("## Single node: siogate vs the floor vs Node socket.io\n\n")
-		w("The floor (`bench/cmd/floor`) is a gws WebSocket server with default options answering the same events by rewriting bytes, with no Socket.IO implementation: the least a server on gws can spend. Node is socket.io %s (`js/fixtures/bench-server.mjs`). The siogate server is `bench/cmd/benchnode` (gateway library, in-memory adapter).\n\n", npmVersion(r.root, "socket.io"))
+		w("The floor (`bench/cmd/floor`) is a gws WebSocket server with default options answering the same events by rewriting bytes, with no Socket.IO implementation: the least a server on gws can spend. For polling-echo the same binary answers long-polling requests with plain net/http, rewriting bytes the same way (no Engine.IO implementation, no heartbeat): what net/http and the kernel cost for those requests, below which no server built on net/http can go. Node is socket.io %s (`js/fixtures/bench-server.mjs`). The siogate server is `bench/cmd/benchnode` (gateway library, in-memory adapter).\n\n", npmVersion(r.root, "socket.io"))
 		w("| scenario | clients | rate | siogate | floor | Node | server CPU | siogate | floor | Node | siogate ÷ floor | siogate ÷ Node | target | p99 siogate / floor / Node (ms) | errors |\n")
 		w("|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|\n")
 		for _, sc := range strings.Split(r.o.scenarios, ",") {
