@@ -13,8 +13,6 @@ import (
 	"unicode/utf8"
 )
 
-func validJSON(b []byte) bool { return json.Valid(b) }
-
 // SplitArray returns the elements of a JSON array as sub-slices of data,
 // without decoding them. data must be valid JSON.
 func SplitArray(data []byte) ([][]byte, error) {
@@ -604,11 +602,35 @@ func EventName(p *Packet) (string, Args, error) {
 	if err != nil || args.Len() == 0 {
 		return "", Args{}, ErrInvalidPacket
 	}
-	var name string
-	if err := json.Unmarshal(args.elems[0], &name); err != nil {
-		return "", Args{}, ErrInvalidPacket
+	name, ok := plainString(args.elems[0])
+	if !ok {
+		if err := json.Unmarshal(args.elems[0], &name); err != nil {
+			return "", Args{}, ErrInvalidPacket
+		}
 	}
 	return name, args.Slice(1), nil
+}
+
+// plainString returns the value of a JSON string token without escapes,
+// the usual event name, without going through encoding/json. Other tokens
+// (escapes; bytes that are not UTF-8, which encoding/json replaces) are
+// left to encoding/json. FuzzPlainString checks the two agree.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range body {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if !ascii && !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
 }
 
 // Items returns the arguments as values ready to be sent again: each as

@@ -149,8 +149,9 @@ func validate(p *Packet, valid func([]byte) bool) error {
 		if first != '[' {
 			return ErrInvalidPacket
 		}
-		elems, err := SplitArray(p.Data)
-		if err != nil || len(elems) == 0 || firstNonSpace(elems[0]) != '"' {
+		// The data is valid JSON and an array: its first element is the
+		// event name, a string, when the first thing after '[' is a quote.
+		if i := skipSpace(p.Data, skipSpace(p.Data, 0)+1); i >= len(p.Data) || p.Data[i] != '"' {
 			return ErrInvalidPacket
 		}
 	case Ack, BinaryAck:
