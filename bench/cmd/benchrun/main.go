@@ -775,6 +775,12 @@ func (r *runner) writeReport() error {
 		}
 		w("\n")
 	}
+	// The analysis of the targets (what the profiles show) is written by
+	// hand next to the tool and copied in as it stands.
+	if analysis, err := os.ReadFile(filepath.Join(r.root, "bench", "ANALYSIS.md")); err == nil {
+		w("%s\n", strings.TrimSpace(string(analysis)))
+		w("\n")
+	}
 	w("## Reproduce\n\n")
 	w("```sh\ncd bench\ngo run ./cmd/benchrun -rounds %d -duration %v   # writes ../BENCHMARKS.md\n", r.o.rounds, r.o.duration)
 	w("go build -o /tmp/sb/ ./cmd/...\n/tmp/sb/benchnode --addr 127.0.0.1:3000 &   # or /tmp/sb/floor, or node ../js/fixtures/bench-server.mjs 3000\n")
