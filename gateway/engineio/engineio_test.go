@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,7 +287,11 @@ type wsClient struct {
 	conn *gws.Conn
 	msgs chan wsMsg
 	done chan struct{}
+	hold atomic.Pointer[chan struct{}] // while set, reading waits for it to close
 }
+
+// gate stops the client reading (at its next message) until g is closed.
+func (c *wsClient) gate(g chan struct{}) { c.hold.Store(&g) }
 
 type wsEvents struct{ c *wsClient }
 
@@ -295,6 +300,9 @@ func (e wsEvents) OnClose(*gws.Conn, error)         { close(e.c.done) }
 func (wsEvents) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
 func (wsEvents) OnPong(*gws.Conn, []byte)           {}
 func (e wsEvents) OnMessage(_ *gws.Conn, m *gws.Message) {
+	if g := e.c.hold.Load(); g != nil {
+		<-*g
+	}
 	msg := wsMsg{data: bytes.Clone(m.Bytes()), binary: m.Opcode == gws.OpcodeBinary}
 	_ = m.Close()
 	select {
@@ -817,6 +825,34 @@ func TestWebSocket(t *testing.T) {
 			c.send(t, "2") // the connection still works both ways
 			c.expectText(t, "3")
 		}
+	})
+	t.Run("slow reader gets every frame intact", func(t *testing.T) {
+		// A client that stops reading fills the socket: Send writes what
+		// the kernel takes without waiting, often ending mid-frame, and a
+		// writer goroutine finishes the frame and the rest once the
+		// client reads again.
+		s := newServer(t, engineio.Config{})
+		c, sid, _ := s.openWS(t)
+		ss := s.rec.session(t, sid)
+		gate := make(chan struct{})
+		c.gate(gate)
+		const n, size = 150, 100_000 // 15 MB, far more than socket buffers
+		for i := range n {
+			data := bytes.Repeat([]byte{byte(i)}, size)
+			data[0], data[size-1] = byte(i>>8), byte(i)
+			if err := ss.Send(engineio.Frame{Data: data, Binary: true}); err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+		}
+		close(gate)
+		for i := range n {
+			m := c.next(t)
+			if !m.binary || len(m.data) != size || m.data[0] != byte(i>>8) || m.data[size-1] != byte(i) || m.data[size/2] != byte(i) {
+				t.Fatalf("frame %d: %d bytes, binary %v, marks %d/%d/%d", i, len(m.data), m.binary, m.data[0], m.data[size/2], m.data[size-1])
+			}
+		}
+		c.send(t, "2")
+		c.expectText(t, "3")
 	})
 	t.Run("invalid packet closes", func(t *testing.T) {
 		s := newServer(t, engineio.Config{})

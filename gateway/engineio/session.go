@@ -179,7 +179,12 @@ func (s *Session) SendVolatile(frames ...Frame) error {
 	return nil
 }
 
-// kickLocked makes the transport drain the queue.
+// kickLocked makes the transport drain the queue. On a WebSocket a writer
+// goroutine is started when none runs. Writing right here instead (a
+// non-blocking writev from the sender's goroutine) was tried and measured:
+// a broadcast to 500 sockets with 4 in flight then cost 4490 us of server
+// CPU instead of 1547, because the writer's short hand-off lets the next
+// broadcasts join the same batch, one writev for several frames.
 func (s *Session) kickLocked() {
 	if s.ws != nil {
 		if !s.flushing {
