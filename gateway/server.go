@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -62,6 +63,11 @@ type Config struct {
 	// StaticFiles serves files for paths outside Path (python's
 	// static_files); see StaticFiles.
 	StaticFiles StaticFiles
+	// StaticFS, when set, is where the StaticFiles rules' file names are
+	// looked up (an embed.FS, os.DirFS, ...), with io/fs's path rules:
+	// slash-separated, relative, no "..". Nil means the disk, relative to
+	// the working directory.
+	StaticFS fs.FS
 	// Handler serves requests outside Path that no static rule matches
 	// (default 404).
 	Handler http.Handler

@@ -2,19 +2,22 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 // StaticFile is the target of a static-file rule: a file, or for a
 // directory rule a directory, and an optional content type.
 type StaticFile struct {
-	// Filename is the file (or directory) on disk.
+	// Filename is the file (or directory) on disk, or in Config.StaticFS
+	// when that is set.
 	Filename string
 	// ContentType overrides the type chosen from the extension.
 	ContentType string
@@ -54,8 +57,9 @@ type staticResolved struct {
 	dir, name, contentType string
 }
 
-// resolve maps a URL path to a file, or reports false.
-func (sf StaticFiles) resolve(urlPath string) (staticResolved, bool) {
+// resolve maps a URL path to a file, or reports false. isDir tells the
+// directory rules from the file rules.
+func (sf StaticFiles) resolve(urlPath string, isDir func(string) bool) (staticResolved, bool) {
 	def, hasDef := sf[""]
 	withDefault := func(r staticResolved) staticResolved {
 		if hasDef {
@@ -96,9 +100,56 @@ func (sf StaticFiles) resolve(urlPath string) (staticResolved, bool) {
 	return staticResolved{}, false
 }
 
-func isDir(name string) bool {
+func isDiskDir(name string) bool {
 	st, err := os.Stat(name)
 	return err == nil && st.IsDir()
+}
+
+// fsName is a rule's file name as an io/fs path ("./public" is "public"),
+// or false when it cannot be one (rooted, or climbing out with "..").
+func fsName(name string) (string, bool) {
+	name = path.Clean(name)
+	return name, fs.ValidPath(name)
+}
+
+func isFSDir(fsys fs.FS) func(string) bool {
+	return func(name string) bool {
+		name, ok := fsName(name)
+		if !ok {
+			return false
+		}
+		st, err := fs.Stat(fsys, name)
+		return err == nil && st.IsDir()
+	}
+}
+
+// openStatic opens what res points to, on the disk or in StaticFS, never
+// outside a directory rule's directory.
+func (s *Server) openStatic(res staticResolved) (fs.File, error) {
+	if fsys := s.cfg.StaticFS; fsys != nil {
+		name := res.name
+		if res.dir != "" {
+			// Cleaned as a rooted path first, the rest of the URL cannot
+			// climb out of the directory.
+			name = path.Join(res.dir, path.Clean("/"+res.name))
+		}
+		name, ok := fsName(name)
+		if !ok {
+			return nil, fs.ErrNotExist
+		}
+		return fsys.Open(name)
+	}
+	if res.dir == "" {
+		return os.Open(res.name)
+	}
+	// os.Root keeps the lookup inside the directory: no "..", no
+	// symbolic link out of it.
+	root, err := os.OpenRoot(res.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Open(filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+res.name), "/")))
 }
 
 // serveStatic serves a static rule's file; it reports false when no rule
@@ -108,26 +159,15 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) bool {
 	if len(s.cfg.StaticFiles) == 0 || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
-	res, ok := s.cfg.StaticFiles.resolve(r.URL.Path)
+	isDir := isDiskDir
+	if s.cfg.StaticFS != nil {
+		isDir = isFSDir(s.cfg.StaticFS)
+	}
+	res, ok := s.cfg.StaticFiles.resolve(r.URL.Path, isDir)
 	if !ok {
 		return false
 	}
-	var (
-		f   fs.File
-		err error
-	)
-	if res.dir == "" {
-		f, err = os.Open(res.name)
-	} else {
-		// os.Root keeps the lookup inside the directory: no "..", no
-		// symbolic link out of it.
-		var root *os.Root
-		root, err = os.OpenRoot(res.dir)
-		if err == nil {
-			defer root.Close()
-			f, err = root.Open(filepath.FromSlash(strings.TrimPrefix(path.Clean("/"+res.name), "/")))
-		}
-	}
+	f, err := s.openStatic(res)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false // no such file: the wrapped application may have the path
@@ -152,13 +192,14 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) bool {
 		ct = "application/octet-stream"
 	}
 	w.Header().Set("Content-Type", ct)
-	if rs, ok := f.(interface {
-		Read([]byte) (int, error)
-		Seek(int64, int) (int64, error)
-	}); ok {
+	if rs, ok := f.(io.ReadSeeker); ok {
 		http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
 		return true
 	}
-	http.Error(w, "static file error", http.StatusInternalServerError)
+	// A file system whose files cannot seek: no ranges, the whole file.
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, f)
+	}
 	return true
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/siogate/siogate/gateway"
 )
@@ -114,5 +115,63 @@ func TestStaticFiles(t *testing.T) {
 	ts4 := serve(gateway.StaticFiles{"/static": {Filename: filepath.Join(dir, "other")}, "": {Filename: "image.gif", ContentType: "text/plain"}}, nil)
 	if code, ctype, _ := get(ts4, "/static/"); code != 200 || ctype != "text/plain" {
 		t.Errorf("default file content type: %d %q", code, ctype)
+	}
+}
+
+// TestStaticFS serves the same kind of rules from an fs.FS (here an
+// in-memory one, as an embed.FS would be): file and directory rules,
+// default files, types, and no way out of a directory rule.
+func TestStaticFS(t *testing.T) {
+	fsys := fstest.MapFS{
+		"latency.html":          {Data: []byte("<h1>latency</h1>")},
+		"secret.txt":            {Data: []byte("outside")},
+		"public/index.html":     {Data: []byte("index")},
+		"public/css/site.css":   {Data: []byte("body{}")},
+		"public/sub/index.html": {Data: []byte("sub index")},
+		"other/image.gif":       {Data: []byte("GIF89a-default")},
+	}
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	})
+	srv := gateway.NewServer(gateway.Config{
+		StaticFS: fsys,
+		StaticFiles: gateway.StaticFiles{
+			"/":        {Filename: "latency.html"},
+			"/static":  {Filename: "./public"},
+			"/other":   {Filename: "other"},
+			"/abs":     {Filename: "/etc/hostname"},
+			"/climb":   {Filename: "../secret.txt"},
+			"/default": {Filename: "other"},
+			"":         {Filename: "image.gif"},
+		},
+		Handler: fallback,
+	})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	for _, c := range []struct {
+		path, body, ctype string
+		code              int
+	}{
+		{"/", "<h1>latency</h1>", "text/html; charset=utf-8", 200},
+		{"/static/css/site.css", "body{}", "text/css; charset=utf-8", 200},
+		{"/static/sub/", "", "", 418},                   // the default file is the "" rule's image.gif: absent there
+		{"/other/", "GIF89a-default", "image/gif", 200}, // default file of a directory rule
+		{"/static/missing.txt", "", "", 418},
+		{"/static/%2e%2e/secret.txt", "", "", 418}, // confined to public/
+		{"/abs", "", "", 418},                      // not an fs.FS path: not served
+		{"/climb", "", "", 418},
+		{"/elsewhere", "", "", 418},
+	} {
+		req, _ := http.NewRequest("GET", ts.URL+c.path, nil)
+		req.URL.Opaque = c.path
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != c.code || (c.code == 200 && (string(b) != c.body || res.Header.Get("Content-Type") != c.ctype)) {
+			t.Errorf("%s: %d %q %q, want %d %q %q", c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.code, c.ctype, c.body)
+		}
 	}
 }
