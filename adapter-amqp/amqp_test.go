@@ -1,12 +1,9 @@
 package amqpadapter_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"testing"
 	"time"
 
@@ -57,70 +54,23 @@ func TestURLs(t *testing.T) {
 
 // A connection drop: the broker reconnects, resubscribes, and broadcasts
 // cross nodes again; meanwhile local delivery works and the outage is
-// logged.
+// logged (adaptertest.RunRecovery).
 func TestReconnectAfterConnectionDrop(t *testing.T) {
 	proxy := adaptertest.NewCutter(t, "127.0.0.1:5672")
-	var logs adaptertest.LogBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	url := "amqp://guest:guest@" + proxy.Addr() + "/"
-	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond}
-
-	bA, err := amqpadapter.NewBroker(amqpadapter.Options{URL: url, Logger: logger})
-	if err != nil {
-		t.Fatalf("RabbitMQ on 127.0.0.1:5672 is needed: %v", err)
-	}
-	defer bA.Close()
-	bB, err := amqpadapter.NewBroker(amqpadapter.Options{URL: amqpURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bB.Close()
-	a := adaptertest.NewNode("A", "/", adapter.NewCluster(bA, cfg))
-	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bB, cfg))
-	defer a.Adapter.Close()
-	defer b.Adapter.Close()
-	a.Connect("a1", false)
-	b.Connect("b1", false)
-	ctx := context.Background()
-	send := func(n *adaptertest.Node, ev, room string) {
-		p := mustEvent(t, ev)
-		_ = n.Adapter.Broadcast(ctx, p, adapter.BroadcastOptions{Rooms: []string{room}})
-	}
-	adaptertest.Eventually(t, "A reaches b1 before the drop", func() error {
-		send(a, "before", "b1")
-		if !slices.Contains(b.Received("b1"), "before[]") {
-			return errors.New("not yet")
-		}
-		return nil
+	adaptertest.RunRecovery(t, adaptertest.Recovery{
+		Brokers: func(t *testing.T, logger *slog.Logger) (adapter.Broker, adapter.Broker) {
+			bA, err := amqpadapter.NewBroker(amqpadapter.Options{URL: "amqp://guest:guest@" + proxy.Addr() + "/", Logger: logger})
+			if err != nil {
+				t.Fatalf("RabbitMQ on 127.0.0.1:5672 is needed: %v", err)
+			}
+			t.Cleanup(func() { _ = bA.Close() })
+			bB, err := amqpadapter.NewBroker(amqpadapter.Options{URL: amqpURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = bB.Close() })
+			return bA, bB
+		},
+		Interrupt: func(*testing.T) { proxy.Cut(false) },
 	})
-
-	proxy.Cut(false)
-	// During the outage A still delivers to its own sockets.
-	send(a, "local", "a1")
-	if !slices.Contains(a.Received("a1"), "local[]") {
-		t.Error("local delivery failed during the outage")
-	}
-	adaptertest.Eventually(t, "the outage is logged", func() error {
-		if !bytes.Contains([]byte(logs.String()), []byte("connection lost")) {
-			return errors.New(logs.String())
-		}
-		return nil
-	})
-	adaptertest.Eventually(t, "A reaches b1 again after reconnecting", func() error {
-		send(a, "after", "b1")
-		if !slices.Contains(b.Received("b1"), "after[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	adaptertest.Eventually(t, "B reaches a1 (A resubscribed)", func() error {
-		send(b, "back", "a1")
-		if !slices.Contains(a.Received("a1"), "back[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	if !bytes.Contains([]byte(logs.String()), []byte("reconnected")) {
-		t.Errorf("recovery not logged: %s", logs.String())
-	}
 }

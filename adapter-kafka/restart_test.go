@@ -21,86 +21,41 @@ import (
 )
 
 // The Kafka broker goes down and comes back: local delivery never stops,
-// the outage is logged once, and broadcasts cross nodes again.
+// the outage is logged once, a broadcast during a known outage fails fast,
+// and broadcasts cross nodes again (adaptertest.RunRecovery).
 func TestBrokerDownAndUp(t *testing.T) {
 	mc := startKafka(t)
-	var logs adaptertest.LogBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond}
-	optsA := options(mc)
-	optsA.Logger = logger
-	optsA.MaxReconnectDelay = 500 * time.Millisecond
-	bA := newBroker(t, optsA)
-	bB := newBroker(t, options(mc))
-	a := adaptertest.NewNode("A", "/", adapter.NewCluster(bA, cfg))
-	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bB, cfg))
-	defer a.Adapter.Close()
-	defer b.Adapter.Close()
-	a.Connect("a1", false)
-	b.Connect("b1", false)
-	send := func(n *adaptertest.Node, ev, room string) {
-		_ = n.Adapter.Broadcast(context.Background(), mustEvent(t, ev), adapter.BroadcastOptions{Rooms: []string{room}})
-	}
-	adaptertest.Eventually(t, "A reaches b1 before the outage", func() error {
-		send(a, "before", "b1")
-		if !slices.Contains(b.Received("b1"), "before[]") {
-			return errors.New("not yet")
-		}
-		return nil
+	adaptertest.RunRecovery(t, adaptertest.Recovery{
+		Brokers: func(t *testing.T, logger *slog.Logger) (adapter.Broker, adapter.Broker) {
+			optsA := options(mc)
+			optsA.Logger = logger
+			optsA.MaxReconnectDelay = 500 * time.Millisecond
+			return newBroker(t, optsA), newBroker(t, options(mc))
+		},
+		Interrupt: func(t *testing.T) {
+			if err := mc.SetBrokerDown(1); err != nil {
+				t.Fatal(err)
+			}
+		},
+		DuringOutage: func(t *testing.T, a, _ *adaptertest.Node, _ *adaptertest.LogBuffer) {
+			time.Sleep(time.Second) // readers and the heartbeat keep failing
+			start := time.Now()
+			_ = a.Adapter.Broadcast(context.Background(), mustEvent(t, "local2"), adapter.BroadcastOptions{Rooms: []string{"a1"}})
+			if el := time.Since(start); el > 100*time.Millisecond {
+				t.Errorf("a broadcast during a known outage took %v, want a fast failure", el)
+			}
+		},
+		Restore: func(t *testing.T) {
+			if err := mc.SetBrokerUp(1); err != nil {
+				t.Fatal(err)
+			}
+		},
+		AfterRecovery: func(t *testing.T, _, _ *adaptertest.Node, logs *adaptertest.LogBuffer) {
+			if n := strings.Count(logs.String(), "connection lost"); n != 1 {
+				t.Errorf("outage logged %d times, want once:\n%s", n, logs.String())
+			}
+		},
 	})
-
-	if err := mc.SetBrokerDown(1); err != nil {
-		t.Fatal(err)
-	}
-	down := time.Now()
-	start := time.Now()
-	send(a, "local", "a1")
-	if !slices.Contains(a.Received("a1"), "local[]") {
-		t.Error("local delivery failed during the outage")
-	}
-	t.Logf("a broadcast during the outage took %v", time.Since(start))
-	adaptertest.Eventually(t, "the outage is logged", func() error {
-		if !strings.Contains(logs.String(), "connection lost") {
-			return errors.New(logs.String())
-		}
-		return nil
-	})
-	t.Logf("outage logged after %v", time.Since(down))
-	time.Sleep(time.Second) // readers and the heartbeat keep failing
-	start = time.Now()
-	send(a, "local2", "a1")
-	if el := time.Since(start); el > 100*time.Millisecond {
-		t.Errorf("a broadcast during a known outage took %v, want a fast failure", el)
-	}
-	if err := mc.SetBrokerUp(1); err != nil {
-		t.Fatal(err)
-	}
-	up := time.Now()
-	adaptertest.Eventually(t, "A reaches b1 after the outage", func() error {
-		send(a, "after", "b1")
-		if !slices.Contains(b.Received("b1"), "after[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	adaptertest.Eventually(t, "B reaches a1 after the outage", func() error {
-		send(b, "back", "a1")
-		if !slices.Contains(a.Received("a1"), "back[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	t.Logf("cross-node broadcasts both ways %v after the broker came back", time.Since(up))
-	adaptertest.Eventually(t, "the recovery is logged", func() error {
-		if !strings.Contains(logs.String(), "reconnected") {
-			return errors.New(logs.String())
-		}
-		return nil
-	})
-	if n := strings.Count(logs.String(), "connection lost"); n != 1 {
-		t.Errorf("outage logged %d times, want once:\n%s", n, logs.String())
-	}
-	t.Logf("A's logs:\n%s", logs.String())
 }
 
 // Node A reaches Kafka through a proxy that the test cuts: A serves its

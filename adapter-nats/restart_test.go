@@ -1,14 +1,10 @@
 package natsadapter_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os/exec"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -18,7 +14,6 @@ import (
 	"github.com/siogate/siogate/adapter"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
 	"github.com/siogate/siogate/adapter/adaptertest"
-	"github.com/siogate/siogate/protocol/socketio"
 )
 
 const natsServerBin = "/usr/sbin/nats-server"
@@ -63,69 +58,26 @@ func startNATS(t *testing.T, port int) (stop func()) {
 
 // The NATS server dies and comes back on the same port: the brokers
 // reconnect, subscriptions return, broadcasts cross nodes again, and local
-// delivery never stops.
+// delivery never stops (adaptertest.RunRecovery).
 func TestServerRestart(t *testing.T) {
 	port := freePort(t)
 	stop := startNATS(t, port)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	var logs adaptertest.LogBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: time.Second, HeartbeatInterval: 200 * time.Millisecond}
-	bA, err := natsadapter.NewBroker(natsadapter.Options{URL: url, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bA.Close()
-	bB, err := natsadapter.NewBroker(natsadapter.Options{URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bB.Close()
-	a := adaptertest.NewNode("A", "/", adapter.NewCluster(bA, cfg))
-	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bB, cfg))
-	defer a.Adapter.Close()
-	defer b.Adapter.Close()
-	a.Connect("a1", false)
-	b.Connect("b1", false)
-	send := func(n *adaptertest.Node, ev, room string) {
-		p, _ := socketio.NewEvent("/", ev, nil)
-		_ = n.Adapter.Broadcast(context.Background(), &p, adapter.BroadcastOptions{Rooms: []string{room}})
-	}
-	adaptertest.Eventually(t, "A reaches b1", func() error {
-		send(a, "before", "b1")
-		if !slices.Contains(b.Received("b1"), "before[]") {
-			return errors.New("not yet")
-		}
-		return nil
+	adaptertest.RunRecovery(t, adaptertest.Recovery{
+		Brokers: func(t *testing.T, logger *slog.Logger) (adapter.Broker, adapter.Broker) {
+			bA, err := natsadapter.NewBroker(natsadapter.Options{URL: url, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = bA.Close() })
+			bB, err := natsadapter.NewBroker(natsadapter.Options{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = bB.Close() })
+			return bA, bB
+		},
+		Interrupt: func(*testing.T) { stop() },
+		Restore:   func(t *testing.T) { startNATS(t, port) },
 	})
-
-	stop()
-	send(a, "local", "a1")
-	if !slices.Contains(a.Received("a1"), "local[]") {
-		t.Error("local delivery failed while NATS was down")
-	}
-	adaptertest.Eventually(t, "the outage is logged", func() error {
-		if !bytes.Contains([]byte(logs.String()), []byte("connection lost")) {
-			return errors.New(logs.String())
-		}
-		return nil
-	})
-	startNATS(t, port)
-	adaptertest.Eventually(t, "A reaches b1 after the restart", func() error {
-		send(a, "after", "b1")
-		if !slices.Contains(b.Received("b1"), "after[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	adaptertest.Eventually(t, "B reaches a1 after the restart", func() error {
-		send(b, "back", "a1")
-		if !slices.Contains(a.Received("a1"), "back[]") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	if !bytes.Contains([]byte(logs.String()), []byte("reconnected")) {
-		t.Errorf("recovery not logged: %s", logs.String())
-	}
 }
