@@ -75,6 +75,13 @@ func (m *Memory) delLocked(sid, room string) bool {
 	// A socket in no room stays known (Select with no rooms lists it)
 	// until DelAll.
 	m.sids[sid] = mine
+	m.dropMemberLocked(room, sid)
+	return true
+}
+
+// dropMemberLocked takes sid out of room's members, forgetting the room
+// once it is empty.
+func (m *Memory) dropMemberLocked(room, sid string) {
 	members := m.rooms[room]
 	members.del(sid)
 	if members.len() == 0 {
@@ -82,7 +89,6 @@ func (m *Memory) delLocked(sid, room string) bool {
 	} else {
 		m.rooms[room] = members
 	}
-	return true
 }
 
 // notify tells an observing Local of membership changes.
@@ -112,13 +118,7 @@ func (m *Memory) DelAll(sid string) {
 		if observed {
 			left = append(left, r)
 		}
-		members := m.rooms[r]
-		members.del(sid)
-		if members.len() == 0 {
-			delete(m.rooms, r)
-		} else {
-			m.rooms[r] = members
-		}
+		m.dropMemberLocked(r, sid)
 	}
 	delete(m.sids, sid)
 }

@@ -69,9 +69,7 @@ type conn struct {
 func newConn(srv *Server, ss *engineio.Session) *conn {
 	c := &conn{srv: srv, ss: ss}
 	c.dec = srv.cfg.Parser.NewDecoder(socketio.Limits{MaxBytes: srv.engine.Config().MaxPayload})
-	c.mu.Lock()
 	c.connectTimer = time.AfterFunc(srv.cfg.ConnectTimeout, c.onConnectTimeout)
-	c.mu.Unlock()
 	return c
 }
 

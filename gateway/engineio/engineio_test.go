@@ -115,25 +115,21 @@ type testServer struct {
 
 func newServer(t *testing.T, cfg engineio.Config) *testServer {
 	t.Helper()
-	rec := newRecorder()
-	srv := engineio.NewServer(cfg, rec)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		ts.Close()
-	})
-	return &testServer{srv: srv, rec: rec, ts: ts, url: ts.URL + "/engine.io/"}
+	return startServer(t, cfg, httptest.NewServer)
 }
 
 // newTLSServer is newServer over TLS; its WebSocket clients trust the
 // test certificate.
 func newTLSServer(t *testing.T, cfg engineio.Config) *testServer {
 	t.Helper()
+	return startServer(t, cfg, httptest.NewTLSServer)
+}
+
+func startServer(t *testing.T, cfg engineio.Config, listen func(http.Handler) *httptest.Server) *testServer {
+	t.Helper()
 	rec := newRecorder()
 	srv := engineio.NewServer(cfg, rec)
-	ts := httptest.NewTLSServer(srv)
+	ts := listen(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
