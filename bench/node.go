@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -35,7 +36,7 @@ func NewNode(cfg NodeConfig) *gateway.Server {
 	ns.On("echo", echo)
 	ns.On("binary", echo)
 	ns.On("broadcast", func(_ *gateway.Socket, e *gateway.Event) []any {
-		_ = ns.Emit("tick", e.Args.Items()...)
+		_ = ns.Emit(context.Background(), "tick", e.Args.Items()...)
 		return nil
 	})
 	return srv

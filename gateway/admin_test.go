@@ -13,6 +13,7 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/siogate/siogate/gateway"
+	"github.com/siogate/siogate/gateway/admin"
 	"github.com/siogate/siogate/protocol/socketio"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -121,9 +122,9 @@ func (ac *adminClient) commandRaw(t *testing.T, array string) string {
 	return ""
 }
 
-func instrument(t *testing.T, srv *gateway.Server, o gateway.AdminOptions) *gateway.Admin {
+func instrument(t *testing.T, srv *gateway.Server, o admin.Options) *admin.Admin {
 	t.Helper()
-	a, err := srv.Instrument(o)
+	a, err := admin.Instrument(srv, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +157,8 @@ func TestAdminAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := newSIO(t, gateway.Config{})
-	instrument(t, ts.srv, gateway.AdminOptions{
-		Auth: gateway.AdminCredentials{
+	instrument(t, ts.srv, admin.Options{
+		Auth: admin.Credentials{
 			{Username: "admin", PasswordHash: string(hash)},
 			{Username: "ops", Password: "plain"},
 		},
@@ -201,7 +202,7 @@ func TestAdminAuth(t *testing.T) {
 
 	t.Run("function", func(t *testing.T) {
 		ts := newSIO(t, gateway.Config{AlwaysConnect: true})
-		instrument(t, ts.srv, gateway.AdminOptions{Auth: gateway.AdminAuthFunc(func(auth json.RawMessage) bool {
+		instrument(t, ts.srv, admin.Options{Auth: admin.AuthFunc(func(auth json.RawMessage) bool {
 			var a struct{ Token string }
 			return json.Unmarshal(auth, &a) == nil && a.Token == "letmein"
 		})})
@@ -219,15 +220,15 @@ func TestAdminAuth(t *testing.T) {
 
 	t.Run("bad options", func(t *testing.T) {
 		srv := gateway.NewServer(gateway.Config{})
-		for _, o := range []gateway.AdminOptions{
-			{Auth: gateway.AdminCredential{Username: "a", PasswordHash: "not-a-hash"}},
-			{Auth: gateway.AdminCredential{Username: "a"}},
-			{Auth: gateway.AdminCredentials{}},
+		for _, o := range []admin.Options{
+			{Auth: admin.Credential{Username: "a", PasswordHash: "not-a-hash"}},
+			{Auth: admin.Credential{Username: "a"}},
+			{Auth: admin.Credentials{}},
 			{Mode: "staging"},
 			{Namespace: "/"},
 			{ServerStatsInterval: -time.Second},
 		} {
-			if a, err := srv.Instrument(o); err == nil {
+			if a, err := admin.Instrument(srv, o); err == nil {
 				a.Close()
 				t.Errorf("Instrument(%+v) accepted", o)
 			}
@@ -243,7 +244,7 @@ func TestAdminPayloads(t *testing.T) {
 	srv := rs.ts.srv
 	rs.client(t, "websocket", "alice", "blue")
 	rs.client(t, "polling", "bob")
-	instrument(t, srv, gateway.AdminOptions{ServerID: "node-a", ServerStatsInterval: 100 * time.Millisecond})
+	instrument(t, srv, admin.Options{ServerID: "node-a", ServerStatsInterval: 100 * time.Millisecond})
 	ac := dialAdmin(t, rs.ts, "/admin", "")
 
 	cfg := decode[struct{ SupportedFeatures []string }](t, ac.waitEvent(t, "config")[0])
@@ -352,7 +353,7 @@ func TestAdminPayloads(t *testing.T) {
 
 func TestAdminTransportUpgradeReported(t *testing.T) {
 	ts := newSIO(t, gateway.Config{})
-	instrument(t, ts.srv, gateway.AdminOptions{ServerStatsInterval: 100 * time.Millisecond})
+	instrument(t, ts.srv, admin.Options{ServerStatsInterval: 100 * time.Millisecond})
 	ac := dialAdmin(t, ts, "/admin", "")
 	ac.waitEvent(t, "config")
 
@@ -384,7 +385,7 @@ func dialUpgrade(t *testing.T, ts *testServer, sid string) *client {
 
 func TestAdminProductionMode(t *testing.T) {
 	rs := newRoomSetup(t, gateway.Config{})
-	instrument(t, rs.ts.srv, gateway.AdminOptions{Mode: gateway.AdminProduction, ServerStatsInterval: 100 * time.Millisecond})
+	instrument(t, rs.ts.srv, admin.Options{Mode: admin.Production, ServerStatsInterval: 100 * time.Millisecond})
 	ac := dialAdmin(t, rs.ts, "/admin", "")
 	p := adminPacket(t, ac.c)
 	ev, args, _ := socketio.EventName(&p)
@@ -417,7 +418,7 @@ func TestAdminCommands(t *testing.T) {
 	srv := rs.ts.srv
 	alice := rs.client(t, "websocket", "alice", "blue")
 	bob := rs.client(t, "polling", "bob")
-	instrument(t, srv, gateway.AdminOptions{})
+	instrument(t, srv, admin.Options{})
 	ac := dialAdmin(t, rs.ts, "/admin", "")
 	ac.waitEvent(t, "config")
 	as, bs := rs.sock("alice"), rs.sock("bob")
@@ -487,8 +488,9 @@ func TestAdminCommands(t *testing.T) {
 	if got := ac.command(t, "_disconnect", "/", true, as.ID()); got != `[null]` {
 		t.Fatalf("_disconnect close: %s", got)
 	}
+	alice.expect(t, "41")
 	alice.expectClosed(t)
-	if r := recv(t, rs.disc, "alice's disconnect"); r != "alice forced close" {
+	if r := recv(t, rs.disc, "alice's disconnect"); r != "alice server namespace disconnect" {
 		t.Fatalf("alice: %s", r)
 	}
 }
@@ -497,7 +499,7 @@ func TestAdminRejectsBadInput(t *testing.T) {
 	rs := newRoomSetup(t, gateway.Config{})
 	srv := rs.ts.srv
 	alice := rs.client(t, "websocket", "alice", "blue")
-	instrument(t, srv, gateway.AdminOptions{})
+	instrument(t, srv, admin.Options{})
 	ac := dialAdmin(t, rs.ts, "/admin", "")
 	ac.waitEvent(t, "config")
 	long := strings.Repeat("r", 300)
@@ -545,7 +547,7 @@ func TestAdminReadOnly(t *testing.T) {
 	rs := newRoomSetup(t, gateway.Config{})
 	srv := rs.ts.srv
 	alice := rs.client(t, "websocket", "alice", "blue")
-	instrument(t, srv, gateway.AdminOptions{ReadOnly: true})
+	instrument(t, srv, admin.Options{ReadOnly: true})
 	ac := dialAdmin(t, rs.ts, "/admin", "")
 	cfg := decode[struct{ SupportedFeatures []string }](t, ac.waitEvent(t, "config")[0])
 	if !slices.Equal(cfg.SupportedFeatures, []string{"AGGREGATED_EVENTS", "ALL_EVENTS"}) {
@@ -570,7 +572,7 @@ func TestAdminReadOnly(t *testing.T) {
 
 func TestAdminClose(t *testing.T) {
 	ts := newSIO(t, gateway.Config{})
-	a := instrument(t, ts.srv, gateway.AdminOptions{})
+	a := instrument(t, ts.srv, admin.Options{})
 	ac := dialAdmin(t, ts, "/admin", "")
 	ac.waitEvent(t, "config")
 	a.Close()
@@ -596,7 +598,7 @@ func TestAdminNotInstrumentedObservesNothing(t *testing.T) {
 	if len(ts.srv.Namespaces()) != 1 {
 		t.Fatalf("a server never instrumented has namespaces %v", ts.srv.Namespaces())
 	}
-	a, err := ts.srv.Instrument(gateway.AdminOptions{})
+	a, err := admin.Instrument(ts.srv, admin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,7 +609,7 @@ func TestAdminNotInstrumentedObservesNothing(t *testing.T) {
 	if n := ts.srv.ObserverCount(); n != 0 {
 		t.Fatalf("after Close: %d observers, want 0", n)
 	}
-	if _, err := ts.srv.Instrument(gateway.AdminOptions{}); err == nil {
+	if _, err := admin.Instrument(ts.srv, admin.Options{}); err == nil {
 		t.Fatal("the closed admin namespace was instrumented again")
 	}
 }

@@ -113,7 +113,7 @@ func BenchmarkBroadcast100(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := ts.srv.To("room").Emit("tick", i, "payload"); err != nil {
+		if err := ts.srv.To("room").Emit(context.Background(), "tick", i, "payload"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 //	func (c *Chat) OnConnect(s *gateway.Socket, auth json.RawMessage) error { return nil }
 //	func (c *Chat) OnDisconnect(s *gateway.Socket, r gateway.DisconnectReason) {}
 //	func (c *Chat) OnMyEvent(s *gateway.Socket, e *gateway.Event) []any { // event "my_event"
-//		c.Emit("seen", e.Args.String(0)) // namespace-defaulting helper
+//		c.Emit(context.TODO(), "seen", e.Args.String(0)) // namespace-defaulting helper
 //		return nil
 //	}
 //
@@ -54,10 +54,12 @@ func (c *ClassNamespace) bindNamespace(ns *Namespace) { c.ns = ns }
 func (c *ClassNamespace) Namespace() *Namespace { return c.ns }
 
 // Emit sends an event to every socket of the namespace.
-func (c *ClassNamespace) Emit(event string, args ...any) error { return c.ns.Emit(event, args...) }
+func (c *ClassNamespace) Emit(ctx context.Context, event string, args ...any) error {
+	return c.ns.Emit(ctx, event, args...)
+}
 
 // Send emits "message" to every socket of the namespace.
-func (c *ClassNamespace) Send(args ...any) error { return c.ns.Send(args...) }
+func (c *ClassNamespace) Send(ctx context.Context, args ...any) error { return c.ns.Send(ctx, args...) }
 
 // To selects sockets in rooms (or with these sids).
 func (c *ClassNamespace) To(rooms ...string) Operator { return c.ns.To(rooms...) }
@@ -68,19 +70,27 @@ func (c *ClassNamespace) Call(ctx context.Context, sid, event string, args ...an
 }
 
 // EnterRoom puts socket sid into room.
-func (c *ClassNamespace) EnterRoom(sid, room string) error { return c.ns.EnterRoom(sid, room) }
+func (c *ClassNamespace) EnterRoom(ctx context.Context, sid, room string) error {
+	return c.ns.EnterRoom(ctx, sid, room)
+}
 
 // LeaveRoom takes socket sid out of room.
-func (c *ClassNamespace) LeaveRoom(sid, room string) error { return c.ns.LeaveRoom(sid, room) }
+func (c *ClassNamespace) LeaveRoom(ctx context.Context, sid, room string) error {
+	return c.ns.LeaveRoom(ctx, sid, room)
+}
 
 // CloseRoom empties room.
-func (c *ClassNamespace) CloseRoom(room string) error { return c.ns.CloseRoom(room) }
+func (c *ClassNamespace) CloseRoom(ctx context.Context, room string) error {
+	return c.ns.CloseRoom(ctx, room)
+}
 
 // Rooms returns the rooms of socket sid.
 func (c *ClassNamespace) Rooms(sid string) []string { return c.ns.Rooms(sid) }
 
 // Disconnect disconnects socket sid from the namespace.
-func (c *ClassNamespace) Disconnect(sid string) error { return c.ns.DisconnectSocket(sid) }
+func (c *ClassNamespace) Disconnect(ctx context.Context, sid string) error {
+	return c.ns.Disconnect(ctx, sid)
+}
 
 // GetSession returns a copy of the session of socket sid.
 func (c *ClassNamespace) GetSession(sid string) (map[string]any, error) {

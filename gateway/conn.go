@@ -143,19 +143,20 @@ func (c *conn) onMessage(data []byte, binary bool) {
 var invalidNamespace = json.RawMessage(`{"message":"Invalid namespace"}`)
 
 func (c *conn) connect(p *socketio.Packet) {
-	ns := c.srv.lookup(p.Namespace)
-	if ns == nil {
-		c.sendPacket(&socketio.Packet{Type: socketio.ConnectError, Namespace: p.Namespace, Data: invalidNamespace})
-		return
-	}
-	if c.socket(ns.name) != nil {
-		return // already connected to this namespace
-	}
 	auth := json.RawMessage(p.Data)
 	if len(auth) == 0 {
 		auth = json.RawMessage("{}")
 	} else {
 		auth = append(json.RawMessage(nil), auth...)
+	}
+	ns := c.srv.lookup(p.Namespace, auth)
+	if ns == nil {
+		c.sendPacket(&socketio.Packet{Type: socketio.ConnectError, Namespace: p.Namespace, Data: invalidNamespace})
+		return
+	}
+	if c.socket(ns.name) != nil {
+		c.srv.connectAbandoned(ns)
+		return // already connected to this namespace
 	}
 	ns.connect(newSocket(ns, c, auth))
 }
@@ -199,6 +200,27 @@ func (c *conn) remove(s *Socket) {
 	c.sockets = slices.DeleteFunc(c.sockets, func(o *Socket) bool { return o == s })
 	c.mu.Unlock()
 }
+
+// disconnectAll makes every socket of the connection leave its namespace
+// with a DISCONNECT packet, then closes the connection once those packets
+// are out (Node's client._disconnect): the client sees "io server
+// disconnect" and does not reconnect by itself.
+func (c *conn) disconnectAll() {
+	c.mu.Lock()
+	socks := slices.Clone(c.sockets)
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.Disconnect(false)
+	}
+	go func() {
+		c.ss.Drained(closeDrain)
+		c.ss.Close()
+	}()
+}
+
+// closeDrain bounds how long a closing connection waits for its last
+// packets to go out.
+const closeDrain = 2 * time.Second
 
 func (c *conn) onClose(reason DisconnectReason) {
 	c.mu.Lock()

@@ -213,7 +213,7 @@ func installHandlers(t *testing.T, srv *gateway.Server, rec *recorder) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), interopWait)
 			defer cancel()
-			args, err := s.Call(ctx, "question", "q1", 21)
+			args, err := s.EmitWithAck(ctx, "question", "q1", 21)
 			var vals []any
 			if err == nil {
 				vals = argValues(args)
@@ -246,14 +246,14 @@ func installHandlers(t *testing.T, srv *gateway.Server, rec *recorder) {
 	})
 	root.On("shout", func(s *gateway.Socket, e *gateway.Event) []any {
 		event(s, e)
-		if err := srv.To(e.Args.String(0)).Emit("news", e.Args.String(1)); err != nil {
+		if err := srv.To(e.Args.String(0)).Emit(context.Background(), "news", e.Args.String(1)); err != nil {
 			t.Errorf("room broadcast: %v", err)
 		}
 		return []any{true}
 	})
 	root.On("relay", func(s *gateway.Socket, e *gateway.Event) []any {
 		event(s, e)
-		if err := s.To(e.Args.String(0)).Emit("relay", e.Args.String(1)); err != nil {
+		if err := s.To(e.Args.String(0)).Emit(context.Background(), "relay", e.Args.String(1)); err != nil {
 			t.Errorf("socket room broadcast: %v", err)
 		}
 		return []any{true}
@@ -292,7 +292,7 @@ func installHandlers(t *testing.T, srv *gateway.Server, rec *recorder) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), interopWait)
 			defer cancel()
-			args, err := s.Call(ctx, "bin-call", map[string]any{"payload": []byte{0xca, 0xfe}})
+			args, err := s.EmitWithAck(ctx, "bin-call", map[string]any{"payload": []byte{0xca, 0xfe}})
 			if err != nil {
 				result(s, "bin-call", nil, err)
 				return
@@ -311,24 +311,24 @@ func installHandlers(t *testing.T, srv *gateway.Server, rec *recorder) {
 		go func() {
 			short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			start := time.Now()
-			_, err := s.Call(short, "never", "x")
+			_, err := s.EmitWithAck(short, "never", "x")
 			cancel()
 			result(s, "never-ctx", []any{time.Since(start)}, err)
 
 			// No deadline on the context: Config.AckTimeout applies.
 			start = time.Now()
-			_, err = s.Call(context.Background(), "never", "y")
+			_, err = s.EmitWithAck(context.Background(), "never", "y")
 			result(s, "never-default", []any{time.Since(start)}, err)
 
 			// The ack comes after the timeout: the late answer is dropped.
 			short, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
-			_, err = s.Call(short, "slow", "s")
+			_, err = s.EmitWithAck(short, "slow", "s")
 			cancel()
 			result(s, "slow", nil, err)
 			time.Sleep(700 * time.Millisecond)
 
 			ok, cancel := context.WithTimeout(context.Background(), interopWait)
-			args, err := s.Call(ok, "question", "q")
+			args, err := s.EmitWithAck(ok, "question", "q")
 			cancel()
 			var vals []any
 			if err == nil {
@@ -852,13 +852,15 @@ func TestInterop(t *testing.T) {
 			p := runNode(t, "client.mjs", url, "close-server", tr)
 			var d struct{ Reason string }
 			p.expect("disconnect", &d)
-			if d.Reason != "transport close" {
-				t.Errorf("client reason = %q, want %q", d.Reason, "transport close")
+			// As Node's server: a DISCONNECT goes out before the close, so
+			// the client does not reconnect by itself.
+			if d.Reason != "io server disconnect" {
+				t.Errorf("client reason = %q, want %q", d.Reason, "io server disconnect")
 			}
 			p.finish()
 			sd := rec.wait(t, "disconnect", kind("disconnect"))
-			if sd.Reason != gateway.ReasonForcedClose {
-				t.Errorf("server reason = %q, want %q", sd.Reason, gateway.ReasonForcedClose)
+			if sd.Reason != gateway.ReasonServerNamespaceDisconnect {
+				t.Errorf("server reason = %q, want %q", sd.Reason, gateway.ReasonServerNamespaceDisconnect)
 			}
 		})
 

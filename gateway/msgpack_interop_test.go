@@ -53,7 +53,7 @@ func msgpackServer(t *testing.T, rec *recorder) *httptest.Server {
 	root.On("ask", func(s *gateway.Socket, e *gateway.Event) []any {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := s.Call(ctx, "question", "q", 7, []byte{9, 8}, map[string]any{"deep": []any{[]byte{7}}})
+		res, err := s.EmitWithAck(ctx, "question", "q", 7, []byte{9, 8}, map[string]any{"deep": []any{[]byte{7}}})
 		var vals []any
 		if err == nil {
 			vals, err = res.Values()
@@ -66,7 +66,7 @@ func msgpackServer(t *testing.T, rec *recorder) *httptest.Server {
 		return []any{true}
 	})
 	root.On("shout", func(s *gateway.Socket, e *gateway.Event) []any {
-		err := srv.To(e.Args.String(0)).Emit("news", "hello room", []byte{1, 2}, map[string]any{"n": 3})
+		err := srv.To(e.Args.String(0)).Emit(context.Background(), "news", "hello room", []byte{1, 2}, map[string]any{"n": 3})
 		return []any{err == nil}
 	})
 	chat := srv.Of("/chat")

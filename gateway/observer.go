@@ -63,16 +63,6 @@ func (s *Server) Observe(o Observer) (stop func()) {
 	}
 }
 
-// Joined implements adapter.RoomObserver.
-func (ns *Namespace) Joined(sid, room string) {
-	ns.srv.obs.each(func(o Observer) { o.RoomJoined(ns.name, room, sid) })
-}
-
-// Left implements adapter.RoomObserver.
-func (ns *Namespace) Left(sid, room string) {
-	ns.srv.obs.each(func(o Observer) { o.RoomLeft(ns.name, room, sid) })
-}
-
 // Namespaces returns the server's namespaces (the catch-all one excluded).
 func (s *Server) Namespaces() []*Namespace {
 	s.mu.RLock()
@@ -102,4 +92,12 @@ func (ns *Namespace) Sockets() []*Socket {
 		out = append(out, s)
 	}
 	return out
+}
+
+// ObserverCount returns the number of registered observers.
+func (s *Server) ObserverCount() int {
+	if l := s.obs.p.Load(); l != nil {
+		return len(*l)
+	}
+	return 0
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -11,7 +13,8 @@ import (
 
 // Operator selects sockets of a namespace for a broadcast or a bulk
 // operation. Each narrowing method returns a new Operator, so partial
-// chains can be kept and reused.
+// chains can be kept and reused. Operations that may cross nodes take a
+// context first.
 type Operator struct {
 	ns   *Namespace
 	opts adapter.BroadcastOptions
@@ -44,7 +47,8 @@ func (o Operator) Volatile() Operator {
 	return o
 }
 
-// Compress sets the compression flag.
+// Compress sets whether the event may be compressed, on connections that
+// negotiated compression (default true).
 func (o Operator) Compress(on bool) Operator {
 	o.opts.Flags.Compress = on
 	return o
@@ -53,22 +57,56 @@ func (o Operator) Compress(on bool) Operator {
 // Options returns the selection as adapter options.
 func (o Operator) Options() adapter.BroadcastOptions { return o.opts }
 
-// Emit sends an event to the selected sockets. The packet is encoded once.
-func (o Operator) Emit(event string, args ...any) error {
-	p, err := o.ns.srv.newEvent(o.ns.name, event, args)
-	if err != nil {
-		return err
+// targets returns the namespaces an operation applies to: the namespace,
+// or every child of a parent namespace.
+func (ns *Namespace) targets() []*Namespace {
+	if ns.match == nil {
+		return []*Namespace{ns}
 	}
-	return o.ns.adapter.Broadcast(context.Background(), &p, o.opts)
+	ns.hmu.RLock()
+	defer ns.hmu.RUnlock()
+	out := make([]*Namespace, 0, len(ns.children))
+	for c := range ns.children {
+		out = append(out, c)
+	}
+	return out
+}
+
+// each runs fn for every target namespace and joins the errors.
+func (o Operator) each(fn func(ns *Namespace) error) error {
+	var errs []error
+	for _, ns := range o.ns.targets() {
+		if err := fn(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Emit sends an event to the selected sockets. The packet is encoded once.
+func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
+	return o.each(func(ns *Namespace) error {
+		p, err := ns.srv.newEvent(ns.name, event, args)
+		if err != nil {
+			return err
+		}
+		return ns.adapter.Broadcast(ctx, &p, o.opts)
+	})
 }
 
 // Send emits the "message" event to the selected sockets.
-func (o Operator) Send(args ...any) error { return o.Emit("message", args...) }
+func (o Operator) Send(ctx context.Context, args ...any) error {
+	return o.Emit(ctx, "message", args...)
+}
 
 // EmitWithAck sends an event asking every selected socket, on every node,
 // for an ack and collects the answers until all have come or ctx is done.
-// When ctx ends first it returns the answers so far with ErrAckTimeout.
+// When ctx ends first it returns the answers so far with an error wrapping
+// ErrAckTimeout and ctx.Err().
 func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([]socketio.Args, error) {
+	if o.ns.adapter == nil {
+		return nil, ErrParentNamespace
+	}
 	p, err := o.ns.srv.newEvent(o.ns.name, event, args)
 	if err != nil {
 		return nil, err
@@ -119,28 +157,35 @@ func (o Operator) EmitWithAck(ctx context.Context, event string, args ...any) ([
 			mu.Lock()
 			res = slices.Clone(out)
 			mu.Unlock()
-			return res, ErrAckTimeout
+			return res, fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
 		}
 	}
 }
 
-// SocketsJoin puts the selected sockets into rooms.
-func (o Operator) SocketsJoin(rooms ...string) error {
-	return o.ns.adapter.AddSockets(context.Background(), o.opts, rooms)
+// SocketsJoin puts the selected sockets, on every node, into rooms.
+func (o Operator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return o.each(func(ns *Namespace) error { return ns.adapter.AddSockets(ctx, o.opts, rooms) })
 }
 
-// SocketsLeave takes the selected sockets out of rooms.
-func (o Operator) SocketsLeave(rooms ...string) error {
-	return o.ns.adapter.DelSockets(context.Background(), o.opts, rooms)
+// SocketsLeave takes the selected sockets, on every node, out of rooms.
+func (o Operator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return o.each(func(ns *Namespace) error { return ns.adapter.DelSockets(ctx, o.opts, rooms) })
 }
 
-// DisconnectSockets disconnects the selected sockets; close also closes
-// their connections.
-func (o Operator) DisconnectSockets(close bool) error {
-	return o.ns.adapter.DisconnectSockets(context.Background(), o.opts, close)
+// DisconnectSockets disconnects the selected sockets, on every node; close
+// also closes their connections. Their clients see "io server disconnect"
+// and do not reconnect by themselves.
+func (o Operator) DisconnectSockets(ctx context.Context, close bool) error {
+	return o.each(func(ns *Namespace) error { return ns.adapter.DisconnectSockets(ctx, o.opts, close) })
 }
 
-// FetchSockets describes the selected sockets.
+// FetchSockets describes the selected sockets, on every node.
 func (o Operator) FetchSockets(ctx context.Context) ([]adapter.SocketInfo, error) {
-	return o.ns.adapter.FetchSockets(ctx, o.opts)
+	var out []adapter.SocketInfo
+	err := o.each(func(ns *Namespace) error {
+		got, err := ns.adapter.FetchSockets(ctx, o.opts)
+		out = append(out, got...)
+		return err
+	})
+	return out, err
 }

@@ -34,7 +34,7 @@ func (c *chatNS) OnDisconnect(s *gateway.Socket, r gateway.DisconnectReason) {
 
 // OnMyEvent handles "my_event", python's on_my_event.
 func (c *chatNS) OnMyEvent(s *gateway.Socket, e *gateway.Event) []any {
-	_ = c.Emit("seen", e.Args.String(0)) // namespace-defaulting helper
+	_ = c.Emit(context.Background(), "seen", e.Args.String(0)) // namespace-defaulting helper
 	sess := s.GetSession()
 	return []any{"class", sess["auth"]}
 }
@@ -211,11 +211,11 @@ func TestReservedEventNames(t *testing.T) {
 		if err := s.Emit(name); !errors.Is(err, gateway.ErrReserved) {
 			t.Errorf("Socket.Emit(%q): %v, want ErrReserved", name, err)
 		}
-		if err := ns.Emit(name); !errors.Is(err, gateway.ErrReserved) {
+		if err := ns.Emit(context.Background(), name); !errors.Is(err, gateway.ErrReserved) {
 			t.Errorf("Namespace.Emit(%q): %v, want ErrReserved", name, err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if _, err := s.Call(ctx, name); !errors.Is(err, gateway.ErrReserved) {
+		if _, err := s.EmitWithAck(ctx, name); !errors.Is(err, gateway.ErrReserved) {
 			t.Errorf("Call(%q): %v, want ErrReserved", name, err)
 		}
 		cancel()
@@ -277,10 +277,10 @@ func TestObserver(t *testing.T) {
 	sid := c.connect(t, "/", "")
 	c.send(t, `421["join","r1"]`)
 	c.expect(t, `431[]`)
-	if err := ns.EnterRoom(sid, "r2"); err != nil {
+	if err := ns.EnterRoom(context.Background(), sid, "r2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ns.CloseRoom("r1"); err != nil {
+	if err := ns.CloseRoom(context.Background(), "r1"); err != nil {
 		t.Fatal(err)
 	}
 	c.send(t, "41")

@@ -732,7 +732,7 @@ func testEvents(t *testing.T, tr string) {
 	})
 	ts.srv.Of("/").On("send", func(s *gateway.Socket, e *gateway.Event) []any {
 		_ = s.Send("via send")
-		_ = ts.srv.Send("via server send")
+		_ = ts.srv.Send(context.Background(), "via server send")
 		return nil
 	})
 
@@ -854,7 +854,7 @@ func (rs *roomSetup) sock(name string) *gateway.Socket {
 // it, which proves that nothing else was sent to it before.
 func mark(t *testing.T, srv *gateway.Server, n int, cs ...*client) {
 	t.Helper()
-	if err := srv.Emit("mark", n); err != nil {
+	if err := srv.Emit(context.Background(), "mark", n); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
@@ -866,11 +866,11 @@ func testBroadcasts(t *testing.T, tr string) {
 	rs := newRoomSetup(t, gateway.Config{})
 	srv := rs.ts.srv
 	srv.Of("/").On("relay", func(s *gateway.Socket, e *gateway.Event) []any {
-		_ = s.To("r1").Emit("relayed", s.Data())
+		_ = s.To("r1").Emit(context.Background(), "relayed", s.Data())
 		return nil
 	})
 	srv.Of("/").On("broadcast", func(s *gateway.Socket, e *gateway.Event) []any {
-		_ = s.Broadcast().Emit("all-but-me")
+		_ = s.Broadcast().Emit(context.Background(), "all-but-me")
 		return nil
 	})
 	c1 := rs.client(t, tr, "c1", "r1")
@@ -880,7 +880,7 @@ func testBroadcasts(t *testing.T, tr string) {
 	all := []*client{c1, c2, c3, c4}
 
 	t.Run("server Emit", func(t *testing.T) {
-		if err := srv.Emit("hi", 1, "a"); err != nil {
+		if err := srv.Emit(context.Background(), "hi", 1, "a"); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range all {
@@ -888,7 +888,7 @@ func testBroadcasts(t *testing.T, tr string) {
 		}
 	})
 	t.Run("To room", func(t *testing.T) {
-		if err := srv.To("r1").Emit("e1"); err != nil {
+		if err := srv.To("r1").Emit(context.Background(), "e1"); err != nil {
 			t.Fatal(err)
 		}
 		c1.expect(t, `42["e1"]`)
@@ -896,10 +896,10 @@ func testBroadcasts(t *testing.T, tr string) {
 		mark(t, srv, 1, all...)
 	})
 	t.Run("To two rooms reaches each member once", func(t *testing.T) {
-		if err := srv.To("r1", "r2").Emit("e2"); err != nil {
+		if err := srv.To("r1", "r2").Emit(context.Background(), "e2"); err != nil {
 			t.Fatal(err)
 		}
-		if err := srv.To("r1").To("r2").Emit("e2b"); err != nil {
+		if err := srv.To("r1").To("r2").Emit(context.Background(), "e2b"); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []*client{c1, c2, c3} {
@@ -909,19 +909,19 @@ func testBroadcasts(t *testing.T, tr string) {
 		mark(t, srv, 2, all...)
 	})
 	t.Run("To a socket id", func(t *testing.T) {
-		if err := srv.To(rs.sock("c4").ID()).Emit("direct"); err != nil {
+		if err := srv.To(rs.sock("c4").ID()).Emit(context.Background(), "direct"); err != nil {
 			t.Fatal(err)
 		}
 		c4.expect(t, `42["direct"]`)
 		mark(t, srv, 3, all...)
 	})
 	t.Run("Except", func(t *testing.T) {
-		if err := srv.Except("r1").Emit("e3"); err != nil {
+		if err := srv.Except("r1").Emit(context.Background(), "e3"); err != nil {
 			t.Fatal(err)
 		}
 		c2.expect(t, `42["e3"]`)
 		c4.expect(t, `42["e3"]`)
-		if err := srv.To("r2").Except("r1").Emit("e4"); err != nil {
+		if err := srv.To("r2").Except("r1").Emit(context.Background(), "e4"); err != nil {
 			t.Fatal(err)
 		}
 		c2.expect(t, `42["e4"]`)
@@ -942,7 +942,7 @@ func testBroadcasts(t *testing.T, tr string) {
 		mark(t, srv, 6, all...)
 	})
 	t.Run("Send", func(t *testing.T) {
-		if err := srv.To("r2").Send("to r2"); err != nil {
+		if err := srv.To("r2").Send(context.Background(), "to r2"); err != nil {
 			t.Fatal(err)
 		}
 		c2.expect(t, `42["message","to r2"]`)
@@ -950,7 +950,7 @@ func testBroadcasts(t *testing.T, tr string) {
 		mark(t, srv, 7, all...)
 	})
 	t.Run("Volatile to idle clients", func(t *testing.T) {
-		if err := srv.To("r1").Volatile().Emit("vol"); err != nil {
+		if err := srv.To("r1").Volatile().Emit(context.Background(), "vol"); err != nil {
 			t.Fatal(err)
 		}
 		c1.expect(t, `42["vol"]`)
@@ -960,7 +960,7 @@ func testBroadcasts(t *testing.T, tr string) {
 	t.Run("other namespace not reached", func(t *testing.T) {
 		other := srv.Of("/other")
 		c1.connect(t, "/other", "")
-		if err := other.Emit("o"); err != nil {
+		if err := other.Emit(context.Background(), "o"); err != nil {
 			t.Fatal(err)
 		}
 		c1.expect(t, `42/other,["o"]`)
@@ -997,16 +997,16 @@ func testVolatileDropped(t *testing.T) {
 	if b := get(); !strings.HasPrefix(b, `40{"sid":`) {
 		t.Fatalf("CONNECT answer %q", b)
 	}
-	if err := ts.srv.Emit("regular"); err != nil {
+	if err := ts.srv.Emit(context.Background(), "regular"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.srv.Except().Volatile().Emit("dropped"); err != nil {
+	if err := ts.srv.Except().Volatile().Emit(context.Background(), "dropped"); err != nil {
 		t.Fatal(err)
 	}
 	if b := get(); b != `42["regular"]` {
 		t.Fatalf("GET %q, want only the regular event", b)
 	}
-	if err := ts.srv.Except().Volatile().Emit("kept"); err != nil {
+	if err := ts.srv.Except().Volatile().Emit(context.Background(), "kept"); err != nil {
 		t.Fatal(err)
 	}
 	if b := get(); b != `42["kept"]` {
@@ -1046,7 +1046,7 @@ func testServerAcks(t *testing.T, tr string) {
 		}
 		res := make(chan result, 1)
 		go func() {
-			a, err := s.Call(context.Background(), "q2", "x")
+			a, err := s.EmitWithAck(context.Background(), "q2", "x")
 			res <- result{a, err}
 		}()
 		id, data := c.nextEvent(t)
@@ -1064,7 +1064,7 @@ func testServerAcks(t *testing.T, tr string) {
 		defer cancel()
 		done := make(chan error, 1)
 		go func() {
-			_, err := s.Call(ctx, "never")
+			_, err := s.EmitWithAck(ctx, "never")
 			done <- err
 		}()
 		id, _ := c.nextEvent(t)
@@ -1082,7 +1082,7 @@ func testServerAcks(t *testing.T, tr string) {
 		c := rs.client(t, tr, "b")
 		done := make(chan error, 1)
 		go func() {
-			_, err := rs.sock("b").Call(context.Background(), "never")
+			_, err := rs.sock("b").EmitWithAck(context.Background(), "never")
 			done <- err
 		}()
 		c.nextEvent(t)
@@ -1098,7 +1098,7 @@ func testServerAcks(t *testing.T, tr string) {
 		}
 		c.nextEvent(t)
 		go func() {
-			_, err := s.Call(context.Background(), "bye")
+			_, err := s.EmitWithAck(context.Background(), "bye")
 			done <- err
 		}()
 		c.nextEvent(t)
@@ -1109,7 +1109,7 @@ func testServerAcks(t *testing.T, tr string) {
 		if err := recv(t, cb, "callback to fail"); !errors.Is(err, gateway.ErrDisconnected) {
 			t.Fatalf("callback: %v, want ErrDisconnected", err)
 		}
-		if _, err := s.Call(context.Background(), "after"); !errors.Is(err, gateway.ErrDisconnected) {
+		if _, err := s.EmitWithAck(context.Background(), "after"); !errors.Is(err, gateway.ErrDisconnected) {
 			t.Fatalf("Call after disconnect: %v, want ErrDisconnected", err)
 		}
 		if err := s.Emit("after"); !errors.Is(err, gateway.ErrDisconnected) {
@@ -1140,57 +1140,57 @@ func testRooms(t *testing.T, tr string) {
 		if r := sorted(s1.Rooms()); !slices.Equal(r, want(s1.ID(), "b")) {
 			t.Fatalf("rooms after Leave %v", r)
 		}
-		_ = srv.To("b").Emit("in-b")
+		_ = srv.To("b").Emit(context.Background(), "in-b")
 		c1.expect(t, `42["in-b"]`)
 		mark(t, srv, 1, c1, c2)
 		s1.Leave("b")
 	})
 	t.Run("namespace room API", func(t *testing.T) {
-		if err := ns.EnterRoom(s2.ID(), "x"); err != nil {
+		if err := ns.EnterRoom(context.Background(), s2.ID(), "x"); err != nil {
 			t.Fatal(err)
 		}
-		if err := ns.EnterRoom(s1.ID(), "x"); err != nil {
+		if err := ns.EnterRoom(context.Background(), s1.ID(), "x"); err != nil {
 			t.Fatal(err)
 		}
 		if r := sorted(ns.Rooms(s2.ID())); !slices.Equal(r, want(s2.ID(), "x")) {
 			t.Fatalf("ns.Rooms %v", r)
 		}
-		if err := ns.LeaveRoom(s1.ID(), "x"); err != nil {
+		if err := ns.LeaveRoom(context.Background(), s1.ID(), "x"); err != nil {
 			t.Fatal(err)
 		}
-		_ = ns.To("x").Emit("in-x")
+		_ = ns.To("x").Emit(context.Background(), "in-x")
 		c2.expect(t, `42["in-x"]`)
 		mark(t, srv, 2, c1, c2)
-		if err := ns.CloseRoom("x"); err != nil {
+		if err := ns.CloseRoom(context.Background(), "x"); err != nil {
 			t.Fatal(err)
 		}
 		if r := ns.Rooms(s2.ID()); slices.Contains(r, "x") {
 			t.Fatalf("rooms after CloseRoom %v", r)
 		}
-		_ = ns.To("x").Emit("in-x")
+		_ = ns.To("x").Emit(context.Background(), "in-x")
 		mark(t, srv, 3, c1, c2)
 	})
 	t.Run("unknown sids are no-ops", func(t *testing.T) {
-		if err := ns.EnterRoom("nope", "y"); err != nil {
+		if err := ns.EnterRoom(context.Background(), "nope", "y"); err != nil {
 			t.Fatalf("EnterRoom: %v", err)
 		}
 		if r := ns.Rooms("nope"); r != nil {
 			t.Fatalf("Rooms of unknown sid %v", r)
 		}
-		if err := ns.LeaveRoom("nope", "y"); err != nil {
+		if err := ns.LeaveRoom(context.Background(), "nope", "y"); err != nil {
 			t.Fatalf("LeaveRoom: %v", err)
 		}
-		if err := ns.CloseRoom("no-such-room"); err != nil {
+		if err := ns.CloseRoom(context.Background(), "no-such-room"); err != nil {
 			t.Fatalf("CloseRoom: %v", err)
 		}
-		if err := ns.DisconnectSocket("nope"); err != nil {
+		if err := ns.Disconnect(context.Background(), "nope"); err != nil {
 			t.Fatalf("DisconnectSocket: %v", err)
 		}
-		_ = ns.To("y").Emit("in-y")
+		_ = ns.To("y").Emit(context.Background(), "in-y")
 		mark(t, srv, 4, c1, c2)
 	})
 	t.Run("DisconnectSocket", func(t *testing.T) {
-		if err := ns.DisconnectSocket(s2.ID()); err != nil {
+		if err := ns.Disconnect(context.Background(), s2.ID()); err != nil {
 			t.Fatal(err)
 		}
 		c2.expect(t, "41")
@@ -1243,19 +1243,19 @@ func testOperator(t *testing.T, tr string) {
 		}
 	})
 	t.Run("SocketsJoin SocketsLeave", func(t *testing.T) {
-		if err := srv.To("r2").SocketsJoin("j"); err != nil {
+		if err := srv.To("r2").SocketsJoin(context.Background(), "j"); err != nil {
 			t.Fatal(err)
 		}
 		if n := names(t, srv.To("j")); !slices.Equal(n, []string{"c2", "c3"}) {
 			t.Fatalf("in j: %v", n)
 		}
-		if err := srv.To("r1").SocketsLeave("j"); err != nil {
+		if err := srv.To("r1").SocketsLeave(context.Background(), "j"); err != nil {
 			t.Fatal(err)
 		}
 		if n := names(t, srv.To("j")); !slices.Equal(n, []string{"c2"}) {
 			t.Fatalf("in j after leave: %v", n)
 		}
-		_ = srv.To("j").Emit("j")
+		_ = srv.To("j").Emit(context.Background(), "j")
 		c2.expect(t, `42["j"]`)
 		mark(t, srv, 1, all...)
 	})
@@ -1307,7 +1307,7 @@ func testOperator(t *testing.T, tr string) {
 		mark(t, srv, 3, all...)
 	})
 	t.Run("DisconnectSockets", func(t *testing.T) {
-		if err := srv.To("r2").DisconnectSockets(false); err != nil {
+		if err := srv.To("r2").DisconnectSockets(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
 		c2.expect(t, "41")
@@ -1318,11 +1318,12 @@ func testOperator(t *testing.T, tr string) {
 			t.Fatalf("disconnects %v", got)
 		}
 		mark(t, srv, 4, c1)
-		if err := srv.To("r1").DisconnectSockets(true); err != nil {
+		if err := srv.To("r1").DisconnectSockets(context.Background(), true); err != nil {
 			t.Fatal(err)
 		}
+		c1.expect(t, "41")
 		c1.expectClosed(t)
-		if r := recv(t, rs.disc, "disconnect"); r != "c1 forced close" {
+		if r := recv(t, rs.disc, "disconnect"); r != "c1 server namespace disconnect" {
 			t.Fatalf("disconnect %q", r)
 		}
 		// c2 and c3 kept their connections.
@@ -1406,8 +1407,9 @@ func testDisconnectReasons(t *testing.T, tr string) {
 		c := ts.dial(t, tr)
 		c.connect(t, "/", "")
 		recv(t, socks, "socket").Disconnect(true)
+		c.expect(t, "41")
 		c.expectClosed(t)
-		if r := recv(t, disc, "disconnect handler"); r != gateway.ReasonForcedClose {
+		if r := recv(t, disc, "disconnect handler"); r != gateway.ReasonServerNamespaceDisconnect {
 			t.Fatalf("reason %q", r)
 		}
 	})
@@ -1445,7 +1447,7 @@ func testRobustness(t *testing.T, tr string) {
 		ts.srv.Of("/").On("ask-back", func(s *gateway.Socket, e *gateway.Event) []any {
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
-			a, err := s.Call(ctx, "question", e.Args.String(0))
+			a, err := s.EmitWithAck(ctx, "question", e.Args.String(0))
 			if err != nil {
 				return []any{err.Error()}
 			}

@@ -7,7 +7,7 @@
 //		return s.Emit("hello", "world")
 //	})
 //	srv.Of("/").On("chat", func(s *gateway.Socket, e *gateway.Event) []any {
-//		srv.To("lobby").Emit("chat", e.Args)
+//		srv.To("lobby").Emit(context.TODO(), "chat", e.Args)
 //		return nil
 //	})
 //	http.ListenAndServe(":3000", srv)
@@ -15,11 +15,14 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +43,11 @@ type Config struct {
 	// Namespaces lists namespaces accepted besides those created with Of;
 	// "/" is always accepted. "*" accepts any namespace.
 	Namespaces []string
+	// KeepEmptyChildNamespaces keeps the namespaces created for clients
+	// (under a parent namespace, "*" or Namespaces) once their last socket
+	// leaves. By default they are removed, with their adapter, so that
+	// clients cannot make the server grow without bound.
+	KeepEmptyChildNamespaces bool
 	// AlwaysConnect accepts a namespace connection before its connect
 	// handler runs; a refusal then disconnects the socket. By default the
 	// connection is accepted only once the handler returns nil.
@@ -57,8 +65,9 @@ type Config struct {
 	Adapter adapter.Factory
 	// Logger receives Socket.IO logs (python's logger). nil discards them.
 	Logger *slog.Logger
-	// AckTimeout is the default timeout of Call when its context has no
-	// deadline (default 60s).
+	// AckTimeout bounds the wait for an acknowledgement when no other
+	// bound is given: EmitWithAck and Call with a context that has no
+	// deadline, EmitWithCallback without Timeout (default 60s).
 	AckTimeout time.Duration
 	// StaticFiles serves files for paths outside Path (python's
 	// static_files); see StaticFiles.
@@ -115,6 +124,7 @@ type Server struct {
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
 	catchAll *Namespace // Of("*"), handlers for namespaces with none
+	parents  []*Namespace
 	closed   bool
 	obs      observerList
 
@@ -159,12 +169,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // catch-all namespace: its handlers serve every namespace that has none of
 // its own, and any namespace is then accepted.
 func (s *Server) Of(name string) *Namespace {
-	if name == "" {
-		name = socketio.MainNamespace
-	}
-	if name != "*" && !strings.HasPrefix(name, "/") {
-		name = "/" + name
-	}
+	name = cleanNamespace(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if name == "*" {
@@ -174,6 +179,7 @@ func (s *Server) Of(name string) *Namespace {
 		return s.catchAll
 	}
 	if ns := s.nsps[name]; ns != nil {
+		ns.dynamic.Store(false) // named by the application: kept
 		return ns
 	}
 	ns := newNamespace(s, name)
@@ -181,17 +187,69 @@ func (s *Server) Of(name string) *Namespace {
 	return ns
 }
 
-// lookup returns the namespace a client may connect to, creating it when
-// the configuration accepts any.
-func (s *Server) lookup(name string) *Namespace {
+func cleanNamespace(name string) string {
+	if name == "" {
+		return socketio.MainNamespace
+	}
+	if name != "*" && !strings.HasPrefix(name, "/") {
+		return "/" + name
+	}
+	return name
+}
+
+// OfFunc returns a parent namespace: every namespace a client asks for
+// that match accepts (given the name and the CONNECT payload) is created
+// as its child, with the parent's middlewares run before its own and the
+// parent's handlers serving it (Node's io.of(function)). Emitting on the
+// parent reaches every child. Children that empty are removed unless
+// Config.KeepEmptyChildNamespaces is set. Namespaces created with Of take
+// precedence; parents are tried in the order they were created.
+func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *Namespace {
+	ns := &Namespace{srv: s, name: fmt.Sprintf("parent#%d", len(s.parentsSnapshot())+1), match: match,
+		handlers: make(map[string]EventHandler), sockets: make(map[string]*Socket), children: make(map[*Namespace]struct{})}
+	s.mu.Lock()
+	s.parents = append(s.parents, ns)
+	s.mu.Unlock()
+	return ns
+}
+
+// OfRegexp is OfFunc matching child names against re (Node's
+// io.of(/regexp/)).
+func (s *Server) OfRegexp(re *regexp.Regexp) *Namespace {
+	return s.OfFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) })
+}
+
+func (s *Server) parentsSnapshot() []*Namespace {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.parents)
+}
+
+// Use adds connect middlewares to the main namespace (Node's io.use).
+func (s *Server) Use(mw ...Middleware) { s.Of(socketio.MainNamespace).Use(mw...) }
+
+// lookup returns the namespace a client may connect to, creating it when a
+// parent, the catch-all namespace or the configuration accepts it. The
+// namespace counts the connect as pending until connectStarted.
+func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
+	s.mu.Lock()
 	ns := s.nsps[name]
-	anyOK := s.catchAll != nil
-	s.mu.RUnlock()
 	if ns != nil {
+		ns.pending++
+		s.mu.Unlock()
 		return ns
 	}
-	if !anyOK {
+	parents := slices.Clone(s.parents)
+	anyOK := s.catchAll != nil
+	s.mu.Unlock()
+	var parent *Namespace
+	for _, p := range parents {
+		if p.match(name, auth) {
+			parent = p
+			break
+		}
+	}
+	if parent == nil && !anyOK {
 		for _, n := range s.cfg.Namespaces {
 			if n == "*" || n == name {
 				anyOK = true
@@ -199,10 +257,62 @@ func (s *Server) lookup(name string) *Namespace {
 			}
 		}
 	}
-	if anyOK {
-		return s.Of(name)
+	if parent == nil && !anyOK {
+		return nil
 	}
-	return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if ns = s.nsps[name]; ns == nil {
+		ns = newNamespace(s, name)
+		ns.parent = parent
+		ns.dynamic.Store(!s.cfg.KeepEmptyChildNamespaces)
+		s.nsps[name] = ns
+		if parent != nil {
+			parent.hmu.Lock()
+			parent.children[ns] = struct{}{}
+			parent.hmu.Unlock()
+		}
+	}
+	ns.pending++
+	return ns
+}
+
+// connectStarted ends the pending count lookup took: the socket is now
+// registered in ns.
+func (s *Server) connectStarted(ns *Namespace) {
+	s.mu.Lock()
+	ns.pending--
+	s.mu.Unlock()
+}
+
+// connectAbandoned is connectStarted for a lookup that led to no socket.
+func (s *Server) connectAbandoned(ns *Namespace) {
+	s.connectStarted(ns)
+	if ns.dynamic.Load() {
+		s.removeIfEmpty(ns)
+	}
+}
+
+// removeIfEmpty removes a dynamic namespace with no socket left, and
+// closes its adapter.
+func (s *Server) removeIfEmpty(ns *Namespace) {
+	s.mu.Lock()
+	if !ns.dynamic.Load() || s.nsps[ns.name] != ns || !ns.emptyLocked() {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.nsps, ns.name)
+	s.mu.Unlock()
+	if p := ns.parent; p != nil && p.children != nil {
+		p.hmu.Lock()
+		delete(p.children, ns)
+		p.hmu.Unlock()
+	}
+	_ = ns.adapter.Close()
+	s.log.Debug("gateway: removed an empty dynamic namespace", "nsp", ns.name)
 }
 
 // namespace returns an existing namespace.
@@ -213,13 +323,16 @@ func (s *Server) namespace(name string) (*Namespace, bool) {
 	return ns, ok
 }
 
-// Emit sends an event to every socket of the main namespace.
-func (s *Server) Emit(event string, args ...any) error {
-	return s.Of(socketio.MainNamespace).Emit(event, args...)
+// Emit sends an event to every socket of the main namespace, on every
+// node.
+func (s *Server) Emit(ctx context.Context, event string, args ...any) error {
+	return s.Of(socketio.MainNamespace).Emit(ctx, event, args...)
 }
 
 // Send emits the "message" event to every socket of the main namespace.
-func (s *Server) Send(args ...any) error { return s.Emit("message", args...) }
+func (s *Server) Send(ctx context.Context, args ...any) error {
+	return s.Emit(ctx, "message", args...)
+}
 
 // To selects the sockets of the main namespace in rooms (or with these
 // sids) for a broadcast.
@@ -228,6 +341,20 @@ func (s *Server) To(rooms ...string) Operator { return s.Of(socketio.MainNamespa
 // Except excludes sockets of the main namespace in rooms from a broadcast.
 func (s *Server) Except(rooms ...string) Operator {
 	return s.Of(socketio.MainNamespace).Except(rooms...)
+}
+
+// ServerSideEmit sends an event to the main namespace's server-side
+// handlers on the other nodes (see Namespace.ServerSideEmit).
+func (s *Server) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	return s.Of(socketio.MainNamespace).ServerSideEmit(ctx, event, args...)
+}
+
+// ackContext bounds ctx by Config.AckTimeout when it has no deadline.
+func (s *Server) ackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.AckTimeout)
 }
 
 // Shutdown disconnects every client (reason ReasonServerShutdown), closes
@@ -304,3 +431,10 @@ func (e engineEvents) OnClose(ss *engineio.Session, reason engineio.Reason) {
 		c.onClose(reasonFromEngine(reason))
 	}
 }
+
+// Config returns the server's configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Namespace returns the namespace called name if it exists, without
+// creating it.
+func (s *Server) Namespace(name string) (*Namespace, bool) { return s.namespace(cleanNamespace(name)) }

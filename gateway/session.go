@@ -49,7 +49,7 @@ func (s *Socket) sessionLocked() map[string]any {
 
 // GetSession returns a copy of the session of socket sid.
 func (ns *Namespace) GetSession(sid string) (map[string]any, error) {
-	s, ok := ns.LocalSocket(sid)
+	s, ok := ns.Socket(sid)
 	if !ok {
 		return nil, ErrUnknownSocket
 	}
@@ -58,7 +58,7 @@ func (ns *Namespace) GetSession(sid string) (map[string]any, error) {
 
 // SaveSession replaces the session of socket sid.
 func (ns *Namespace) SaveSession(sid string, m map[string]any) error {
-	s, ok := ns.LocalSocket(sid)
+	s, ok := ns.Socket(sid)
 	if !ok {
 		return ErrUnknownSocket
 	}
@@ -68,7 +68,7 @@ func (ns *Namespace) SaveSession(sid string, m map[string]any) error {
 
 // UpdateSession modifies the session of socket sid under its lock.
 func (ns *Namespace) UpdateSession(sid string, fn func(session map[string]any)) error {
-	s, ok := ns.LocalSocket(sid)
+	s, ok := ns.Socket(sid)
 	if !ok {
 		return ErrUnknownSocket
 	}
@@ -79,7 +79,7 @@ func (ns *Namespace) UpdateSession(sid string, fn func(session map[string]any)) 
 // Request returns the HTTP request that opened the connection of socket
 // sid (python's environ).
 func (ns *Namespace) Request(sid string) (*http.Request, error) {
-	s, ok := ns.LocalSocket(sid)
+	s, ok := ns.Socket(sid)
 	if !ok {
 		return nil, ErrUnknownSocket
 	}
@@ -89,7 +89,7 @@ func (ns *Namespace) Request(sid string) (*http.Request, error) {
 // Transport returns the transport of socket sid: "polling" or
 // "websocket".
 func (ns *Namespace) Transport(sid string) (string, error) {
-	s, ok := ns.LocalSocket(sid)
+	s, ok := ns.Socket(sid)
 	if !ok {
 		return "", ErrUnknownSocket
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -89,7 +90,9 @@ type Socket struct {
 	acks    map[uint64]AckCallback
 	data    any
 	session map[string]any
-	smu     sync.Mutex // serializes UpdateSession
+	// middlewares run on every event (Use).
+	middlewares []EventMiddleware
+	smu         sync.Mutex // serializes UpdateSession
 }
 
 func newSocket(ns *Namespace, c *conn, auth json.RawMessage) *Socket {
@@ -107,6 +110,9 @@ func (s *Socket) Request() *http.Request { return s.conn.ss.Request() }
 
 // Auth returns the client's CONNECT payload ("{}" when none).
 func (s *Socket) Auth() json.RawMessage { return s.auth }
+
+// HandshakeTime returns when the client asked to join the namespace.
+func (s *Socket) HandshakeTime() time.Time { return s.at }
 
 // Transport returns "polling" or "websocket".
 func (s *Socket) Transport() string { return s.conn.ss.Transport() }
@@ -182,6 +188,20 @@ func (s *Socket) send(p *socketio.Packet) error {
 		return s.conn.ss.Send(f)
 	}
 	return s.conn.ss.Send(all...)
+}
+
+// deliver queues a broadcast's frames, encoded once for every recipient.
+func (s *Socket) deliver(f engineio.Frame, all []engineio.Frame, flags adapter.Flags) error {
+	switch {
+	case flags.Volatile && all == nil:
+		return s.conn.ss.SendVolatile(f)
+	case flags.Volatile:
+		return s.conn.ss.SendVolatile(all...)
+	case all == nil:
+		return s.conn.ss.Send(f)
+	default:
+		return s.conn.ss.Send(all...)
+	}
 }
 
 // sendInline is send for a packet produced on the connection's reader
@@ -266,58 +286,149 @@ func isReserved(event string) bool {
 
 // Emit sends an event to this client.
 func (s *Socket) Emit(event string, args ...any) error {
-	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
-	if err != nil {
-		return err
-	}
-	return s.send(&p)
+	return SocketEmitter{s: s}.Emit(event, args...)
 }
 
 // Send emits the "message" event.
 func (s *Socket) Send(args ...any) error { return s.Emit("message", args...) }
 
 // EmitWithCallback sends an event asking the client for an
-// acknowledgement, which cb receives (with ErrDisconnected if the socket
-// leaves first).
+// acknowledgement, which cb receives: with ErrDisconnected if the socket
+// leaves first, with ErrAckTimeout after Config.AckTimeout (or the time
+// given to Timeout).
 func (s *Socket) EmitWithCallback(cb AckCallback, event string, args ...any) error {
-	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
+	return SocketEmitter{s: s}.EmitWithCallback(cb, event, args...)
+}
+
+// EmitWithAck sends an event and waits for the client's acknowledgement,
+// until ctx is done or, when ctx has no deadline, Config.AckTimeout. A
+// timeout is an error wrapping ErrAckTimeout and ctx.Err().
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	return SocketEmitter{s: s}.EmitWithAck(ctx, event, args...)
+}
+
+// Volatile returns an emitter whose events are dropped when the client is
+// not ready to receive them now (Node's socket.volatile).
+func (s *Socket) Volatile() SocketEmitter { return SocketEmitter{s: s, volatile: true} }
+
+// Timeout returns an emitter whose acknowledgements are awaited at most d
+// (Node's socket.timeout).
+func (s *Socket) Timeout(d time.Duration) SocketEmitter { return SocketEmitter{s: s, timeout: d} }
+
+// Compress returns an emitter whose events may be compressed or not, on a
+// connection that negotiated compression (default true).
+func (s *Socket) Compress(on bool) SocketEmitter { return SocketEmitter{s: s, noCompress: !on} }
+
+// SocketEmitter sends events to one socket with per-emit options. Its
+// methods return modified copies; the zero options are those of
+// Socket.Emit.
+type SocketEmitter struct {
+	s          *Socket
+	volatile   bool
+	noCompress bool
+	timeout    time.Duration
+}
+
+// Volatile drops the events when the client is not ready for them now.
+func (e SocketEmitter) Volatile() SocketEmitter { e.volatile = true; return e }
+
+// Timeout bounds the wait for acknowledgements to d.
+func (e SocketEmitter) Timeout(d time.Duration) SocketEmitter { e.timeout = d; return e }
+
+// Compress sets whether the events may be compressed.
+func (e SocketEmitter) Compress(on bool) SocketEmitter { e.noCompress = !on; return e }
+
+func (e SocketEmitter) flags() adapter.Flags {
+	return adapter.Flags{Volatile: e.volatile, Compress: !e.noCompress}
+}
+
+// Emit sends an event to the client.
+func (e SocketEmitter) Emit(event string, args ...any) error {
+	p, err := e.s.ns.srv.newEvent(e.s.ns.name, event, args)
 	if err != nil {
 		return err
 	}
-	return s.sendWithAck(context.Background(), &p, cb)
+	return e.s.sendFlags(&p, e.flags())
 }
 
-// Call sends an event and waits for the client's acknowledgement, until
-// ctx is done or, when ctx has no deadline, Config.AckTimeout.
-func (s *Socket) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
-	p, err := s.ns.srv.newEvent(s.ns.name, event, args)
+// Send emits the "message" event.
+func (e SocketEmitter) Send(args ...any) error { return e.Emit("message", args...) }
+
+// EmitWithCallback sends an event asking for an acknowledgement, which cb
+// receives (or ErrDisconnected, or ErrAckTimeout after the timeout:
+// Timeout's, else Config.AckTimeout).
+func (e SocketEmitter) EmitWithCallback(cb AckCallback, event string, args ...any) error {
+	p, err := e.s.ns.srv.newEvent(e.s.ns.name, event, args)
+	if err != nil {
+		return err
+	}
+	d := e.timeout
+	if d <= 0 {
+		d = e.s.ns.srv.cfg.AckTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	err = e.s.sendWithAck(ctx, &p, e.flags(), func(a socketio.Args, err error) {
+		cancel()
+		cb(a, err)
+	})
+	if err != nil {
+		cancel()
+	}
+	return err
+}
+
+// EmitWithAck sends an event and waits for the acknowledgement until ctx
+// is done, the timeout passes (Timeout's, else Config.AckTimeout when ctx
+// has no deadline) or the socket leaves.
+func (e SocketEmitter) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	p, err := e.s.ns.srv.newEvent(e.s.ns.name, event, args)
 	if err != nil {
 		return socketio.Args{}, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.ns.srv.cfg.AckTimeout)
-		defer cancel()
+	var cancel context.CancelFunc
+	if e.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, e.timeout)
+	} else {
+		ctx, cancel = e.s.ns.srv.ackContext(ctx)
 	}
+	defer cancel()
 	type result struct {
 		args socketio.Args
 		err  error
 	}
 	ch := make(chan result, 1)
-	if err := s.sendWithAck(ctx, &p, func(a socketio.Args, err error) { ch <- result{a, err} }); err != nil {
+	if err := e.s.sendWithAck(ctx, &p, e.flags(), func(a socketio.Args, err error) { ch <- result{a, err} }); err != nil {
 		return socketio.Args{}, err
 	}
 	select {
 	case r := <-ch:
 		return r.args, r.err
 	case <-ctx.Done():
-		return socketio.Args{}, ErrAckTimeout
+		return socketio.Args{}, fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
 	}
+}
+
+// sendFlags is send honouring per-emit flags.
+func (s *Socket) sendFlags(p *socketio.Packet, flags adapter.Flags) error {
+	if !flags.Volatile {
+		return s.send(p)
+	}
+	s.mu.Lock()
+	ready := s.ready && !s.gone
+	s.mu.Unlock()
+	if !ready {
+		return nil // not ready now: a volatile event is dropped
+	}
+	f, all, err := s.ns.srv.encode(p)
+	if err != nil {
+		return err
+	}
+	return s.deliver(f, all, flags)
 }
 
 // sendWithAck assigns p an ack id of this socket and registers cb. When
 // ctx ends first, the entry is dropped and cb gets ErrAckTimeout.
-func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, cb AckCallback) error {
+func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, flags adapter.Flags, cb AckCallback) error {
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
@@ -334,7 +445,7 @@ func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, cb AckCall
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			if cb := s.takeAck(id); cb != nil {
-				cb(socketio.Args{}, ErrAckTimeout)
+				cb(socketio.Args{}, fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err()))
 			}
 		})
 		s.mu.Lock()
@@ -344,7 +455,7 @@ func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, cb AckCall
 		}
 		s.mu.Unlock()
 	}
-	if err := s.send(p); err != nil {
+	if err := s.sendFlags(p, flags); err != nil {
 		s.takeAck(id)
 		return err
 	}
@@ -383,14 +494,84 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 		log.Debug("gateway: event received", "nsp", s.ns.name, "sid", s.id, "event", name, "args", args.Len(), "ack", p.HasID)
 	}
 	s.ns.srv.obs.each(func(o Observer) { o.EventReceived(s, name, args) })
-	h := s.ns.eventHandler(name)
 	e := &Event{Name: name, Args: args, socket: s, hasID: p.HasID, id: p.ID, inline: !s.ns.srv.cfg.AsyncHandlers}
-	var res []any
-	if h != nil {
-		res = s.runHandler(h, e)
+	if err := s.runMiddlewares(e); err != nil {
+		s.rejectEvent(e, err)
+		return
 	}
+	h := s.ns.eventHandler(e.Name)
+	if h == nil {
+		// No handler: no acknowledgement either, as Node's and python's
+		// servers do; the client's callback times out.
+		return
+	}
+	res := s.runHandler(h, e)
 	if e.hasID {
 		_ = e.Ack(res...)
+	}
+}
+
+// EventMiddleware runs for every event a socket receives, in the order
+// added with Socket.Use, before its handler (Node's socket.use). It may
+// change e.Args. An error rejects the event: the handler does not run, and
+// the client is told with an error object {"message": ..., "data": ...}
+// (an *EventError's fields, or the error's text): as the answer to its
+// acknowledgement request when it made one, otherwise as an "error" event.
+type EventMiddleware func(s *Socket, e *Event) error
+
+// EventError rejects an event from an EventMiddleware with a message and
+// data for the client.
+type EventError struct {
+	Message string
+	Data    any
+}
+
+// Error returns the message.
+func (e *EventError) Error() string { return e.Message }
+
+// Use adds event middlewares to the socket.
+func (s *Socket) Use(mw ...EventMiddleware) {
+	s.mu.Lock()
+	s.middlewares = append(s.middlewares, mw...)
+	s.mu.Unlock()
+}
+
+func (s *Socket) runMiddlewares(e *Event) (err error) {
+	s.mu.Lock()
+	mws := s.middlewares
+	s.mu.Unlock()
+	if len(mws) == 0 {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.ns.srv.log.Error("gateway: event middleware panicked", "nsp", s.ns.name, "event", e.Name, "panic", r)
+			err = errors.New("event rejected")
+		}
+	}()
+	for _, mw := range mws {
+		if err := mw(s, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rejectEvent tells the client a middleware refused its event.
+func (s *Socket) rejectEvent(e *Event, err error) {
+	body := map[string]any{"message": err.Error()}
+	var ee *EventError
+	if errors.As(err, &ee) && ee.Data != nil {
+		body["data"] = ee.Data
+	}
+	s.ns.srv.log.Debug("gateway: event rejected by a middleware", "nsp", s.ns.name, "sid", s.id, "event", e.Name, "err", err)
+	if e.hasID {
+		_ = e.Ack(body)
+		return
+	}
+	p, perr := socketio.NewEventWith(s.ns.srv.cfg.JSON, s.ns.name, "error", []any{body})
+	if perr == nil {
+		_ = s.send(&p)
 	}
 }
 
@@ -425,7 +606,7 @@ func (s *Socket) Broadcast() Operator { return s.ns.op().Except(s.id) }
 // effect right after the answer, so the client sees both in order.
 func (s *Socket) Disconnect(close bool) {
 	if close {
-		s.conn.ss.Close()
+		s.conn.disconnectAll()
 		return
 	}
 	s.mu.Lock()
@@ -455,7 +636,9 @@ func (s *Socket) leaveIfAsked() {
 	}
 }
 
-// onDisconnect removes the socket once and runs the disconnect handler.
+// onDisconnect removes the socket once and runs the disconnecting and
+// disconnect handlers. Broadcasts stop reaching it at once; its rooms, and
+// finding it by id, last until the handlers return.
 func (s *Socket) onDisconnect(reason DisconnectReason) {
 	s.mu.Lock()
 	if s.gone {
@@ -469,25 +652,33 @@ func (s *Socket) onDisconnect(reason DisconnectReason) {
 	s.pending = nil
 	s.mu.Unlock()
 	s.conn.remove(s)
-	s.ns.removeSocket(s)
+	s.ns.retire(s)
 	for _, cb := range acks {
 		cb(socketio.Args{}, ErrDisconnected)
 	}
 	if !wasReady {
+		s.ns.forget(s)
 		return
 	}
 	s.ns.srv.log.Debug("gateway: socket disconnected", "nsp", s.ns.name, "sid", s.id, "reason", string(reason))
+	disconnecting, disconnect := s.ns.disconnectHandlers()
+	s.runDisconnectHandler(disconnecting, reason)
+	s.runDisconnectHandler(disconnect, reason)
+	// As Node: the rooms are left, then the socket is reported gone.
+	s.ns.forget(s)
 	s.ns.srv.obs.each(func(o Observer) { o.SocketDisconnected(s, reason) })
-	if h := s.ns.disconnectHandler(); h != nil {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					s.ns.srv.log.Error("gateway: disconnect handler panicked", "nsp", s.ns.name, "panic", r)
-				}
-			}()
-			h(s, reason)
-		}()
+}
+
+func (s *Socket) runDisconnectHandler(h DisconnectHandler, reason DisconnectReason) {
+	if h == nil {
+		return
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.ns.srv.log.Error("gateway: disconnect handler panicked", "nsp", s.ns.name, "panic", r)
+		}
+	}()
+	h(s, reason)
 }
 
 func newSocketID() string {

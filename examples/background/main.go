@@ -89,7 +89,7 @@ func ticker(ctx context.Context, srv *gateway.Server) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = srv.Emit("tick", n)
+			_ = srv.Emit(context.Background(), "tick", n)
 		}
 	}
 }

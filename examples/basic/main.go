@@ -8,6 +8,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"log"
 	"net/http"
@@ -33,12 +34,12 @@ func newServer() *gateway.Server {
 		if err := s.Emit("welcome", s.ID()); err != nil {
 			return err
 		}
-		return s.Broadcast().Emit("joined", s.ID())
+		return s.Broadcast().Emit(context.Background(), "joined", s.ID())
 	})
 
 	// A client leaves: tell whoever is still here, and why it left.
 	main.OnDisconnect(func(s *gateway.Socket, reason gateway.DisconnectReason) {
-		_ = srv.Emit("left", s.ID(), string(reason))
+		_ = srv.Emit(context.Background(), "left", s.ID(), string(reason))
 	})
 
 	// "add" answers through the acknowledgement: the values returned are
@@ -59,7 +60,7 @@ func newServer() *gateway.Server {
 
 	// "shout" goes to every client of the namespace, the sender included.
 	main.On("shout", func(s *gateway.Socket, e *gateway.Event) []any {
-		_ = srv.Emit("shout", s.ID(), e.Args.String(0))
+		_ = srv.Emit(context.Background(), "shout", s.ID(), e.Args.String(0))
 		return nil
 	})
 

@@ -10,6 +10,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"log"
 	"net/http"
@@ -47,12 +48,12 @@ func (c *Chat) OnConnect(s *gateway.Socket, auth json.RawMessage) error {
 // OnDisconnect tells the remaining clients who left. Emit is the
 // embedded helper: it broadcasts on /chat.
 func (c *Chat) OnDisconnect(s *gateway.Socket, _ gateway.DisconnectReason) {
-	_ = c.Emit("gone", nick(s))
+	_ = c.Emit(context.Background(), "gone", nick(s))
 }
 
 // OnSendMessage handles "send_message": everyone on /chat gets it.
 func (c *Chat) OnSendMessage(s *gateway.Socket, e *gateway.Event) []any {
-	_ = c.Emit("new_message", nick(s), e.Args.String(0))
+	_ = c.Emit(context.Background(), "new_message", nick(s), e.Args.String(0))
 	return []any{"sent"}
 }
 

@@ -10,6 +10,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -53,7 +54,7 @@ func addAPI(mux *http.ServeMux, srv func() *gateway.Server) {
 			http.Error(w, "a text body is required", http.StatusBadRequest)
 			return
 		}
-		if err := srv().Emit("news", string(text)); err != nil {
+		if err := srv().Emit(context.Background(), "news", string(text)); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

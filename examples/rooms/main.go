@@ -8,6 +8,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"log"
 	"net/http"
 	"os"
@@ -43,7 +44,7 @@ func newServer() *gateway.Server {
 	// emit(..., room=room, skip_sid=sid)).
 	ns.On("say", func(s *gateway.Socket, e *gateway.Event) []any {
 		room, text := e.Args.String(0), e.Args.String(1)
-		_ = ns.To(room).Except(s.ID()).Emit("said", room, s.ID(), text)
+		_ = ns.To(room).Except(s.ID()).Emit(context.Background(), "said", room, s.ID(), text)
 		return nil
 	})
 
@@ -51,20 +52,20 @@ func newServer() *gateway.Server {
 	// the API a server uses outside of the socket's own handlers.
 	ns.On("invite", func(_ *gateway.Socket, e *gateway.Event) []any {
 		sid, room := e.Args.String(0), e.Args.String(1)
-		if err := ns.EnterRoom(sid, room); err != nil {
+		if err := ns.EnterRoom(context.Background(), sid, room); err != nil {
 			return []any{err.Error()}
 		}
-		_ = ns.To(sid).Emit("invited", room)
+		_ = ns.To(sid).Emit(context.Background(), "invited", room)
 		return []any{"ok"}
 	})
 	ns.On("kick", func(_ *gateway.Socket, e *gateway.Event) []any {
-		if err := ns.LeaveRoom(e.Args.String(0), e.Args.String(1)); err != nil {
+		if err := ns.LeaveRoom(context.Background(), e.Args.String(0), e.Args.String(1)); err != nil {
 			return []any{err.Error()}
 		}
 		return []any{"ok"}
 	})
 	ns.On("close_room", func(_ *gateway.Socket, e *gateway.Event) []any {
-		if err := ns.CloseRoom(e.Args.String(0)); err != nil {
+		if err := ns.CloseRoom(context.Background(), e.Args.String(0)); err != nil {
 			return []any{err.Error()}
 		}
 		return []any{"ok"}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/siogate/siogate/gateway"
+	"github.com/siogate/siogate/gateway/admin"
 )
 
 // adminUIRel is where npm installs the built admin UI, relative to the
@@ -34,27 +35,27 @@ func mountAdminUI(srv *gateway.Server, mux *http.ServeMux, o options, logger *sl
 	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
 		return fail(fmt.Errorf("--admin-ui: no built admin UI at %s (%v): run `npm ci` in js/ or set --admin-ui-dir", dir, err))
 	}
-	opts := gateway.AdminOptions{}
+	opts := admin.Options{}
 	switch {
 	case o.adminUser != "" && o.adminPassword != "":
-		opts.Auth = gateway.AdminCredential{Username: o.adminUser, Password: o.adminPassword}
+		opts.Auth = admin.Credential{Username: o.adminUser, Password: o.adminPassword}
 	case o.adminUser != "" || o.adminPassword != "":
 		return fail(errors.New("--admin-user and --admin-password go together"))
 	default:
 		logger.Warn("admin UI without authentication: anyone who reaches this server can administer it; set --admin-user and --admin-password")
 	}
-	admin, err := srv.Instrument(opts)
+	inst, err := admin.Instrument(srv, opts)
 	if err != nil {
 		return fail(err)
 	}
 	mux.Handle("/admin/", http.StripPrefix("/admin/", http.FileServer(http.Dir(dir))))
 	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
-	logger.Info("admin UI served", "url_path", "/admin/", "namespace", admin.Namespace().Name(), "files", dir)
-	return adminCloser{admin, next}, nil
+	logger.Info("admin UI served", "url_path", "/admin/", "namespace", inst.Namespace().Name(), "files", dir)
+	return adminCloser{inst, next}, nil
 }
 
 type adminCloser struct {
-	admin *gateway.Admin
+	admin *admin.Admin
 	next  io.Closer
 }
 

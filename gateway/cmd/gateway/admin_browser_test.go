@@ -61,7 +61,7 @@ func (c adminUICheck) answer(srv *gateway.Server) (ok bool, why string) {
 			rooms := root.Rooms(c.Sid)
 			return slices.Contains(rooms, c.Room), fmt.Sprintf("socket %s is in rooms %v, want %q among them", c.Sid, rooms, c.Room)
 		case "gone":
-			_, there := root.LocalSocket(c.Sid)
+			_, there := root.Socket(c.Sid)
 			return !there, fmt.Sprintf("socket %s is still connected", c.Sid)
 		default:
 			return false, fmt.Sprintf("unknown check %q", c.What)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"io/fs"
@@ -82,7 +83,7 @@ func mountDemo(srv *gateway.Server, mux *http.ServeMux, clientJS string) {
 		mu.Lock()
 		room := rooms[s.ID()]
 		mu.Unlock()
-		_ = srv.To(room).Emit("chat", map[string]any{"from": nickOf(s.ID()), "room": room, "text": text})
+		_ = srv.To(room).Emit(context.Background(), "chat", map[string]any{"from": nickOf(s.ID()), "room": room, "text": text})
 		return []any{true}
 	})
 	ns.OnDisconnect(func(s *gateway.Socket, _ gateway.DisconnectReason) {

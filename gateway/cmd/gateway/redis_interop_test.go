@@ -534,7 +534,7 @@ func TestRedisInterop(t *testing.T) {
 
 	t.Run("broadcast", func(t *testing.T) {
 		c.t = t
-		if err := c.a.srv.Emit("bc-from-go", c.token, 1.5, map[string]any{"n": 42}); err != nil {
+		if err := c.a.srv.Emit(context.Background(), "bc-from-go", c.token, 1.5, map[string]any{"n": 42}); err != nil {
 			t.Fatal(err)
 		}
 		got := c.expectDelivery("bc-from-go", c.all(), c.root)
@@ -546,7 +546,7 @@ func TestRedisInterop(t *testing.T) {
 		if want := []any{c.token, map[string]any{"deep": []any{float64(1), "x", nil, true}}}; !reflect.DeepEqual(got["a1"], want) {
 			t.Errorf("siogate client got %v, want %v", got["a1"], want)
 		}
-		if err := c.b.srv.Of("/").Except(c.sids["b1"]).Emit("bc-from-go-b"); err != nil {
+		if err := c.b.srv.Of("/").Except(c.sids["b1"]).Emit(context.Background(), "bc-from-go-b"); err != nil {
 			t.Fatal(err)
 		}
 		c.expectDelivery("bc-from-go-b", c.all(), []string{"a1", "a2", "b2", "n1", "n2"})
@@ -554,33 +554,33 @@ func TestRedisInterop(t *testing.T) {
 
 	t.Run("rooms", func(t *testing.T) {
 		c.t = t
-		_ = c.a.srv.To("r1").Emit("room-go")
+		_ = c.a.srv.To("r1").Emit(context.Background(), "room-go")
 		c.expectDelivery("room-go", c.all(), []string{"a1", "b2", "n1"})
 		// One room: Node publishes on the single-room channel prefix#/#r1#.
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "r1", "ev": "room-node"})
 		c.expectDelivery("room-node", c.all(), []string{"a1", "b2", "n1"})
-		_ = c.b.srv.To("r1").Except(c.sids["n1"]).Emit("room-go-except")
+		_ = c.b.srv.To("r1").Except(c.sids["n1"]).Emit(context.Background(), "room-go-except")
 		c.expectDelivery("room-go-except", c.all(), []string{"a1", "b2"})
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "r1", "except": c.sids["a1"], "ev": "room-node-except"})
 		c.expectDelivery("room-node-except", c.all(), []string{"b2", "n1"})
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": []string{"r1", "r2"}, "ev": "rooms-node"})
 		c.expectDelivery("rooms-node", c.all(), []string{"a1", "a2", "b2", "n1", "n2"})
-		_ = c.a.srv.To("r1", "r2").Except("r2").Emit("rooms-go-except-room")
+		_ = c.a.srv.To("r1", "r2").Except("r2").Emit(context.Background(), "rooms-go-except-room")
 		c.expectDelivery("rooms-go-except-room", c.all(), []string{"a1", "b2", "n1"})
 		// A socket id is a room: Node's to(sid) uses prefix#/#sid#.
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": c.sids["b1"], "ev": "to-sid-node"})
 		c.expectDelivery("to-sid-node", c.all(), []string{"b1"})
-		_ = c.a.srv.To(c.sids["n2"]).Emit("to-sid-go")
+		_ = c.a.srv.To(c.sids["n2"]).Emit(context.Background(), "to-sid-go")
 		c.expectDelivery("to-sid-go", c.all(), []string{"n2"})
 		// A room nobody is in.
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "nobody-here", "ev": "to-nobody"})
-		_ = c.b.srv.To("nobody-here").Emit("to-nobody")
+		_ = c.b.srv.To("nobody-here").Emit(context.Background(), "to-nobody")
 		c.expectDelivery("to-nobody", c.all(), nil)
 	})
 
 	t.Run("namespace", func(t *testing.T) {
 		c.t = t
-		_ = c.b.srv.Of("/chat").Emit("chat-go", "hi")
+		_ = c.b.srv.Of("/chat").Emit(context.Background(), "chat-go", "hi")
 		c.expectDelivery("chat-go", c.all(), c.chat)
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "nsp": "/chat", "ev": "chat-node", "args": []any{"hi"}})
 		c.expectDelivery("chat-node", c.all(), c.chat)
@@ -590,7 +590,7 @@ func TestRedisInterop(t *testing.T) {
 
 	t.Run("binary", func(t *testing.T) {
 		c.t = t
-		_ = c.a.srv.Emit("bin-go", []byte{1, 2, 3}, map[string]any{"nested": []byte{0xff, 0}, "list": []any{[]byte{}, "s"}}, "plain")
+		_ = c.a.srv.Emit(context.Background(), "bin-go", []byte{1, 2, 3}, map[string]any{"nested": []byte{0xff, 0}, "list": []any{[]byte{}, "s"}}, "plain")
 		got := c.expectDelivery("bin-go", c.all(), c.root)
 		want := []any{bin("010203"), map[string]any{"nested": bin("ff00"), "list": []any{bin(""), "s"}}, "plain"}
 		for _, n := range []string{"b1", "n1"} {
@@ -641,10 +641,10 @@ func TestRedisInterop(t *testing.T) {
 		from := len(c.wire.all(func(map[string]any) bool { return true }))
 
 		// The same event from both sides: each target gets it twice.
-		_ = c.a.srv.To("r1").Except("r2").Emit("wire-bc", "x", 1, []byte{1})
+		_ = c.a.srv.To("r1").Except("r2").Emit(context.Background(), "wire-bc", "x", 1, []byte{1})
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "r1", "except": "r2", "ev": "wire-bc", "args": []any{"x", 1, map[string]any{"$bin": "01"}}})
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "ev": "wire-bc-all"})
-		_ = c.a.srv.Emit("wire-bc-all")
+		_ = c.a.srv.Emit(context.Background(), "wire-bc-all")
 		targets := map[string][]string{"wire-bc": {"a1", "b2", "n1"}, "wire-bc-all": c.root}
 		for ev, want := range targets {
 			for _, n := range want {
@@ -689,9 +689,9 @@ func TestRedisInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.nodeSrv.call(t, map[string]any{"cmd": "emitWithAck", "to": "r1", "ev": "wire-ask", "args": []any{"q"}, "timeout": 3000})
-		_ = c.a.srv.To("nobody-here").SocketsJoin("wire-j")
+		_ = c.a.srv.To("nobody-here").SocketsJoin(context.Background(), "wire-j")
 		c.nodeSrv.call(t, map[string]any{"cmd": "socketsJoin", "to": "nobody-here", "rooms": []string{"wire-j"}})
-		_ = c.a.srv.To("nobody-here").DisconnectSockets(false)
+		_ = c.a.srv.To("nobody-here").DisconnectSockets(context.Background(), false)
 		c.nodeSrv.call(t, map[string]any{"cmd": "disconnectSockets", "to": "nobody-here"})
 		time.Sleep(redisInteropSettle)
 
@@ -880,19 +880,19 @@ func TestRedisInterop(t *testing.T) {
 		c.nodeSrv.call(t, map[string]any{"cmd": "socketsJoin", "to": []string{c.sids["a2"], c.sids["b1"]}, "rooms": []string{"j-node"}})
 		waitRooms(t, "a2 joining j-node", func() []string { return c.a.srv.Of("/").Rooms(c.sids["a2"]) }, "j-node", true)
 		waitRooms(t, "b1 joining j-node", func() []string { return c.b.srv.Of("/").Rooms(c.sids["b1"]) }, "j-node", true)
-		_ = c.a.srv.To("j-node").Emit("j-node-ev")
+		_ = c.a.srv.To("j-node").Emit(context.Background(), "j-node-ev")
 		c.expectDelivery("j-node-ev", c.all(), []string{"a2", "b1"})
 		c.nodeSrv.call(t, map[string]any{"cmd": "socketsLeave", "to": c.sids["b1"], "rooms": []string{"j-node"}})
 		waitRooms(t, "b1 leaving j-node", func() []string { return c.b.srv.Of("/").Rooms(c.sids["b1"]) }, "j-node", false)
 		// siogate → Node sockets.
-		if err := c.b.srv.Of("/").In(c.sids["n2"]).SocketsJoin("j-go"); err != nil {
+		if err := c.b.srv.Of("/").In(c.sids["n2"]).SocketsJoin(context.Background(), "j-go"); err != nil {
 			t.Fatal(err)
 		}
 		waitRooms(t, "n2 joining j-go", func() []string {
 			r, _ := c.nodeSrv.call(t, map[string]any{"cmd": "rooms", "sid": c.sids["n2"]})["rooms"].([]any)
 			return sortedStrings(r)
 		}, "j-go", true)
-		if err := c.a.srv.To("r2").SocketsLeave("r2"); err != nil {
+		if err := c.a.srv.To("r2").SocketsLeave(context.Background(), "r2"); err != nil {
 			t.Fatal(err)
 		}
 		waitRooms(t, "n2 leaving r2", func() []string {
@@ -902,7 +902,7 @@ func TestRedisInterop(t *testing.T) {
 		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "j-go", "ev": "j-go-ev"})
 		c.expectDelivery("j-go-ev", c.all(), []string{"n2"})
 		// Restore r2 for the later scenarios.
-		_ = c.a.srv.Of("/").In(c.sids["a2"], c.sids["n2"]).SocketsJoin("r2")
+		_ = c.a.srv.Of("/").In(c.sids["a2"], c.sids["n2"]).SocketsJoin(context.Background(), "r2")
 		waitRooms(t, "n2 back in r2", func() []string {
 			r, _ := c.nodeSrv.call(t, map[string]any{"cmd": "rooms", "sid": c.sids["n2"]})["rooms"].([]any)
 			return sortedStrings(r)
@@ -1050,7 +1050,7 @@ func TestRedisInterop(t *testing.T) {
 		if m["reason"] != "io server disconnect" {
 			t.Errorf("da disconnect reason %v", m["reason"])
 		}
-		if err := c.a.srv.Of("/").In(c.sids["dn"], c.sids["db"]).DisconnectSockets(false); err != nil {
+		if err := c.a.srv.Of("/").In(c.sids["dn"], c.sids["db"]).DisconnectSockets(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range []string{"dn", "db"} {

@@ -38,7 +38,7 @@ func main() {
 	root.On("ask", func(s *gateway.Socket, e *gateway.Event) []any {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := s.Call(ctx, "question", e.Args.Items()...)
+		res, err := s.EmitWithAck(ctx, "question", e.Args.Items()...)
 		if err != nil {
 			return []any{"error", err.Error()}
 		}
@@ -49,7 +49,7 @@ func main() {
 		return []any{true}
 	})
 	root.On("shout", func(s *gateway.Socket, e *gateway.Event) []any {
-		err := srv.To(e.Args.String(0)).Emit("news", e.Args.Slice(1).Items()...)
+		err := srv.To(e.Args.String(0)).Emit(context.Background(), "news", e.Args.Slice(1).Items()...)
 		return []any{err == nil}
 	})
 	srv.Of("/chat").On("hello", func(s *gateway.Socket, e *gateway.Event) []any {

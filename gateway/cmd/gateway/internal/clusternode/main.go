@@ -171,7 +171,7 @@ func register(ns *gateway.Namespace, name string, reqTimeout time.Duration) {
 	ns.On("emit-room", func(_ *gateway.Socket, e *gateway.Event) []any {
 		var payload any
 		_ = e.Args.Decode(2, &payload)
-		if err := to(e.Args.String(0)).Emit(e.Args.String(1), payload); err != nil {
+		if err := to(e.Args.String(0)).Emit(context.Background(), e.Args.String(1), payload); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}
@@ -181,7 +181,7 @@ func register(ns *gateway.Namespace, name string, reqTimeout time.Duration) {
 		var except []string
 		_ = e.Args.Decode(2, &payload)
 		_ = e.Args.Decode(3, &except)
-		if err := to(e.Args.String(0)).Except(except...).Emit(e.Args.String(1), payload); err != nil {
+		if err := to(e.Args.String(0)).Except(except...).Emit(context.Background(), e.Args.String(1), payload); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}
@@ -250,25 +250,25 @@ func register(ns *gateway.Namespace, name string, reqTimeout time.Duration) {
 	ns.On("disconnect-sid", func(_ *gateway.Socket, e *gateway.Event) []any {
 		var closeConn bool
 		_ = e.Args.Decode(1, &closeConn)
-		if err := ns.To(e.Args.String(0)).DisconnectSockets(closeConn); err != nil {
+		if err := ns.To(e.Args.String(0)).DisconnectSockets(context.Background(), closeConn); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}
 	})
 	ns.On("join-sid", func(_ *gateway.Socket, e *gateway.Event) []any {
-		if err := ns.To(e.Args.String(0)).SocketsJoin(e.Args.String(1)); err != nil {
+		if err := ns.To(e.Args.String(0)).SocketsJoin(context.Background(), e.Args.String(1)); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}
 	})
 	ns.On("leave-sid", func(_ *gateway.Socket, e *gateway.Event) []any {
-		if err := ns.To(e.Args.String(0)).SocketsLeave(e.Args.String(1)); err != nil {
+		if err := ns.To(e.Args.String(0)).SocketsLeave(context.Background(), e.Args.String(1)); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}
 	})
 	ns.On("close-room", func(_ *gateway.Socket, e *gateway.Event) []any {
-		if err := ns.CloseRoom(e.Args.String(0)); err != nil {
+		if err := ns.CloseRoom(context.Background(), e.Args.String(0)); err != nil {
 			return errReply(err)
 		}
 		return []any{reply{"ok": true}}

@@ -1,6 +1,6 @@
-package gateway
+package admin
 
-// Support for the Socket.IO Admin UI (the @socket.io/admin-ui front end,
+// Package admin serves the Socket.IO Admin UI (the @socket.io/admin-ui front end,
 // also hosted at admin.socket.io), the Go form of python-socketio's
 // instrument().
 //
@@ -8,7 +8,7 @@ package gateway
 // default). What travels on it, as implemented here:
 //
 // Logging in. The UI sends {"username": ..., "password": ...} in its
-// CONNECT payload. When AdminOptions.Auth accepts it, the server sends the
+// CONNECT payload. When Options.Auth accepts it, the server sends the
 // event "session" with a random id, which the UI keeps and sends back as
 // {"sessionId": ...} when it reconnects; a known id is accepted without
 // the password. A refusal is a CONNECT_ERROR whose message is "invalid
@@ -38,6 +38,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -51,33 +52,34 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siogate/siogate/gateway"
 	"github.com/siogate/siogate/protocol/socketio"
 	"golang.org/x/crypto/bcrypt"
 )
 
-// AdminAuth decides whether an admin client may log in, from the CONNECT
+// Auth decides whether an admin client may log in, from the CONNECT
 // payload it sent ({"username": ..., "password": ...} for the UI).
-// AdminCredential, AdminCredentials and AdminAuthFunc implement it.
-type AdminAuth interface {
+// Credential, Credentials and AuthFunc implement it.
+type Auth interface {
 	Authenticate(auth json.RawMessage) bool
 }
 
-// AdminCredential is one accepted login. Password is compared in constant
+// Credential is one accepted login. Password is compared in constant
 // time; when PasswordHash (a bcrypt hash, as the Node server takes) is
 // set, the password is checked against it instead.
-type AdminCredential struct {
+type Credential struct {
 	Username     string
 	Password     string
 	PasswordHash string
 }
 
-// Authenticate implements AdminAuth.
-func (c AdminCredential) Authenticate(auth json.RawMessage) bool {
+// Authenticate implements Auth.
+func (c Credential) Authenticate(auth json.RawMessage) bool {
 	user, pass, ok := adminLogin(auth)
 	return ok && c.match(user, pass)
 }
 
-func (c AdminCredential) match(user, pass string) bool {
+func (c Credential) match(user, pass string) bool {
 	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(c.Username)) == 1
 	var passOK bool
 	if c.PasswordHash != "" {
@@ -88,27 +90,27 @@ func (c AdminCredential) match(user, pass string) bool {
 	return userOK && passOK
 }
 
-func (c AdminCredential) validate() error {
+func (c Credential) validate() error {
 	if c.Username == "" {
-		return errors.New("gateway: admin credential without a username")
+		return errors.New("admin: admin credential without a username")
 	}
 	if c.PasswordHash != "" {
 		if _, err := bcrypt.Cost([]byte(c.PasswordHash)); err != nil {
-			return fmt.Errorf("gateway: admin PasswordHash for %q is not a bcrypt hash: %w", c.Username, err)
+			return fmt.Errorf("admin: admin PasswordHash for %q is not a bcrypt hash: %w", c.Username, err)
 		}
 		return nil
 	}
 	if c.Password == "" {
-		return fmt.Errorf("gateway: admin credential %q has no password", c.Username)
+		return fmt.Errorf("admin: admin credential %q has no password", c.Username)
 	}
 	return nil
 }
 
-// AdminCredentials accepts a login that matches any of its entries.
-type AdminCredentials []AdminCredential
+// Credentials accepts a login that matches any of its entries.
+type Credentials []Credential
 
-// Authenticate implements AdminAuth.
-func (cs AdminCredentials) Authenticate(auth json.RawMessage) bool {
+// Authenticate implements Auth.
+func (cs Credentials) Authenticate(auth json.RawMessage) bool {
 	user, pass, ok := adminLogin(auth)
 	if !ok {
 		return false
@@ -121,9 +123,9 @@ func (cs AdminCredentials) Authenticate(auth json.RawMessage) bool {
 	return false
 }
 
-func (cs AdminCredentials) validate() error {
+func (cs Credentials) validate() error {
 	if len(cs) == 0 {
-		return errors.New("gateway: empty AdminCredentials")
+		return errors.New("admin: empty Credentials")
 	}
 	for _, c := range cs {
 		if err := c.validate(); err != nil {
@@ -133,12 +135,12 @@ func (cs AdminCredentials) validate() error {
 	return nil
 }
 
-// AdminAuthFunc is an AdminAuth written as a function of the raw CONNECT
+// AuthFunc is an Auth written as a function of the raw CONNECT
 // payload, for logins other than a username and password.
-type AdminAuthFunc func(auth json.RawMessage) bool
+type AuthFunc func(auth json.RawMessage) bool
 
-// Authenticate implements AdminAuth.
-func (f AdminAuthFunc) Authenticate(auth json.RawMessage) bool { return f(auth) }
+// Authenticate implements Auth.
+func (f AuthFunc) Authenticate(auth json.RawMessage) bool { return f(auth) }
 
 // adminLogin reads the username and password of a CONNECT payload.
 func adminLogin(auth json.RawMessage) (user, pass string, ok bool) {
@@ -152,25 +154,25 @@ func adminLogin(auth json.RawMessage) (user, pass string, ok bool) {
 	return *a.Username, *a.Password, true
 }
 
-// AdminMode is how much the server reports to the admin UI.
-type AdminMode string
+// Mode is how much the server reports to the admin UI.
+type Mode string
 
 // The reporting modes.
 const (
-	// AdminDevelopment reports every socket, room change and received
+	// Development reports every socket, room change and received
 	// event as it happens (the default; it costs some work per event).
-	AdminDevelopment AdminMode = "development"
-	// AdminProduction reports only the periodic server statistics.
-	AdminProduction AdminMode = "production"
+	Development Mode = "development"
+	// Production reports only the periodic server statistics.
+	Production Mode = "production"
 )
 
-// AdminOptions configures Instrument. The zero value is valid but has no
+// Options configures Instrument. The zero value is valid but has no
 // authentication.
-type AdminOptions struct {
+type Options struct {
 	// Auth checks logins; nil accepts any client (not for production).
-	Auth AdminAuth
-	// Mode is AdminDevelopment (default) or AdminProduction.
-	Mode AdminMode
+	Auth Auth
+	// Mode is Development (default) or Production.
+	Mode Mode
 	// ReadOnly refuses the commands that change rooms, emit events or
 	// disconnect sockets.
 	ReadOnly bool
@@ -195,9 +197,9 @@ const (
 
 // Admin is the admin UI instrumentation of one server, from Instrument.
 type Admin struct {
-	srv      *Server
-	ns       *Namespace
-	opts     AdminOptions
+	srv      *gateway.Server
+	ns       *gateway.Namespace
+	opts     Options
 	log      *slog.Logger
 	hostname string
 	started  time.Time
@@ -206,10 +208,10 @@ type Admin struct {
 
 	mu       sync.Mutex
 	queue    []adminReport
-	resync   bool                 // reports were dropped: send all_sockets again
-	joins    []*Socket            // admin sockets that still need the initial state
-	authed   map[*Socket]struct{} // logged-in admin sockets
-	conns    map[string]int       // Engine.IO id → sockets, for connection counts
+	resync   bool                         // reports were dropped: send all_sockets again
+	joins    []*gateway.Socket            // admin sockets that still need the initial state
+	authed   map[*gateway.Socket]struct{} // logged-in admin sockets
+	conns    map[string]int               // Engine.IO id → sockets, for connection counts
 	agg      map[adminAggKey]int
 	sessions map[string]time.Time // session id → expiry
 	closed   bool
@@ -223,9 +225,9 @@ type Admin struct {
 type adminReport struct {
 	event string
 	args  []any
-	leave *Socket // an admin socket that went away
+	leave *gateway.Socket // an admin socket that went away
 	// A socket_connected report: the socket and the transport described.
-	joined    *Socket
+	joined    *gateway.Socket
 	transport string
 }
 
@@ -237,7 +239,7 @@ type adminAggKey struct {
 // Instrument serves the Socket.IO Admin UI on the namespace opts.Namespace.
 // Nothing is observed or kept before it is called. The namespace must not
 // have a connect handler of its own. Close undoes it.
-func (s *Server) Instrument(opts AdminOptions) (*Admin, error) {
+func Instrument(s *gateway.Server, opts Options) (*Admin, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "/admin"
 	}
@@ -245,17 +247,17 @@ func (s *Server) Instrument(opts AdminOptions) (*Admin, error) {
 		opts.Namespace = "/" + opts.Namespace
 	}
 	if opts.Namespace == "/" || opts.Namespace == "/*" {
-		return nil, fmt.Errorf("gateway: admin namespace %q: want a name of its own such as /admin", opts.Namespace)
+		return nil, fmt.Errorf("admin: admin namespace %q: want a name of its own such as /admin", opts.Namespace)
 	}
 	switch opts.Mode {
 	case "":
-		opts.Mode = AdminDevelopment
-	case AdminDevelopment, AdminProduction:
+		opts.Mode = Development
+	case Development, Production:
 	default:
-		return nil, fmt.Errorf("gateway: admin mode %q: want development or production", opts.Mode)
+		return nil, fmt.Errorf("admin: admin mode %q: want development or production", opts.Mode)
 	}
 	if opts.ServerStatsInterval < 0 {
-		return nil, errors.New("gateway: negative ServerStatsInterval")
+		return nil, errors.New("admin: negative ServerStatsInterval")
 	}
 	if opts.ServerStatsInterval == 0 {
 		opts.ServerStatsInterval = 2 * time.Second
@@ -271,20 +273,17 @@ func (s *Server) Instrument(opts AdminOptions) (*Admin, error) {
 		opts.ServerID = host
 	}
 	ns := s.Of(opts.Namespace)
-	ns.hmu.Lock()
-	taken := ns.onConnect != nil
-	ns.hmu.Unlock()
-	if taken {
-		return nil, fmt.Errorf("gateway: namespace %s already has a connect handler", opts.Namespace)
+	if ns.ConnectHandler() != nil {
+		return nil, fmt.Errorf("admin: namespace %s already has a connect handler", opts.Namespace)
 	}
 	a := &Admin{
 		srv:      s,
 		ns:       ns,
 		opts:     opts,
-		log:      s.log.With("component", "admin", "nsp", opts.Namespace),
+		log:      logger(s).With("component", "admin", "nsp", opts.Namespace),
 		hostname: host,
 		started:  time.Now(),
-		authed:   make(map[*Socket]struct{}),
+		authed:   make(map[*gateway.Socket]struct{}),
 		conns:    make(map[string]int),
 		agg:      make(map[adminAggKey]int),
 		sessions: make(map[string]time.Time),
@@ -296,11 +295,11 @@ func (s *Server) Instrument(opts AdminOptions) (*Admin, error) {
 		a.features = []string{"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"}
 	}
 	a.features = append(a.features, "AGGREGATED_EVENTS")
-	if opts.Mode == AdminDevelopment {
+	if opts.Mode == Development {
 		a.features = append(a.features, "ALL_EVENTS")
 	}
 	if opts.Auth == nil {
-		a.log.Warn("gateway: the admin UI namespace accepts anyone: no authentication configured")
+		a.log.Warn("admin: the admin UI namespace accepts anyone: no authentication configured")
 	}
 	ns.OnConnect(a.onConnect)
 	ns.On("emit", a.command(a.cmdEmit))
@@ -312,16 +311,8 @@ func (s *Server) Instrument(opts AdminOptions) (*Admin, error) {
 	return a, nil
 }
 
-// ObserverCount returns the number of registered observers.
-func (s *Server) ObserverCount() int {
-	if l := s.obs.p.Load(); l != nil {
-		return len(*l)
-	}
-	return 0
-}
-
 // Namespace returns the admin namespace.
-func (a *Admin) Namespace() *Namespace { return a.ns }
+func (a *Admin) Namespace() *gateway.Namespace { return a.ns }
 
 // Close stops the instrumentation: the observer is removed, the reporting
 // goroutine ends and the admin sockets are disconnected. The namespace
@@ -344,10 +335,10 @@ func (a *Admin) Close() {
 	})
 }
 
-var errAdminCredentials = &ConnectError{Message: "invalid credentials"}
+var errAdminCredentials = &gateway.ConnectError{Message: "invalid credentials"}
 
 // onConnect is the admin namespace's connect handler: it checks the login.
-func (a *Admin) onConnect(s *Socket, auth json.RawMessage) error {
+func (a *Admin) onConnect(s *gateway.Socket, auth json.RawMessage) error {
 	if len(auth) > adminMaxAuth {
 		return errAdminCredentials
 	}
@@ -355,7 +346,7 @@ func (a *Admin) onConnect(s *Socket, auth json.RawMessage) error {
 	closed := a.closed
 	a.mu.Unlock()
 	if closed {
-		return &ConnectError{Message: "admin UI support is closed"}
+		return &gateway.ConnectError{Message: "admin UI support is closed"}
 	}
 	if a.opts.Auth != nil {
 		var sess struct {
@@ -364,7 +355,7 @@ func (a *Admin) onConnect(s *Socket, auth json.RawMessage) error {
 		_ = json.Unmarshal(auth, &sess)
 		if !a.validSession(sess.SessionID) {
 			if !a.opts.Auth.Authenticate(auth) {
-				a.log.Info("gateway: admin login refused", "remote", s.Request().RemoteAddr)
+				a.log.Info("admin: admin login refused", "remote", s.Request().RemoteAddr)
 				return errAdminCredentials
 			}
 			id, err := a.newSession()
@@ -374,7 +365,7 @@ func (a *Admin) onConnect(s *Socket, auth json.RawMessage) error {
 			_ = s.Emit("session", id)
 		}
 	}
-	if a.srv.cfg.AlwaysConnect {
+	if a.srv.Config().AlwaysConnect {
 		// The socket was admitted before this handler ran.
 		a.mu.Lock()
 		if s.Connected() && a.authed != nil {
@@ -411,7 +402,7 @@ func (a *Admin) newSession() (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.sessions == nil {
-		return "", errors.New("gateway: admin closed")
+		return "", errors.New("admin: admin closed")
 	}
 	if len(a.sessions) >= adminMaxSessions {
 		oldest, oldestExp := "", time.Time{}
@@ -442,8 +433,8 @@ var (
 // command wraps a command handler: the sender must be a logged-in admin
 // socket, ReadOnly refuses, and the ack (when asked for) carries null or
 // the error text.
-func (a *Admin) command(run func(e *Event) error) EventHandler {
-	return func(s *Socket, e *Event) []any {
+func (a *Admin) command(run func(e *gateway.Event) error) gateway.EventHandler {
+	return func(s *gateway.Socket, e *gateway.Event) []any {
 		a.mu.Lock()
 		_, ok := a.authed[s]
 		a.mu.Unlock()
@@ -456,7 +447,7 @@ func (a *Admin) command(run func(e *Event) error) EventHandler {
 			err = run(e)
 		}
 		if err != nil {
-			a.log.Debug("gateway: admin command refused", "event", e.Name, "sid", s.ID(), "err", err)
+			a.log.Debug("admin: admin command refused", "event", e.Name, "sid", s.ID(), "err", err)
 			return []any{err.Error()}
 		}
 		return []any{nil}
@@ -465,7 +456,7 @@ func (a *Admin) command(run func(e *Event) error) EventHandler {
 
 // adminString decodes argument i as a string of at most adminMaxName
 // bytes; with optional, a missing or null argument is "".
-func adminString(e *Event, i int, what string, optional bool) (string, error) {
+func adminString(e *gateway.Event, i int, what string, optional bool) (string, error) {
 	raw := e.Args.Raw(i)
 	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		if optional {
@@ -491,27 +482,27 @@ func adminString(e *Event, i int, what string, optional bool) (string, error) {
 
 // target reads the namespace (argument 0) and filter (argument fi) of a
 // command and returns the selection they name.
-func (a *Admin) target(e *Event, fi int) (Operator, error) {
+func (a *Admin) target(e *gateway.Event, fi int) (gateway.Operator, error) {
 	name, err := adminString(e, 0, "namespace", false)
 	if err != nil {
-		return Operator{}, err
+		return gateway.Operator{}, err
 	}
-	ns, ok := a.srv.namespace(name)
+	ns, ok := a.srv.Namespace(name)
 	if !ok {
-		return Operator{}, fmt.Errorf("no namespace %q", name)
+		return gateway.Operator{}, fmt.Errorf("no namespace %q", name)
 	}
 	filter, err := adminString(e, fi, "filter", true)
 	if err != nil {
-		return Operator{}, err
+		return gateway.Operator{}, err
 	}
-	op := ns.op()
+	op := ns.To()
 	if filter != "" {
 		op = op.To(filter)
 	}
 	return op, nil
 }
 
-func (a *Admin) cmdEmit(e *Event) error {
+func (a *Admin) cmdEmit(e *gateway.Event) error {
 	op, err := a.target(e, 1)
 	if err != nil {
 		return err
@@ -520,20 +511,20 @@ func (a *Admin) cmdEmit(e *Event) error {
 	if err != nil {
 		return err
 	}
-	return op.Emit(ev, e.Args.Slice(3).Items()...)
+	return op.Emit(context.Background(), ev, e.Args.Slice(3).Items()...)
 }
 
-func (a *Admin) cmdJoin(e *Event) error {
-	return a.roomCommand(e, Operator.SocketsJoin)
+func (a *Admin) cmdJoin(e *gateway.Event) error {
+	return a.roomCommand(e, gateway.Operator.SocketsJoin)
 }
 
-func (a *Admin) cmdLeave(e *Event) error {
-	return a.roomCommand(e, Operator.SocketsLeave)
+func (a *Admin) cmdLeave(e *gateway.Event) error {
+	return a.roomCommand(e, gateway.Operator.SocketsLeave)
 }
 
 // roomCommand reads [nsp, room, target] and applies a room operation to
 // the target sockets.
-func (a *Admin) roomCommand(e *Event, apply func(Operator, ...string) error) error {
+func (a *Admin) roomCommand(e *gateway.Event, apply func(gateway.Operator, context.Context, ...string) error) error {
 	op, err := a.target(e, 2)
 	if err != nil {
 		return err
@@ -542,10 +533,10 @@ func (a *Admin) roomCommand(e *Event, apply func(Operator, ...string) error) err
 	if err != nil {
 		return err
 	}
-	return apply(op, room)
+	return apply(op, context.Background(), room)
 }
 
-func (a *Admin) cmdDisconnect(e *Event) error {
+func (a *Admin) cmdDisconnect(e *gateway.Event) error {
 	op, err := a.target(e, 2)
 	if err != nil {
 		return err
@@ -554,7 +545,7 @@ func (a *Admin) cmdDisconnect(e *Event) error {
 	if raw := e.Args.Raw(1); raw != nil && json.Unmarshal(raw, &closeConn) != nil {
 		return errors.New("close must be a boolean")
 	}
-	return op.DisconnectSockets(closeConn)
+	return op.DisconnectSockets(context.Background(), closeConn)
 }
 
 // Observation. The observer only records; the goroutine started by
@@ -588,7 +579,7 @@ func (a *Admin) poke() {
 	}
 }
 
-func (a *Admin) verbose() bool { return a.opts.Mode == AdminDevelopment }
+func (a *Admin) verbose() bool { return a.opts.Mode == Development }
 
 // countLocked adds one to an aggregated statistic of the current second;
 // a.mu is held.
@@ -600,7 +591,7 @@ func (a *Admin) countLocked(typ, sub string) {
 	a.agg[adminAggKey{at: now - now%1000, typ: typ, sub: sub}]++
 }
 
-func (o adminObserver) SocketConnected(s *Socket) {
+func (o adminObserver) SocketConnected(s *gateway.Socket) {
 	a := o.a
 	a.mu.Lock()
 	if a.conns != nil {
@@ -610,7 +601,7 @@ func (o adminObserver) SocketConnected(s *Socket) {
 		}
 		a.conns[id]++
 	}
-	if s.ns == a.ns && !a.srv.cfg.AlwaysConnect && a.authed != nil {
+	if s.Namespace() == a.ns && !a.srv.Config().AlwaysConnect && a.authed != nil {
 		// The connect handler accepted it before it was admitted.
 		a.authed[s] = struct{}{}
 		a.joins = append(a.joins, s)
@@ -624,9 +615,9 @@ func (o adminObserver) SocketConnected(s *Socket) {
 	}
 }
 
-func (o adminObserver) SocketDisconnected(s *Socket, reason DisconnectReason) {
+func (o adminObserver) SocketDisconnected(s *gateway.Socket, reason gateway.DisconnectReason) {
 	a := o.a
-	var left *Socket
+	var left *gateway.Socket
 	a.mu.Lock()
 	if a.conns != nil {
 		id := s.ConnID()
@@ -635,7 +626,7 @@ func (o adminObserver) SocketDisconnected(s *Socket, reason DisconnectReason) {
 			a.countLocked("rawDisconnection", string(reason))
 		}
 	}
-	if s.ns == a.ns {
+	if s.Namespace() == a.ns {
 		delete(a.authed, s)
 		left = s
 	}
@@ -643,7 +634,7 @@ func (o adminObserver) SocketDisconnected(s *Socket, reason DisconnectReason) {
 	r := adminReport{leave: left}
 	if a.verbose() {
 		r.event = "socket_disconnected"
-		r.args = []any{s.ns.name, s.id, string(reason), jsTime(time.Now())}
+		r.args = []any{s.Namespace().Name(), s.ID(), string(reason), jsTime(time.Now())}
 	}
 	if r.event != "" || r.leave != nil {
 		a.report(r)
@@ -662,12 +653,12 @@ func (o adminObserver) RoomLeft(nsp, room, sid string) {
 	}
 }
 
-func (o adminObserver) EventReceived(s *Socket, event string, args socketio.Args) {
+func (o adminObserver) EventReceived(s *gateway.Socket, event string, args socketio.Args) {
 	a := o.a
-	if s.ns == a.ns || !a.verbose() {
+	if s.Namespace() == a.ns || !a.verbose() {
 		return
 	}
-	a.report(adminReport{event: "event_received", args: []any{s.ns.name, s.id, adminEcho(event, args), jsTime(time.Now())}})
+	a.report(adminReport{event: "event_received", args: []any{s.Namespace().Name(), s.ID(), adminEcho(event, args), jsTime(time.Now())}})
 }
 
 // adminEcho copies a received event into values the reporting goroutine
@@ -732,7 +723,7 @@ type adminHandshake struct {
 
 // describe makes the UI's description of a socket. The CONNECT payload
 // (which may hold credentials) is left out.
-func (a *Admin) describe(s *Socket) adminSocket {
+func (a *Admin) describe(s *gateway.Socket) adminSocket {
 	r := s.Request()
 	headers := make(map[string]string, len(r.Header))
 	for k, v := range r.Header {
@@ -769,18 +760,18 @@ func (a *Admin) describe(s *Socket) adminSocket {
 		rooms = []string{}
 	}
 	return adminSocket{
-		ID:        s.id,
+		ID:        s.ID(),
 		ClientID:  clientID,
 		Transport: s.Transport(),
-		Nsp:       s.ns.name,
+		Nsp:       s.Namespace().Name(),
 		Data:      data,
 		Handshake: adminHandshake{
 			Address: addr,
 			Headers: headers,
 			Query:   query,
-			Issued:  s.at.UnixMilli(),
+			Issued:  s.HandshakeTime().UnixMilli(),
 			Secure:  r.TLS != nil,
-			Time:    s.at.UTC().Format("Mon Jan 02 2006 15:04:05 GMT+0000 (Coordinated Universal Time)"),
+			Time:    s.HandshakeTime().UTC().Format("Mon Jan 02 2006 15:04:05 GMT+0000 (Coordinated Universal Time)"),
 			URL:     r.URL.RequestURI(),
 			XDomain: r.Header.Get("Origin") != "",
 		},
@@ -825,13 +816,13 @@ type adminNsStats struct {
 
 // adminLoop is the goroutine's own state.
 type adminLoop struct {
-	admins     map[*Socket]struct{}
-	transports map[*Socket]string // as last reported, to notice upgrades
+	admins     map[*gateway.Socket]struct{}
+	transports map[*gateway.Socket]string // as last reported, to notice upgrades
 }
 
 func (a *Admin) run() {
 	defer close(a.finished)
-	l := &adminLoop{admins: make(map[*Socket]struct{}), transports: make(map[*Socket]string)}
+	l := &adminLoop{admins: make(map[*gateway.Socket]struct{}), transports: make(map[*gateway.Socket]string)}
 	tick := time.NewTicker(a.opts.ServerStatsInterval)
 	defer tick.Stop()
 	for {
@@ -850,10 +841,10 @@ func (a *Admin) run() {
 // send emits to every admin socket, forgetting those that are gone.
 func (a *Admin) send(l *adminLoop, event string, args ...any) {
 	for s := range l.admins {
-		if err := s.Emit(event, args...); errors.Is(err, ErrDisconnected) {
+		if err := s.Emit(event, args...); errors.Is(err, gateway.ErrDisconnected) {
 			delete(l.admins, s)
 		} else if err != nil {
-			a.log.Debug("gateway: admin report not sent", "event", event, "err", err)
+			a.log.Debug("admin: admin report not sent", "event", event, "err", err)
 		}
 	}
 }
@@ -875,7 +866,7 @@ func (a *Admin) drain(l *adminLoop) {
 		}
 	}
 	if resync && a.verbose() {
-		a.log.Warn("gateway: admin reports dropped, resending the socket list")
+		a.log.Warn("admin: admin reports dropped, resending the socket list")
 		a.send(l, "all_sockets", a.allSockets())
 	}
 	for _, s := range joins {
@@ -891,7 +882,7 @@ func (a *Admin) drain(l *adminLoop) {
 	}
 }
 
-func (a *Admin) isAuthed(s *Socket) bool {
+func (a *Admin) isAuthed(s *gateway.Socket) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, ok := a.authed[s]
@@ -906,12 +897,12 @@ func (a *Admin) stats(take bool) adminStats {
 		Hostname:     a.hostname,
 		Pid:          os.Getpid(),
 		Uptime:       time.Since(a.started).Seconds(),
-		ClientsCount: a.srv.engine.Count(),
+		ClientsCount: a.srv.Engine().Count(),
 	}
 	polling := map[string]struct{}{}
 	for _, ns := range a.srv.Namespaces() {
 		socks := ns.Sockets()
-		st.Namespaces = append(st.Namespaces, adminNsStats{Name: ns.name, SocketsCount: len(socks)})
+		st.Namespaces = append(st.Namespaces, adminNsStats{Name: ns.Name(), SocketsCount: len(socks)})
 		for _, s := range socks {
 			if s.Transport() == "polling" {
 				polling[s.ConnID()] = struct{}{}
@@ -941,12 +932,12 @@ func (a *Admin) tick(l *adminLoop) {
 		return
 	}
 	if a.verbose() {
-		seen := make(map[*Socket]string, len(l.transports))
+		seen := make(map[*gateway.Socket]string, len(l.transports))
 		for _, ns := range a.srv.Namespaces() {
 			for _, s := range ns.Sockets() {
 				tr := s.Transport()
 				if old, ok := l.transports[s]; ok && old != tr {
-					a.send(l, "socket_updated", map[string]any{"id": s.id, "nsp": ns.name, "transport": tr})
+					a.send(l, "socket_updated", map[string]any{"id": s.ID(), "nsp": ns.Name(), "transport": tr})
 				}
 				seen[s] = tr
 			}
@@ -955,3 +946,6 @@ func (a *Admin) tick(l *adminLoop) {
 	}
 	a.send(l, "server_stats", a.stats(true))
 }
+
+// logger returns the server's logger.
+func logger(s *gateway.Server) *slog.Logger { return s.Config().Logger }

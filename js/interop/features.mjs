@@ -1,0 +1,119 @@
+// Feature driver: the official socket.io-client against the features of a
+// siogate gateway that Node's server also has (middlewares, dynamic
+// namespaces, disconnect semantics). Used by gateway/features_test.go.
+//
+//   node features.mjs <url> <scenario> [transports]
+//
+// Every observation is one JSON line {"ev": name, ...}; a failure prints
+// {"ev":"error","message":...} and exits with status 1.
+import { io } from "socket.io-client";
+
+const [url, scenario, transportList] = process.argv.slice(2);
+const transports = transportList ? transportList.split(",") : undefined;
+const out = (ev, data = {}) => process.stdout.write(JSON.stringify({ ev, ...data }) + "\n");
+const fail = (err) => {
+  out("error", { message: String(err && err.stack ? err.stack : err) });
+  process.exit(1);
+};
+process.on("unhandledRejection", fail);
+process.on("uncaughtException", fail);
+const deadline = setTimeout(() => fail(`scenario ${scenario} timed out`), 25_000);
+const finish = () => {
+  clearTimeout(deadline);
+  out("done");
+  setTimeout(() => process.exit(0), 200);
+};
+const opts = (extra = {}) => ({ reconnection: false, timeout: 10_000, ...(transports ? { transports } : {}), ...extra });
+
+// outcome resolves with "connect" or the connect_error's message and data.
+const outcome = (s) =>
+  new Promise((resolve) => {
+    s.once("connect", () => resolve({ ok: true }));
+    s.once("connect_error", (err) => resolve({ ok: false, message: err.message, data: err.data }));
+  });
+const nextEvent = (s, name) => new Promise((resolve) => s.once(name, (...args) => resolve(args)));
+const call = (s, ev, ...args) => new Promise((resolve) => s.emit(ev, ...args, (...ack) => resolve(ack)));
+// callTimeout resolves with {err} when no ack comes within ms.
+const callTimeout = (s, ms, ev, ...args) =>
+  new Promise((resolve) =>
+    s.timeout(ms).emit(ev, ...args, (err, ...ack) => resolve(err ? { err: err.message } : { ack })),
+  );
+
+const scenarios = {
+  // middleware: a connect middleware refuses, then accepts; an event
+  // middleware rejects one event, with and without an ack.
+  async middleware() {
+    const bad = io(url + "/guarded", opts({ auth: { token: "bad" } }));
+    out("refused", await outcome(bad));
+    bad.close();
+    const s = io(url + "/guarded", opts({ auth: { token: "good" }, forceNew: true }));
+    const mw = nextEvent(s, "mw");
+    out("accepted", await outcome(s));
+    out("mw", { args: await mw });
+    out("blocked-ack", { args: await call(s, "blocked", 1) });
+    const errEv = nextEvent(s, "error");
+    s.emit("blocked", 2);
+    out("blocked-event", { args: await errEv });
+    out("fine-ack", { args: await call(s, "fine", 3) });
+    s.close();
+    finish();
+  },
+
+  // dynamic: two children of a regexp parent, one refused name, a
+  // broadcast on the parent reaching both.
+  async dynamic() {
+    const a = io(url + "/dyn-1", opts());
+    const b = io(url + "/dyn-2", opts({ forceNew: true }));
+    const helloA = nextEvent(a, "hello");
+    const helloB = nextEvent(b, "hello");
+    const okA = outcome(a);
+    const okB = outcome(b);
+    out("a", await okA);
+    out("b", await okB);
+    out("hello", { a: await helloA, b: await helloB });
+    const x = io(url + "/elsewhere", opts({ forceNew: true }));
+    out("elsewhere", await outcome(x));
+    x.close();
+    const newsA = nextEvent(a, "news");
+    const newsB = nextEvent(b, "news");
+    a.emit("parent-emit", "all children");
+    out("news", { a: await newsA, b: await newsB });
+    a.close();
+    b.close();
+    finish();
+  },
+
+  // unhandled: an event with no handler gets no ack; a handled one does.
+  async unhandled() {
+    const s = io(url, opts());
+    await outcome(s);
+    out("unhandled", await callTimeout(s, 500, "nobody-handles", 1));
+    out("handled", await callTimeout(s, 5000, "echo", 2));
+    s.close();
+    finish();
+  },
+
+  // serverclose: the server disconnects the socket with close=true; the
+  // client must see "io server disconnect" (and so not reconnect).
+  async serverclose() {
+    const s = io(url, opts());
+    await outcome(s);
+    const reason = new Promise((resolve) => s.once("disconnect", (r) => resolve(r)));
+    s.emit("close-me");
+    out("disconnect", { reason: await reason });
+    finish();
+  },
+
+  // bysid: the connect handler saved a session and entered a room by sid.
+  async bysid() {
+    const s = io(url, opts());
+    await outcome(s);
+    out("state", { args: await call(s, "my-state") });
+    s.close();
+    finish();
+  },
+};
+
+const run = scenarios[scenario];
+if (!run) fail(`unknown scenario ${scenario}`);
+run().catch(fail);
