@@ -337,9 +337,10 @@ func (c *Client) Connected() bool {
 // path is ignored in favor of Options.Path, the query is kept; with
 // Options.URLFunc the URL comes from it instead) and waits until every
 // namespace is connected, at most Options.WaitTimeout (or only until the
-// Engine.IO connection is open with Options.NoWait). A refused namespace
-// fails the whole Connect with a *ConnectError. The initial connection is
-// retried only with Options.Retry; later losses are (see Options).
+// Engine.IO connection is open with Options.DisableWait). A refused
+// namespace fails the whole Connect with a *ConnectError. The initial
+// connection is retried only with Options.Retry; later losses are (see
+// Options).
 func (c *Client) Connect(ctx context.Context, rawURL string) error {
 	for _, t := range c.opts.Transports {
 		if t != engineio.Polling && t != engineio.WebSocket {
@@ -367,7 +368,7 @@ func (c *Client) Connect(ctx context.Context, rawURL string) error {
 	defer acancel()
 	unwatch := context.AfterFunc(sctx, acancel) // Shutdown aborts Connect
 	defer unwatch()
-	err := c.attempt(actx, s, !c.opts.NoWait)
+	err := c.attempt(actx, s, !c.opts.DisableWait)
 	if err != nil && c.opts.Retry {
 		err = c.retryConnect(actx, s, err)
 	}
@@ -395,7 +396,7 @@ func (c *Client) retryConnect(ctx context.Context, s *session, err error) error 
 			t.Stop()
 			return ctx.Err()
 		}
-		if err = c.attempt(ctx, s, !c.opts.NoWait); err == nil {
+		if err = c.attempt(ctx, s, !c.opts.DisableWait); err == nil {
 			return nil
 		}
 	}

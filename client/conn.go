@@ -139,9 +139,9 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 		if cn.pending == 0 {
 			cn.markReady()
 		}
-		// On an established connection (Options.NoWait) nobody waits for
-		// the refusal: drop the namespace, and the session when none is
-		// left.
+		// On an established connection (Options.DisableWait) nobody
+		// waits for the refusal: drop the namespace, and the session when
+		// none is left.
 		empty := false
 		if cn.established && !cn.closed {
 			cn.dropNamespaceLocked(p.Namespace, ErrNotConnected)

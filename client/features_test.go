@@ -86,17 +86,17 @@ func TestReferenceURLAndHeadersFuncs(t *testing.T) {
 	}
 }
 
-// TestReferenceNoWait connects with NoWait to "/" (accepted), "/slow"
+// TestReferenceDisableWait connects with DisableWait to "/" (accepted), "/slow"
 // (never answered) and "/admin" (refused): Connect returns at once, an
 // emit made right away is buffered until "/" is connected, and the refusal
 // reaches OnConnectError and drops "/admin" from the session.
-func TestReferenceNoWait(t *testing.T) {
+func TestReferenceDisableWait(t *testing.T) {
 	srv := reference(t)
 	c := New(Options{
-		Namespaces: []string{"/", "/slow", "/admin"},
-		NoWait:     true,
-		Auth:       map[string]string{"token": "wrong"},
-		Logger:     testLogger(),
+		Namespaces:  []string{"/", "/slow", "/admin"},
+		DisableWait: true,
+		Auth:        map[string]string{"token": "wrong"},
+		Logger:      testLogger(),
 	})
 	shutdown(t, c)
 	connected := make(chan string, 4)
@@ -111,10 +111,10 @@ func TestReferenceNoWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Connect with NoWait took %v", d)
+		t.Errorf("Connect with DisableWait took %v", d)
 	}
 	if err := c.Emit("echo", "early"); err != nil {
-		t.Fatalf("Emit right after a NoWait Connect = %v", err)
+		t.Fatalf("Emit right after a DisableWait Connect = %v", err)
 	}
 	if ns := waitFor(t, connected, "connect of /"); ns != "/" {
 		t.Errorf("connected %s", ns)
@@ -141,7 +141,7 @@ func TestReferenceNoWait(t *testing.T) {
 	}
 
 	// Every namespace refused: the session ends by itself.
-	c2 := New(Options{Namespaces: []string{"/admin"}, NoWait: true, Logger: testLogger()})
+	c2 := New(Options{Namespaces: []string{"/admin"}, DisableWait: true, Logger: testLogger()})
 	shutdown(t, c2)
 	if err := c2.Connect(ctxTimeout(t, 15*time.Second), srv.url()); err != nil {
 		t.Fatal(err)

@@ -49,13 +49,13 @@ type Options struct {
 	// RequestTimeout bounds each handshake, POST and WebSocket dial.
 	// Default 10s.
 	RequestTimeout time.Duration
-	// NoWait makes Connect return as soon as the Engine.IO connection is
-	// open, the namespaces connecting in the background (python-socketio's
+	// DisableWait makes Connect return as soon as the Engine.IO connection
+	// is open, the namespaces connecting in the background (python-socketio's
 	// wait=False): OnConnect and OnConnectError report the outcome, a
 	// refused namespace is dropped from the session, and emits are
 	// buffered until their namespace is connected. WaitTimeout then only
 	// applies to reconnection attempts.
-	NoWait bool
+	DisableWait bool
 	// Retry applies the reconnection rules (delays, ReconnectionAttempts)
 	// to the first connection too, so that Connect reaches a server that
 	// comes up late; Connect then blocks until connected, out of attempts
