@@ -101,25 +101,20 @@ var (
 //     OnMyEvent.
 //
 // Handlers registered with On, OnConnect and the like take precedence over
-// the class's. Embedding NamespaceBase gives the type Emit, Send,
-// EmitWithAck, EmitWithCallback, Disconnect and SID defaulting to ns. A method named On... with
-// another signature is an error. Registering on a namespace replaces its
-// previous class-style value.
+// the class's (the Client's reconnection handlers run besides them).
+// Embedding NamespaceBase gives the type Emit, Send, EmitWithAck,
+// EmitWithCallback, Disconnect and SID defaulting to ns. A method named
+// On... with another signature is an error. Registering on a namespace
+// replaces its previous class-style value.
 func (c *Client) Register(ns string, h any) error {
 	if h == nil {
 		return errors.New("client: Register with a nil value")
 	}
 	ns = normNamespace(ns)
 	ch := &classHandlers{methods: map[string]EventHandler{}}
-	if v, ok := h.(ConnectHandler); ok {
-		ch.connect = v.OnConnect
-	}
-	if v, ok := h.(ConnectErrorHandler); ok {
-		ch.connectError = v.OnConnectError
-	}
-	if v, ok := h.(DisconnectHandler); ok {
-		ch.disconnect = v.OnDisconnect
-	}
+	ch.connect = lifecycle(h, func(v ConnectHandler) func() { return v.OnConnect })
+	ch.connectError = lifecycle(h, func(v ConnectErrorHandler) func(*ConnectError) { return v.OnConnectError })
+	ch.disconnect = lifecycle(h, func(v DisconnectHandler) func(DisconnectReason) { return v.OnDisconnect })
 	ch.reconnect.fromClass(h)
 	if v, ok := h.(EventMap); ok {
 		ch.explicit = v.Events()
@@ -158,6 +153,16 @@ func (c *Client) Register(ns string, h any) error {
 	defer c.hmu.Unlock()
 	c.handlersOf(ns).class = ch
 	return nil
+}
+
+// lifecycle returns h's lifecycle method that method picks when h
+// implements I, else nil.
+func lifecycle[I, F any](h any, method func(I) F) F {
+	if v, ok := h.(I); ok {
+		return method(v)
+	}
+	var none F
+	return none
 }
 
 // errUnbound reports a NamespaceBase used before Register.

@@ -785,7 +785,7 @@ func (c *Client) reconnect(s *session) {
 
 // dispatch runs the handler of one event and sends its acknowledgement.
 func (c *Client) dispatch(cn *conn, e *Event, id uint64) {
-	for _, fn := range c.anyListeners(e.Namespace) {
+	for _, fn := range snapshotListeners(c, e.Namespace, anyIn) {
 		c.safeCall(func() []any { fn(e); return nil })
 	}
 	h := c.lookup(e.Namespace, e.Name)

@@ -125,7 +125,8 @@ func (e *Emitter) EmitWithCallback(cb AckCallback, event string, args ...any) er
 // buffered: when the namespace is not connected it fails at once with
 // ErrNotConnected, Volatile or not. With Retries the event joins the
 // namespace's retry queue and a try cut by a lost connection is resent
-// after reconnection, within ctx.
+// after reconnection, within ctx; when ctx ends first the event stays in
+// the queue until acknowledged or out of tries.
 func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
 	return e.n.c.emitWithAck(ctx, e.n.ns, event, args, e.flags)
 }

@@ -164,11 +164,12 @@ func TestReconnectEvents(t *testing.T) {
 	}
 }
 
-// TestGatewayReconnectFailed stops the server for good: three attempts,
-// each failed, then reconnect_failed, which reaches the Client's handler
-// and the class-style values of "/" and of the catch-all namespace
-// before Wait returns. With Options.Retry a first connection to a closed
-// port goes the same way.
+// TestGatewayReconnectFailed stops the server for good: with
+// ReconnectionAttempts 3, three attempts, each failed, then
+// reconnect_failed, which reaches the Client's handler and the
+// class-style values of "/" and of the catch-all namespace before Wait
+// returns. With Options.Retry a first connection to a closed port goes
+// the same way.
 func TestGatewayReconnectFailed(t *testing.T) {
 	srv := startGateway(t, 0)
 	c := New(Options{
@@ -191,7 +192,10 @@ func TestGatewayReconnectFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.stop()
-	waitDone(t, c)
+	waitDone(t, c) // gives up after three failed attempts
+	if c.Connected() {
+		t.Error("connected")
+	}
 	got := log.untilEntry(t, "class failed") // "*" sorts before "/"
 	for _, who := range []string{"client", "class", "wild"} {
 		if n := checkAttempts(t, got, who, "failed"); n != 3 {

@@ -249,27 +249,6 @@ func jsonEq(a, b []byte) bool {
 	return bytes.Equal(xa, ya)
 }
 
-func TestGatewayReconnectionAttempts(t *testing.T) {
-	srv := startGateway(t, 0)
-	c := New(Options{
-		Transports:           []string{"websocket"},
-		ReconnectionAttempts: 3,
-		ReconnectionDelay:    20 * time.Millisecond,
-		ReconnectionDelayMax: 40 * time.Millisecond,
-		RequestTimeout:       time.Second,
-		Logger:               testLogger(),
-	})
-	shutdown(t, c)
-	if err := c.Connect(ctxTimeout(t, 10*time.Second), srv.url()); err != nil {
-		t.Fatal(err)
-	}
-	srv.stop()
-	waitDone(t, c) // gives up after three failed attempts
-	if c.Connected() {
-		t.Error("connected")
-	}
-}
-
 func TestGatewayDisableReconnection(t *testing.T) {
 	srv := startGateway(t, 0)
 	c := New(Options{DisableReconnection: true, Logger: testLogger()})

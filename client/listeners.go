@@ -55,40 +55,52 @@ func (ls listeners[F]) without(l *listener[F]) listeners[F] {
 	return out
 }
 
-// addAny registers an incoming catch-all listener on ns and returns its
-// remover.
-func (c *Client) addAny(ns string, fn AnyHandler, prepend bool) func() {
-	if fn == nil {
+// anyIn and anyOut select a namespace's incoming and outgoing catch-all
+// listeners, for the generic helpers below.
+func anyIn(h *nsHandlers) *listeners[AnyHandler]       { return &h.anyIn }
+func anyOut(h *nsHandlers) *listeners[OutgoingHandler] { return &h.anyOut }
+
+// addListener registers fn in the list sel picks on namespace ns and
+// returns its remover. A nil fn is not registered.
+func addListener[F any](c *Client, ns string, sel func(*nsHandlers) *listeners[F], fn F, isNil, prepend bool) func() {
+	if isNil {
 		return func() {}
 	}
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
-	h := c.handlersOf(ns)
-	var l *listener[AnyHandler]
-	h.anyIn, l = h.anyIn.with(fn, prepend)
+	list := sel(c.handlersOf(ns))
+	var l *listener[F]
+	*list, l = list.with(fn, prepend)
 	return func() {
 		c.hmu.Lock()
 		defer c.hmu.Unlock()
-		h.anyIn = h.anyIn.without(l)
+		*list = list.without(l)
 	}
 }
 
-// addAnyOutgoing registers an outgoing catch-all listener on ns and
-// returns its remover.
-func (c *Client) addAnyOutgoing(ns string, fn OutgoingHandler, prepend bool) func() {
-	if fn == nil {
-		return func() {}
-	}
+// clearListeners empties the list sel picks on namespace ns.
+func clearListeners[F any](c *Client, ns string, sel func(*nsHandlers) *listeners[F]) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
-	h := c.handlersOf(ns)
-	var l *listener[OutgoingHandler]
-	h.anyOut, l = h.anyOut.with(fn, prepend)
-	return func() {
-		c.hmu.Lock()
-		defer c.hmu.Unlock()
-		h.anyOut = h.anyOut.without(l)
+	if h := c.handlers[ns]; h != nil {
+		*sel(h) = nil
 	}
+}
+
+// snapshotListeners returns the functions of the list sel picks on
+// namespace ns, then on the catch-all namespace.
+func snapshotListeners[F any](c *Client, ns string, sel func(*nsHandlers) *listeners[F]) []F {
+	c.hmu.RLock()
+	defer c.hmu.RUnlock()
+	var fns []F
+	for _, k := range []string{ns, CatchAllNamespace} {
+		if h := c.handlers[k]; h != nil {
+			for _, l := range *sel(h) {
+				fns = append(fns, l.fn)
+			}
+		}
+	}
+	return fns
 }
 
 // OnAny registers fn to observe every event that arrives on this
@@ -99,22 +111,20 @@ func (c *Client) addAnyOutgoing(ns string, fn OutgoingHandler, prepend bool) fun
 // the events of every namespace, after the namespace's own listeners.
 // connect, connect_error and disconnect are not events here. Calling the
 // returned function removes fn; OffAny removes every listener.
-func (n *Namespace) OnAny(fn AnyHandler) (remove func()) { return n.c.addAny(n.ns, fn, false) }
+func (n *Namespace) OnAny(fn AnyHandler) (remove func()) {
+	return addListener(n.c, n.ns, anyIn, fn, fn == nil, false)
+}
 
 // PrependAny is OnAny, but fn runs before the listeners already
 // registered (socket.io-client's prependAny).
-func (n *Namespace) PrependAny(fn AnyHandler) (remove func()) { return n.c.addAny(n.ns, fn, true) }
+func (n *Namespace) PrependAny(fn AnyHandler) (remove func()) {
+	return addListener(n.c, n.ns, anyIn, fn, fn == nil, true)
+}
 
 // OffAny removes every listener registered with OnAny and PrependAny on
 // this namespace (socket.io-client's offAny without an argument; remove
 // one listener with the function OnAny returned).
-func (n *Namespace) OffAny() {
-	n.c.hmu.Lock()
-	defer n.c.hmu.Unlock()
-	if h := n.c.handlers[n.ns]; h != nil {
-		h.anyIn = nil
-	}
-}
+func (n *Namespace) OffAny() { clearListeners(n.c, n.ns, anyIn) }
 
 // OnAnyOutgoing registers fn to observe every event sent to the server
 // on this namespace (socket.io-client's onAnyOutgoing): Emit, Send,
@@ -127,24 +137,18 @@ func (n *Namespace) OffAny() {
 // namespace they observe every namespace's events. Calling the returned
 // function removes fn; OffAnyOutgoing removes every listener.
 func (n *Namespace) OnAnyOutgoing(fn OutgoingHandler) (remove func()) {
-	return n.c.addAnyOutgoing(n.ns, fn, false)
+	return addListener(n.c, n.ns, anyOut, fn, fn == nil, false)
 }
 
 // PrependAnyOutgoing is OnAnyOutgoing, but fn runs before the listeners
 // already registered (socket.io-client's prependAnyOutgoing).
 func (n *Namespace) PrependAnyOutgoing(fn OutgoingHandler) (remove func()) {
-	return n.c.addAnyOutgoing(n.ns, fn, true)
+	return addListener(n.c, n.ns, anyOut, fn, fn == nil, true)
 }
 
 // OffAnyOutgoing removes every listener registered with OnAnyOutgoing and
 // PrependAnyOutgoing on this namespace.
-func (n *Namespace) OffAnyOutgoing() {
-	n.c.hmu.Lock()
-	defer n.c.hmu.Unlock()
-	if h := n.c.handlers[n.ns]; h != nil {
-		h.anyOut = nil
-	}
-}
+func (n *Namespace) OffAnyOutgoing() { clearListeners(n.c, n.ns, anyOut) }
 
 // OnAny registers a listener of every incoming event of the main
 // namespace (see Namespace.OnAny).
@@ -173,36 +177,11 @@ func (c *Client) PrependAnyOutgoing(fn OutgoingHandler) (remove func()) {
 // listeners.
 func (c *Client) OffAnyOutgoing() { c.Of("/").OffAnyOutgoing() }
 
-// anyListeners snapshots the incoming catch-all listeners for an event
-// of ns: the namespace's, then the catch-all namespace's.
-func (c *Client) anyListeners(ns string) []AnyHandler {
-	c.hmu.RLock()
-	defer c.hmu.RUnlock()
-	var fns []AnyHandler
-	for _, k := range []string{ns, CatchAllNamespace} {
-		if h := c.handlers[k]; h != nil {
-			for _, l := range h.anyIn {
-				fns = append(fns, l.fn)
-			}
-		}
-	}
-	return fns
-}
-
 // notifyOutgoing queues the outgoing catch-all listeners of ns (the
 // namespace's, then the catch-all namespace's) for an event about to be
 // sent.
 func (c *Client) notifyOutgoing(ns, event string, args []any, ack bool) {
-	c.hmu.RLock()
-	var fns []OutgoingHandler
-	for _, k := range []string{ns, CatchAllNamespace} {
-		if h := c.handlers[k]; h != nil {
-			for _, l := range h.anyOut {
-				fns = append(fns, l.fn)
-			}
-		}
-	}
-	c.hmu.RUnlock()
+	fns := snapshotListeners(c, ns, anyOut)
 	if len(fns) == 0 {
 		return
 	}

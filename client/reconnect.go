@@ -32,18 +32,10 @@ type reconnectFuncs struct {
 
 // fromClass fills r from the lifecycle methods h implements.
 func (r *reconnectFuncs) fromClass(h any) {
-	if v, ok := h.(ReconnectAttemptHandler); ok {
-		r.attempt = v.OnReconnectAttempt
-	}
-	if v, ok := h.(ReconnectHandler); ok {
-		r.reconnect = v.OnReconnect
-	}
-	if v, ok := h.(ReconnectErrorHandler); ok {
-		r.err = v.OnReconnectError
-	}
-	if v, ok := h.(ReconnectFailedHandler); ok {
-		r.failed = v.OnReconnectFailed
-	}
+	r.attempt = lifecycle(h, func(v ReconnectAttemptHandler) func(int) { return v.OnReconnectAttempt })
+	r.reconnect = lifecycle(h, func(v ReconnectHandler) func(int) { return v.OnReconnect })
+	r.err = lifecycle(h, func(v ReconnectErrorHandler) func(error) { return v.OnReconnectError })
+	r.failed = lifecycle(h, func(v ReconnectFailedHandler) func() { return v.OnReconnectFailed })
 }
 
 // isReconnectMethod reports whether method m of h is one of the
