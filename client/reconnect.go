@@ -108,8 +108,10 @@ func (c *Client) OnReconnectAttempt(fn func(attempt int)) {
 
 // OnReconnect registers the function called when a reconnection attempt
 // succeeded (every namespace connected again, after their connect
-// handlers), with the number of attempts it took (socket.io-client's
-// reconnect), replacing any previous one.
+// handlers; for the first connection retried with Options.Retry and
+// DisableWait, once the Engine.IO connection is open), with the number
+// of attempts it took (socket.io-client's reconnect), replacing any
+// previous one.
 func (c *Client) OnReconnect(fn func(attempts int)) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
