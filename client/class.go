@@ -38,6 +38,7 @@ type classHandlers struct {
 	connect      func()
 	connectError func(*ConnectError)
 	disconnect   func(DisconnectReason)
+	reconnect    reconnectFuncs
 }
 
 func (h *classHandlers) lookup(event string) EventHandler {
@@ -86,6 +87,12 @@ var (
 //   - OnConnect(), OnConnectError(*ConnectError) and
 //     OnDisconnect(DisconnectReason) (ConnectHandler, ConnectErrorHandler,
 //     DisconnectHandler) handle the namespace's life cycle;
+//   - OnReconnectAttempt(int), OnReconnect(int), OnReconnectError(error)
+//     and OnReconnectFailed() (ReconnectAttemptHandler,
+//     ReconnectHandler, ReconnectErrorHandler, ReconnectFailedHandler)
+//     receive the client's reconnection events (see
+//     Client.OnReconnectAttempt), whatever the namespace, the catch-all
+//     one included;
 //   - Events() map[string]EventHandler (EventMap) names event handlers
 //     explicitly;
 //   - any other exported method On<Name> with the signature
@@ -94,25 +101,21 @@ var (
 //     OnMyEvent.
 //
 // Handlers registered with On, OnConnect and the like take precedence over
-// the class's. Embedding NamespaceBase gives the type Emit, EmitWithAck,
-// Call, Disconnect and SID defaulting to ns. A method named On... with
-// another signature is an error. Registering on a namespace replaces its
-// previous class-style value.
+// the class's (the Client's reconnection handlers run besides them).
+// Embedding NamespaceBase gives the type Emit, Send, EmitWithAck,
+// EmitWithCallback, Disconnect and SID defaulting to ns. A method named
+// On... with another signature is an error. Registering on a namespace
+// replaces its previous class-style value.
 func (c *Client) Register(ns string, h any) error {
 	if h == nil {
 		return errors.New("client: Register with a nil value")
 	}
 	ns = normNamespace(ns)
 	ch := &classHandlers{methods: map[string]EventHandler{}}
-	if v, ok := h.(ConnectHandler); ok {
-		ch.connect = v.OnConnect
-	}
-	if v, ok := h.(ConnectErrorHandler); ok {
-		ch.connectError = v.OnConnectError
-	}
-	if v, ok := h.(DisconnectHandler); ok {
-		ch.disconnect = v.OnDisconnect
-	}
+	ch.connect = lifecycle(h, func(v ConnectHandler) func() { return v.OnConnect })
+	ch.connectError = lifecycle(h, func(v ConnectErrorHandler) func(*ConnectError) { return v.OnConnectError })
+	ch.disconnect = lifecycle(h, func(v DisconnectHandler) func(DisconnectReason) { return v.OnDisconnect })
+	ch.reconnect.fromClass(h)
 	if v, ok := h.(EventMap); ok {
 		ch.explicit = v.Events()
 	}
@@ -126,6 +129,9 @@ func (c *Client) Register(ns string, h any) error {
 		}
 		switch m.Name {
 		case "OnConnect", "OnConnectError", "OnDisconnect":
+			continue
+		}
+		if isReconnectMethod(h, m.Name) {
 			continue
 		}
 		fn := rv.Method(i)
@@ -147,6 +153,16 @@ func (c *Client) Register(ns string, h any) error {
 	defer c.hmu.Unlock()
 	c.handlersOf(ns).class = ch
 	return nil
+}
+
+// lifecycle returns h's lifecycle method that method picks when h
+// implements I, else nil.
+func lifecycle[I, F any](h any, method func(I) F) F {
+	if v, ok := h.(I); ok {
+		return method(v)
+	}
+	var none F
+	return none
 }
 
 // errUnbound reports a NamespaceBase used before Register.
@@ -183,23 +199,27 @@ func (b *NamespaceBase) Emit(event string, args ...any) error {
 	return n.Emit(event, args...)
 }
 
-// EmitWithAck emits an event on the namespace and asks for an
-// acknowledgement.
-func (b *NamespaceBase) EmitWithAck(event string, cb AckCallback, args ...any) error {
+// Send emits the event "message" on the namespace.
+func (b *NamespaceBase) Send(args ...any) error { return b.Emit("message", args...) }
+
+// EmitWithCallback emits an event on the namespace and asks for an
+// acknowledgement, which cb receives (see Namespace.EmitWithCallback).
+func (b *NamespaceBase) EmitWithCallback(cb AckCallback, event string, args ...any) error {
 	n := b.n.Load()
 	if n == nil {
 		return errUnbound
 	}
-	return n.EmitWithAck(event, cb, args...)
+	return n.EmitWithCallback(cb, event, args...)
 }
 
-// Call emits an event on the namespace and waits for its acknowledgement.
-func (b *NamespaceBase) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+// EmitWithAck emits an event on the namespace and waits for its
+// acknowledgement (see Namespace.EmitWithAck).
+func (b *NamespaceBase) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
 	n := b.n.Load()
 	if n == nil {
 		return socketio.Args{}, errUnbound
 	}
-	return n.Call(ctx, event, args...)
+	return n.EmitWithAck(ctx, event, args...)
 }
 
 // Disconnect disconnects the namespace (see Namespace.Disconnect).

@@ -3,10 +3,13 @@
 // HTTP client has one), namespaces, events with acknowledgements in both
 // directions, binary attachments and automatic reconnection. Client is the
 // full, callback-based API: handlers per namespace and event, catch-all
-// events and namespaces (CatchAll, CatchAllNamespace), class-style
-// namespaces (Register), emits buffered while reconnecting, and the
-// Volatile, Timeout and Retries emit modifiers (Emitter). SimpleClient is
-// a blocking one for a single namespace.
+// events and namespaces (CatchAll, CatchAllNamespace), listeners of every
+// incoming and outgoing event (OnAny, OnAnyOutgoing), reconnection events
+// (OnReconnectAttempt, OnReconnect, OnReconnectError, OnReconnectFailed),
+// class-style namespaces (Register), emits buffered while reconnecting,
+// acknowledgements awaited (EmitWithAck) or called back
+// (EmitWithCallback), and the Volatile, Timeout and Retries emit modifiers
+// (Emitter). SimpleClient is a blocking one for a single namespace.
 package client
 
 import (
@@ -77,17 +80,20 @@ type nsHandlers struct {
 	connectError func(*ConnectError)
 	disconnect   func(DisconnectReason)
 	class        *classHandlers // from Register; immutable once set
+	anyIn        listeners[AnyHandler]
+	anyOut       listeners[OutgoingHandler]
 }
 
 // Client is a Socket.IO client. Its methods are safe for concurrent use.
 // Handlers run one at a time, in arrival order, on a goroutine of the
-// client's own, so a handler may call Emit, Call and Disconnect.
+// client's own, so a handler may call Emit, EmitWithAck and Disconnect.
 type Client struct {
 	opts Options
 	log  *slog.Logger
 
-	hmu      sync.RWMutex
-	handlers map[string]*nsHandlers
+	hmu          sync.RWMutex
+	handlers     map[string]*nsHandlers
+	reconnectFns reconnectFuncs // guarded by hmu
 
 	queue serialQueue
 
@@ -116,7 +122,7 @@ type pendingAck struct {
 	ns string
 	op string         // for timeout errors
 	fn AckCallback    // run on the handler goroutine
-	ch chan ackResult // or delivered here directly (Call)
+	ch chan ackResult // or delivered here directly (EmitWithAck)
 
 	conn     *conn       // the connection it was sent on (nil while buffered)
 	id       uint64      // its id in Client.acks, 0 when not registered
@@ -216,37 +222,54 @@ func (n *Namespace) Emit(event string, args ...any) error {
 	return n.c.emit(n.ns, event, args, nil, emitFlags{})
 }
 
-// EmitWithAck sends an event and asks the server to acknowledge it; cb
-// runs on the handler goroutine with the acknowledgement's arguments, or
-// with ErrDisconnected when the connection drops before the
+// Send emits the event "message" with args, like python-socketio's
+// send.
+func (n *Namespace) Send(args ...any) error { return n.Emit("message", args...) }
+
+// EmitWithCallback sends an event and asks the server to acknowledge it;
+// cb runs on the handler goroutine with the acknowledgement's arguments,
+// or with ErrDisconnected when the connection drops before the
 // acknowledgement arrives (the event is not resent; see Retries). The
 // event is buffered like Emit's.
-func (n *Namespace) EmitWithAck(event string, cb AckCallback, args ...any) error {
+func (n *Namespace) EmitWithCallback(cb AckCallback, event string, args ...any) error {
+	return n.c.emitWithCallback(n.ns, cb, event, args, emitFlags{})
+}
+
+// EmitWithAck sends an event and waits for the server's acknowledgement,
+// returning its arguments. It is never buffered: when the namespace is
+// not connected it fails at once with ErrNotConnected. When ctx's
+// deadline passes first it returns a *TimeoutError; when the connection
+// drops first, ErrDisconnected at once (unlike python-socketio's call,
+// which waits for its timeout). Handlers may call it: the
+// acknowledgement does not wait for the handler goroutine.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	return n.c.emitWithAck(ctx, n.ns, event, args, emitFlags{})
+}
+
+// emitWithCallback implements the EmitWithCallback methods.
+func (c *Client) emitWithCallback(ns string, cb AckCallback, event string, args []any, f emitFlags) error {
 	if cb == nil {
 		return errors.New("client: nil ack callback")
 	}
-	return n.c.emit(n.ns, event, args, &pendingAck{fn: cb, op: "ack " + event}, emitFlags{})
+	return c.emit(ns, event, args, &pendingAck{fn: cb, op: "ack " + event}, f)
 }
 
-// Call sends an event and waits for the server's acknowledgement. It is
-// never buffered: when the namespace is not connected it fails at once
-// with ErrNotConnected. When ctx's deadline passes first it returns a
-// *TimeoutError; when the connection drops first, ErrDisconnected at once
-// (unlike python-socketio's call, which waits for its timeout). Handlers
-// may call it: the acknowledgement does not wait for the handler
-// goroutine.
-func (n *Namespace) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
-	p := &pendingAck{ch: make(chan ackResult, 1), op: "call " + event}
-	if err := n.c.emit(n.ns, event, args, p, emitFlags{noBuffer: true}); err != nil {
+// emitWithAck implements the EmitWithAck methods: an emit that is never
+// buffered, whose acknowledgement is awaited here.
+func (c *Client) emitWithAck(ctx context.Context, ns, event string, args []any, f emitFlags) (socketio.Args, error) {
+	op := "ack " + event
+	p := &pendingAck{ch: make(chan ackResult, 1), op: op}
+	f.noBuffer = true
+	if err := c.emit(ns, event, args, p, f); err != nil {
 		return socketio.Args{}, err
 	}
 	select {
 	case r := <-p.ch:
 		return r.args, r.err
 	case <-ctx.Done():
-		n.c.abandon(p)
+		c.abandon(p)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return socketio.Args{}, &TimeoutError{Op: "call " + event}
+			return socketio.Args{}, &TimeoutError{Op: op}
 		}
 		return socketio.Args{}, ctx.Err()
 	}
@@ -279,16 +302,19 @@ func (c *Client) OnDisconnect(fn func(DisconnectReason)) { c.Of("/").OnDisconnec
 // Emit sends an event on the main namespace.
 func (c *Client) Emit(event string, args ...any) error { return c.Of("/").Emit(event, args...) }
 
-// EmitWithAck sends an event on the main namespace and asks for an
-// acknowledgement.
-func (c *Client) EmitWithAck(event string, cb AckCallback, args ...any) error {
-	return c.Of("/").EmitWithAck(event, cb, args...)
+// Send emits the event "message" on the main namespace.
+func (c *Client) Send(args ...any) error { return c.Of("/").Send(args...) }
+
+// EmitWithCallback sends an event on the main namespace and asks for an
+// acknowledgement, which cb receives (see Namespace.EmitWithCallback).
+func (c *Client) EmitWithCallback(cb AckCallback, event string, args ...any) error {
+	return c.Of("/").EmitWithCallback(cb, event, args...)
 }
 
-// Call sends an event on the main namespace and waits for its
-// acknowledgement.
-func (c *Client) Call(ctx context.Context, event string, args ...any) (socketio.Args, error) {
-	return c.Of("/").Call(ctx, event, args...)
+// EmitWithAck sends an event on the main namespace and waits for its
+// acknowledgement (see Namespace.EmitWithAck).
+func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	return c.Of("/").EmitWithAck(ctx, event, args...)
 }
 
 // SID returns the session id of namespace ns ("" means "/"), or "" when
@@ -337,9 +363,10 @@ func (c *Client) Connected() bool {
 // path is ignored in favor of Options.Path, the query is kept; with
 // Options.URLFunc the URL comes from it instead) and waits until every
 // namespace is connected, at most Options.WaitTimeout (or only until the
-// Engine.IO connection is open with Options.NoWait). A refused namespace
-// fails the whole Connect with a *ConnectError. The initial connection is
-// retried only with Options.Retry; later losses are (see Options).
+// Engine.IO connection is open with Options.DisableWait). A refused
+// namespace fails the whole Connect with a *ConnectError. The initial
+// connection is retried only with Options.Retry; later losses are (see
+// Options).
 func (c *Client) Connect(ctx context.Context, rawURL string) error {
 	for _, t := range c.opts.Transports {
 		if t != engineio.Polling && t != engineio.WebSocket {
@@ -367,7 +394,7 @@ func (c *Client) Connect(ctx context.Context, rawURL string) error {
 	defer acancel()
 	unwatch := context.AfterFunc(sctx, acancel) // Shutdown aborts Connect
 	defer unwatch()
-	err := c.attempt(actx, s, !c.opts.NoWait)
+	err := c.attempt(actx, s, !c.opts.DisableWait)
 	if err != nil && c.opts.Retry {
 		err = c.retryConnect(actx, s, err)
 	}
@@ -395,9 +422,19 @@ func (c *Client) retryConnect(ctx context.Context, s *session, err error) error 
 			t.Stop()
 			return ctx.Err()
 		}
-		if err = c.attempt(ctx, s, !c.opts.NoWait); err == nil {
+		c.fireReconnect(evReconnectAttempt, n, nil)
+		if err = c.attempt(ctx, s, !c.opts.DisableWait); err == nil {
+			c.fireReconnect(evReconnect, n, nil)
 			return nil
 		}
+		if ctx.Err() != nil || s.ctx.Err() != nil {
+			return err
+		}
+		c.fireReconnect(evReconnectError, n, err)
+	}
+	var ce *ConnectError
+	if !errors.As(err, &ce) { // out of attempts
+		c.fireReconnect(evReconnectFailed, 0, nil)
 	}
 	return err
 }
@@ -725,11 +762,13 @@ func (c *Client) reconnect(s *session) {
 			c.endSession(s)
 			return
 		}
+		c.fireReconnect(evReconnectAttempt, n, nil)
 		ctx, cancel := context.WithTimeout(s.ctx, c.opts.RequestTimeout+c.opts.WaitTimeout)
 		err := c.attempt(ctx, s, true)
 		cancel()
 		if err == nil {
 			c.log.Info("reconnected", "attempt", n)
+			c.fireReconnect(evReconnect, n, nil)
 			return
 		}
 		c.log.Debug("reconnection attempt failed", "attempt", n, "err", err)
@@ -737,13 +776,18 @@ func (c *Client) reconnect(s *session) {
 			c.endSession(s)
 			return
 		}
+		c.fireReconnect(evReconnectError, n, err)
 	}
 	c.log.Error("giving up reconnecting", "attempts", c.opts.ReconnectionAttempts)
+	c.fireReconnect(evReconnectFailed, 0, nil)
 	c.endSession(s)
 }
 
 // dispatch runs the handler of one event and sends its acknowledgement.
 func (c *Client) dispatch(cn *conn, e *Event, id uint64) {
+	for _, fn := range snapshotListeners(c, e.Namespace, anyIn) {
+		c.safeCall(func() []any { fn(e); return nil })
+	}
 	h := c.lookup(e.Namespace, e.Name)
 	if h == nil {
 		c.log.Debug("no handler for event", "namespace", e.Namespace, "event", e.Name)

@@ -109,6 +109,11 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 			return
 		}
 		s.sid, s.connected = d.SID, true
+		// Queued before ready is closed: the handlers of Connect's caller
+		// and of the reconnect event come after the connect handlers.
+		if h := c.connectHandler(p.Namespace); h != nil {
+			c.runHandler(h)
+		}
 		cn.pending--
 		if cn.pending == 0 {
 			cn.markReady()
@@ -118,9 +123,6 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 		}
 		c.mu.Unlock()
 		c.log.Debug("namespace connected", "namespace", p.Namespace, "sid", d.SID)
-		if h := c.connectHandler(p.Namespace); h != nil {
-			c.runHandler(h)
-		}
 		c.flush(cn, p.Namespace)
 
 	case socketio.ConnectError:
@@ -139,9 +141,9 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 		if cn.pending == 0 {
 			cn.markReady()
 		}
-		// On an established connection (Options.NoWait) nobody waits for
-		// the refusal: drop the namespace, and the session when none is
-		// left.
+		// On an established connection (Options.DisableWait) nobody
+		// waits for the refusal: drop the namespace, and the session when
+		// none is left.
 		empty := false
 		if cn.established && !cn.closed {
 			cn.dropNamespaceLocked(p.Namespace, ErrNotConnected)
@@ -247,9 +249,10 @@ func (a *pendingAck) resolve(c *Client, r ackResult) {
 }
 
 // failAcks fails the pending acknowledgements of namespace ns ("" for
-// all) on this conn with ErrDisconnected, at once: Call and EmitWithAck do
-// not wait for a reconnection. The tries of Retries emits are not failed
-// but sent again once the namespace is connected. Client.mu must be held.
+// all) on this conn with ErrDisconnected, at once: EmitWithAck and
+// EmitWithCallback do not wait for a reconnection. The tries of Retries
+// emits are not failed but sent again once the namespace is connected.
+// Client.mu must be held.
 func (cn *conn) failAcks(ns string) {
 	c := cn.c
 	for _, a := range c.acks {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,14 +30,17 @@ type nsOut struct {
 }
 
 type outgoing struct {
-	pkt socketio.Packet // without an ack id
-	ack *pendingAck     // nil when none is asked for
+	pkt   socketio.Packet // without an ack id
+	event string
+	args  []any       // as given, for the outgoing catch-all listeners
+	ack   *pendingAck // nil when none is asked for
 }
 
 // retryItem is one Retries emit; only the head of nsOut.rq is in flight.
 type retryItem struct {
 	ns      string
 	event   string
+	args    []any // as given, for the outgoing catch-all listeners
 	pkt     socketio.Packet
 	left    int           // resends left
 	timeout time.Duration // per try
@@ -59,7 +63,8 @@ type Emitter struct {
 func (n *Namespace) Volatile() *Emitter { return (&Emitter{n: n}).Volatile() }
 
 // Timeout returns an Emitter whose acknowledgements time out after d: the
-// callback of EmitWithAck then gets a *TimeoutError. The time counts from
+// callback of EmitWithCallback then gets a *TimeoutError, and
+// EmitWithAck returns one. The time counts from
 // the emit, buffering included. With Retries, d bounds each try instead.
 func (n *Namespace) Timeout(d time.Duration) *Emitter { return (&Emitter{n: n}).Timeout(d) }
 
@@ -67,11 +72,11 @@ func (n *Namespace) Timeout(d time.Duration) *Emitter { return (&Emitter{n: n}).
 // up to r more times, until the server acknowledges them. Such events
 // form a queue per namespace, sent one at a time in order: the next one
 // leaves once the previous one was acknowledged or ran out of tries (its
-// callback then gets a *TimeoutError). A try cut by a lost connection is
-// resent after reconnection without counting. Each try waits for the
-// Timeout given, else Options.AckTimeout. The server must acknowledge
-// these events, even those sent with Emit. Volatile events are not
-// retried.
+// callback then gets a *TimeoutError, or EmitWithAck returns one). A try
+// cut by a lost connection is resent after reconnection without
+// counting. Each try waits for the Timeout given, else
+// Options.AckTimeout. The server must acknowledge these events, even
+// those sent with Emit. Volatile events are not retried.
 func (n *Namespace) Retries(r int) *Emitter { return (&Emitter{n: n}).Retries(r) }
 
 // Volatile returns a copy of e whose events are dropped when the
@@ -103,14 +108,27 @@ func (e *Emitter) Emit(event string, args ...any) error {
 	return e.n.c.emit(e.n.ns, event, args, nil, e.flags)
 }
 
-// EmitWithAck sends an event with e's modifiers and asks for an
+// Send emits the event "message" with e's modifiers.
+func (e *Emitter) Send(args ...any) error { return e.Emit("message", args...) }
+
+// EmitWithCallback sends an event with e's modifiers and asks for an
 // acknowledgement; cb runs on the handler goroutine with its arguments,
-// a *TimeoutError, or ErrDisconnected.
-func (e *Emitter) EmitWithAck(event string, cb AckCallback, args ...any) error {
-	if cb == nil {
-		return errors.New("client: nil ack callback")
-	}
-	return e.n.c.emit(e.n.ns, event, args, &pendingAck{fn: cb, op: "ack " + event}, e.flags)
+// a *TimeoutError, or ErrDisconnected. The event is buffered while the
+// namespace is not connected, unless e is Volatile.
+func (e *Emitter) EmitWithCallback(cb AckCallback, event string, args ...any) error {
+	return e.n.c.emitWithCallback(e.n.ns, cb, event, args, e.flags)
+}
+
+// EmitWithAck sends an event with e's modifiers and waits for its
+// acknowledgement, at most until ctx is done or e's Timeout passes (both
+// give a *TimeoutError). Like Namespace.EmitWithAck it is never
+// buffered: when the namespace is not connected it fails at once with
+// ErrNotConnected, Volatile or not. With Retries the event joins the
+// namespace's retry queue and a try cut by a lost connection is resent
+// after reconnection, within ctx; when ctx ends first the event stays in
+// the queue until acknowledged or out of tries.
+func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (socketio.Args, error) {
+	return e.n.c.emitWithAck(ctx, e.n.ns, event, args, e.flags)
 }
 
 // Volatile returns an Emitter of the main namespace whose events are
@@ -172,7 +190,7 @@ func (c *Client) emit(ns, event string, args []any, ack *pendingAck, f emitFlags
 		return err
 	}
 	if f.retries > 0 && !f.volatile {
-		return c.enqueueRetry(ns, event, p, ack, f)
+		return c.enqueueRetry(ns, event, args, p, ack, f)
 	}
 	if ack != nil {
 		ack.ns = ns
@@ -187,6 +205,7 @@ func (c *Client) emit(ns, event string, args []any, ack *pendingAck, f emitFlags
 			c.startTimerLocked(ack, f.timeout)
 		}
 		c.mu.Unlock()
+		c.notifyOutgoing(ns, event, args, ack != nil)
 		if err := cn.sendPacket(&p); err != nil {
 			if ack != nil {
 				c.abandon(ack)
@@ -196,12 +215,16 @@ func (c *Client) emit(ns, event string, args []any, ack *pendingAck, f emitFlags
 		return nil
 	}
 	if !connected {
+		if f.noBuffer { // checked first: a dropped volatile event would never be acknowledged
+			c.mu.Unlock()
+			return ErrNotConnected
+		}
 		if f.volatile {
 			c.mu.Unlock()
 			c.log.Debug("volatile event dropped", "namespace", ns, "event", event)
 			return nil
 		}
-		if f.noBuffer || !c.buffering(ns) {
+		if !c.buffering(ns) {
 			c.mu.Unlock()
 			return ErrNotConnected
 		}
@@ -211,7 +234,7 @@ func (c *Client) emit(ns, event string, args []any, ack *pendingAck, f emitFlags
 		c.startTimerLocked(ack, f.timeout)
 	}
 	out = c.outOf(ns)
-	out.buf = append(out.buf, &outgoing{pkt: p, ack: ack})
+	out.buf = append(out.buf, &outgoing{pkt: p, event: event, args: args, ack: ack})
 	c.mu.Unlock()
 	return nil
 }
@@ -311,6 +334,7 @@ func (c *Client) flush(cn *conn, ns string) {
 		batch := o.buf
 		o.buf = nil
 		pkts := make([]socketio.Packet, 0, len(batch))
+		sent := make([]*outgoing, 0, len(batch))
 		for _, g := range batch {
 			p := g.pkt
 			if g.ack != nil {
@@ -320,9 +344,11 @@ func (c *Client) flush(cn *conn, ns string) {
 				p.HasID, p.ID = true, c.registerLocked(g.ack, cn, ns)
 			}
 			pkts = append(pkts, p)
+			sent = append(sent, g)
 		}
 		c.mu.Unlock()
 		for i := range pkts {
+			c.notifyOutgoing(ns, sent[i].event, sent[i].args, pkts[i].HasID)
 			if err := cn.sendPacket(&pkts[i]); err != nil {
 				c.log.Debug("buffered event not sent", "namespace", ns, "err", err)
 			}
@@ -332,17 +358,17 @@ func (c *Client) flush(cn *conn, ns string) {
 }
 
 // enqueueRetry queues a Retries emit.
-func (c *Client) enqueueRetry(ns, event string, p socketio.Packet, ack *pendingAck, f emitFlags) error {
+func (c *Client) enqueueRetry(ns, event string, args []any, p socketio.Packet, ack *pendingAck, f emitFlags) error {
 	timeout := f.timeout
 	if timeout <= 0 {
 		timeout = c.opts.AckTimeout
 	}
-	it := &retryItem{ns: ns, event: event, pkt: p, left: f.retries, timeout: timeout, ack: ack}
+	it := &retryItem{ns: ns, event: event, args: args, pkt: p, left: f.retries, timeout: timeout, ack: ack}
 	if ack != nil {
 		ack.ns = ns
 	}
 	c.mu.Lock()
-	if !nsConnected(c.cur, ns) && !c.buffering(ns) {
+	if !nsConnected(c.cur, ns) && (f.noBuffer || !c.buffering(ns)) {
 		c.mu.Unlock()
 		return ErrNotConnected
 	}
@@ -370,6 +396,7 @@ func (c *Client) kick(ns string) {
 	p.HasID, p.ID = true, c.registerLocked(try, cn, ns)
 	try.timer = time.AfterFunc(it.timeout, func() { c.tryTimedOut(try) })
 	c.mu.Unlock()
+	c.notifyOutgoing(ns, it.event, it.args, true)
 	if err := cn.sendPacket(&p); err != nil {
 		c.log.Debug("retried event not sent", "namespace", ns, "event", it.event, "err", err)
 	}

@@ -15,12 +15,12 @@ var ErrNotConnected = errors.New("client: not connected")
 // connecting or reconnecting.
 var ErrAlreadyConnected = errors.New("client: already connected")
 
-// ErrDisconnected is given to acknowledgement callbacks and Call when the
-// connection ends before the server acknowledged: at once, when the
-// connection is lost, not after a timeout nor after a reconnection (the
-// event may or may not have reached the server; use Retries for events
-// that must be acknowledged). Buffered emits discarded at the end of a
-// session get it too.
+// ErrDisconnected is given to acknowledgement callbacks and EmitWithAck
+// when the connection ends before the server acknowledged: at once, when
+// the connection is lost, not after a timeout nor after a reconnection
+// (the event may or may not have reached the server; use Retries for
+// events that must be acknowledged). Buffered emits discarded at the end
+// of a session get it too.
 var ErrDisconnected = errors.New("client: disconnected before the acknowledgement arrived")
 
 // ErrClosed reports a SimpleClient or Engine.IO connection that was closed.
@@ -29,7 +29,7 @@ var ErrClosed = errors.New("client: closed")
 // TimeoutError reports an operation that did not complete in time. It
 // matches context.DeadlineExceeded with errors.Is.
 type TimeoutError struct {
-	// Op names what timed out, such as "call" or "receive".
+	// Op names what timed out, such as "ack my-event" or "receive".
 	Op string
 }
 

@@ -77,7 +77,7 @@ func TestReferenceURLAndHeadersFuncs(t *testing.T) {
 	if q < 2 || deref(w.Header) != "h"+deref(w.Query) {
 		t.Errorf("welcome after reconnecting: query %s, header %s", deref(w.Query), deref(w.Header))
 	}
-	if args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "moved"); err != nil || args.String(0) != "moved" {
+	if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "moved"); err != nil || args.String(0) != "moved" {
 		t.Errorf("echo on the second server = %v, %v", args, err)
 	}
 	// Without URLFunc an empty URL is refused at once.
@@ -86,17 +86,17 @@ func TestReferenceURLAndHeadersFuncs(t *testing.T) {
 	}
 }
 
-// TestReferenceNoWait connects with NoWait to "/" (accepted), "/slow"
+// TestReferenceDisableWait connects with DisableWait to "/" (accepted), "/slow"
 // (never answered) and "/admin" (refused): Connect returns at once, an
 // emit made right away is buffered until "/" is connected, and the refusal
 // reaches OnConnectError and drops "/admin" from the session.
-func TestReferenceNoWait(t *testing.T) {
+func TestReferenceDisableWait(t *testing.T) {
 	srv := reference(t)
 	c := New(Options{
-		Namespaces: []string{"/", "/slow", "/admin"},
-		NoWait:     true,
-		Auth:       map[string]string{"token": "wrong"},
-		Logger:     testLogger(),
+		Namespaces:  []string{"/", "/slow", "/admin"},
+		DisableWait: true,
+		Auth:        map[string]string{"token": "wrong"},
+		Logger:      testLogger(),
 	})
 	shutdown(t, c)
 	connected := make(chan string, 4)
@@ -111,10 +111,10 @@ func TestReferenceNoWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Connect with NoWait took %v", d)
+		t.Errorf("Connect with DisableWait took %v", d)
 	}
 	if err := c.Emit("echo", "early"); err != nil {
-		t.Fatalf("Emit right after a NoWait Connect = %v", err)
+		t.Fatalf("Emit right after a DisableWait Connect = %v", err)
 	}
 	if ns := waitFor(t, connected, "connect of /"); ns != "/" {
 		t.Errorf("connected %s", ns)
@@ -141,7 +141,7 @@ func TestReferenceNoWait(t *testing.T) {
 	}
 
 	// Every namespace refused: the session ends by itself.
-	c2 := New(Options{Namespaces: []string{"/admin"}, NoWait: true, Logger: testLogger()})
+	c2 := New(Options{Namespaces: []string{"/admin"}, DisableWait: true, Logger: testLogger()})
 	shutdown(t, c2)
 	if err := c2.Connect(ctxTimeout(t, 15*time.Second), srv.url()); err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestReferenceClassNamespaces(t *testing.T) {
 			t.Errorf("missing %q in %v", want, got)
 		}
 	}
-	args, err := main.Call(ctxTimeout(t, 5*time.Second), "ask", "q")
+	args, err := main.EmitWithAck(ctxTimeout(t, 5*time.Second), "ask", "q")
 	if err != nil || args.String(0) != "class:q" {
 		t.Errorf("ask answered by OnQuestion = %s, %v", mustJSON(args), err)
 	}
@@ -302,7 +302,7 @@ func TestReferenceClassNamespaces(t *testing.T) {
 	if main.SID() != c.SID("/") || admin.SID() != c.SID("/admin") || admin.SID() == "" || admin.SID() == main.SID() {
 		t.Errorf("sids: main %q, admin %q", main.SID(), admin.SID())
 	}
-	if args, err := admin.Call(ctxTimeout(t, 5*time.Second), "echo", "adm"); err != nil || args.String(0) != "adm" {
+	if args, err := admin.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "adm"); err != nil || args.String(0) != "adm" {
 		t.Errorf("admin echo = %v, %v", args, err)
 	}
 
@@ -316,7 +316,7 @@ func TestReferenceClassNamespaces(t *testing.T) {
 	if err := admin.Emit("echo", 1); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("Emit on the disconnected namespace = %v", err)
 	}
-	if args, err := main.Call(ctxTimeout(t, 5*time.Second), "echo", "still"); err != nil || args.String(0) != "still" {
+	if args, err := main.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "still"); err != nil || args.String(0) != "still" {
 		t.Errorf("echo on / after /admin left = %v, %v", args, err)
 	}
 	// The last one ends the session.
@@ -356,14 +356,14 @@ func TestReferenceEmitModifiers(t *testing.T) {
 	}
 
 	// Per-emit acknowledgement timeout.
-	if err := c.Timeout(200*time.Millisecond).EmitWithAck("ignore", cb("ignored"), 1); err != nil {
+	if err := c.Timeout(200*time.Millisecond).EmitWithCallback(cb("ignored"), "ignore", 1); err != nil {
 		t.Fatal(err)
 	}
 	r := waitFor(t, results, "timeout")
 	if !isTimeout(r.err) || r.at < 150*time.Millisecond || r.at > 3*time.Second {
 		t.Errorf("ignored: %v after %v", r.err, r.at)
 	}
-	if err := c.Timeout(5*time.Second).EmitWithAck("echo", cb("echo"), "in time"); err != nil {
+	if err := c.Timeout(5*time.Second).EmitWithCallback(cb("echo"), "echo", "in time"); err != nil {
 		t.Fatal(err)
 	}
 	if r := waitFor(t, results, "ack"); r.err != nil || r.args.String(0) != "in time" {
@@ -373,10 +373,10 @@ func TestReferenceEmitModifiers(t *testing.T) {
 	// Retries: resent until acknowledged, one at a time, in order.
 	key := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	em := c.Retries(3).Timeout(150 * time.Millisecond)
-	if err := em.EmitWithAck("retry-me", cb("a"), key+"-a", 2); err != nil {
+	if err := em.EmitWithCallback(cb("a"), "retry-me", key+"-a", 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := em.EmitWithAck("retry-me", cb("b"), key+"-b", 0); err != nil {
+	if err := em.EmitWithCallback(cb("b"), "retry-me", key+"-b", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := em.Emit("retry-me", key+"-c", 1); err != nil { // no callback, still retried
@@ -391,15 +391,15 @@ func TestReferenceEmitModifiers(t *testing.T) {
 	}
 	// Out of retries: a timeout after 1 + 1 tries.
 	start = time.Now()
-	if err := c.Retries(1).Timeout(150*time.Millisecond).EmitWithAck("ignore", cb("never"), 0); err != nil {
+	if err := c.Retries(1).Timeout(150*time.Millisecond).EmitWithCallback(cb("never"), "ignore", 0); err != nil {
 		t.Fatal(err)
 	}
 	if r := waitFor(t, results, "retries exhausted"); r.name != "never" || !isTimeout(r.err) || r.at < 250*time.Millisecond {
 		t.Errorf("never: %v after %v", r.err, r.at)
 	}
 	// The plain Emit through Retries was resent once: the server counted
-	// two receipts, this Call is the third.
-	args, err := c.Call(ctxTimeout(t, 5*time.Second), "retry-me", key+"-c", 0)
+	// two receipts, this EmitWithAck is the third.
+	args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "retry-me", key+"-c", 0)
 	if err != nil || string(args.Raw(0)) != "3" {
 		t.Errorf("receipts of c = %s, %v", mustJSON(args), err)
 	}
@@ -416,7 +416,7 @@ func TestReferenceEmitModifiers(t *testing.T) {
 // TestReferenceBufferedReconnect kills the server, emits while it is gone,
 // restarts it: the buffered events are sent in order after the reconnection,
 // the handlers running in order (connect, then the answers), volatile events
-// are dropped, and a Call pending when the connection dropped fails at once.
+// are dropped, and an EmitWithAck pending when the connection dropped fails at once.
 func TestReferenceBufferedReconnect(t *testing.T) {
 	for _, m := range transportModes[:2] {
 		t.Run(m.name, func(t *testing.T) {
@@ -450,16 +450,16 @@ func TestReferenceBufferedReconnect(t *testing.T) {
 			}
 			pending := make(chan error, 1)
 			go func() {
-				_, err := c.Call(ctxTimeout(t, 10*time.Second), "ignore")
+				_, err := c.EmitWithAck(ctxTimeout(t, 10*time.Second), "ignore")
 				pending <- err
 			}()
-			time.Sleep(100 * time.Millisecond) // let the Call leave
+			time.Sleep(100 * time.Millisecond) // let the EmitWithAck leave
 
 			killed := time.Now()
 			srv.stop()
 			waitFor(t, disconnected, "disconnect")
-			if err := waitFor(t, pending, "pending Call"); !errors.Is(err, ErrDisconnected) || time.Since(killed) > 3*time.Second {
-				t.Errorf("pending Call = %v after %v, want ErrDisconnected at once", err, time.Since(killed))
+			if err := waitFor(t, pending, "pending EmitWithAck"); !errors.Is(err, ErrDisconnected) || time.Since(killed) > 3*time.Second {
+				t.Errorf("pending EmitWithAck = %v after %v, want ErrDisconnected at once", err, time.Since(killed))
 			}
 			waitFor(t, strictDown, "strict client's disconnect")
 
@@ -471,15 +471,15 @@ func TestReferenceBufferedReconnect(t *testing.T) {
 			if err := c.Volatile().Emit("echo", "volatile"); err != nil {
 				t.Fatalf("volatile Emit = %v", err)
 			}
-			if err := c.EmitWithAck("echo", func(a Args, err error) { log <- fmt.Sprintf("ack:%s:%v", a.String(0), err) }, "acked"); err != nil {
+			if err := c.EmitWithCallback(func(a Args, err error) { log <- fmt.Sprintf("ack:%s:%v", a.String(0), err) }, "echo", "acked"); err != nil {
 				t.Fatal(err)
 			}
 			key := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
-			if err := c.Retries(2).EmitWithAck("retry-me", func(a Args, err error) { log <- fmt.Sprintf("retry:%s:%v", a.Raw(0), err) }, key, 0); err != nil {
+			if err := c.Retries(2).EmitWithCallback(func(a Args, err error) { log <- fmt.Sprintf("retry:%s:%v", a.Raw(0), err) }, "retry-me", key, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Call(ctxTimeout(t, time.Second), "echo"); !errors.Is(err, ErrNotConnected) {
-				t.Errorf("Call while disconnected = %v, want ErrNotConnected", err)
+			if _, err := c.EmitWithAck(ctxTimeout(t, time.Second), "echo"); !errors.Is(err, ErrNotConnected) {
+				t.Errorf("EmitWithAck while disconnected = %v, want ErrNotConnected", err)
 			}
 			if err := strict.Emit("echo", 1); !errors.Is(err, ErrNotConnected) {
 				t.Errorf("Emit with DisableBuffering = %v, want ErrNotConnected", err)
@@ -513,7 +513,7 @@ func TestReferenceShutdownDiscardsBuffer(t *testing.T) {
 	go func() { connectDone <- c.Connect(context.Background(), srv.url()) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := c.Of("/slow").EmitWithAck("echo", func(_ Args, err error) { errs <- err }, 1)
+		err := c.Of("/slow").EmitWithCallback(func(_ Args, err error) { errs <- err }, "echo", 1)
 		if err == nil {
 			break
 		}

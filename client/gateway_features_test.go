@@ -46,7 +46,8 @@ func TestGatewayNamespaceAuthFunc(t *testing.T) {
 }
 
 // TestGatewayRetry starts the server only after Connect began: with Retry
-// the first connection follows the reconnection rules and gets there.
+// the first connection follows the reconnection rules and gets there,
+// firing the reconnect event.
 func TestGatewayRetry(t *testing.T) {
 	port := freePort(t)
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -75,6 +76,8 @@ func TestGatewayRetry(t *testing.T) {
 	shutdown(t, c)
 	connects := make(chan struct{}, 4)
 	c.OnConnect(func() { connects <- struct{}{} })
+	reconnected := make(chan int, 1)
+	c.OnReconnect(func(attempts int) { reconnected <- attempts })
 	done := make(chan error, 1)
 	go func() { done <- c.Connect(ctxTimeout(t, 20*time.Second), url) }()
 	select {
@@ -90,8 +93,11 @@ func TestGatewayRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, connects, "connect handler")
-	if args, err := c.Call(ctxTimeout(t, 5*time.Second), "message-with-ack", "late"); err != nil || args.String(0) != "late" {
-		t.Errorf("Call = %v, %v", args, err)
+	if n := waitFor(t, reconnected, "reconnect event"); n < 1 {
+		t.Errorf("reconnect event after %d attempts", n)
+	}
+	if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "message-with-ack", "late"); err != nil || args.String(0) != "late" {
+		t.Errorf("EmitWithAck = %v, %v", args, err)
 	}
 }
 
@@ -276,8 +282,8 @@ func TestGatewayProxy(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitTransport(t, c, "websocket")
-			if args, err := c.Call(ctxTimeout(t, 5*time.Second), "message-with-ack", "via proxy"); err != nil || args.String(0) != "via proxy" {
-				t.Errorf("Call = %v, %v", args, err)
+			if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "message-with-ack", "via proxy"); err != nil || args.String(0) != "via proxy" {
+				t.Errorf("EmitWithAck = %v, %v", args, err)
 			}
 			if n := proxy.connects.Load() - connects; n < 1 {
 				t.Error("the WebSocket did not go through the proxy")

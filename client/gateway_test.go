@@ -61,7 +61,7 @@ func TestGatewayTransports(t *testing.T) {
 			}
 
 			// Acknowledgements from the server, with binary.
-			args, err := c.Call(ctxTimeout(t, 5*time.Second), "message-with-ack", "a", 1.5, blob)
+			args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "message-with-ack", "a", 1.5, blob)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,10 +76,10 @@ func TestGatewayTransports(t *testing.T) {
 				t.Fatalf("after 1.2s: sid %q (was %q), transport %q", c.SID("/"), sid, c.Transport())
 			}
 			acked := make(chan []any, 1)
-			err = c.EmitWithAck("message-with-ack", func(a Args, err error) {
+			err = c.EmitWithCallback(func(a Args, err error) {
 				v, _ := a.Values()
 				acked <- append(v, err)
-			}, "still here")
+			}, "message-with-ack", "still here")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,8 +181,8 @@ func TestGatewayReconnect(t *testing.T) {
 			default:
 				t.Errorf("disconnect reason %q", r)
 			}
-			if _, err := c.Call(ctxTimeout(t, time.Second), "message-with-ack", 1); !errors.Is(err, ErrNotConnected) {
-				t.Errorf("Call while disconnected = %v", err)
+			if _, err := c.EmitWithAck(ctxTimeout(t, time.Second), "message-with-ack", 1); !errors.Is(err, ErrNotConnected) {
+				t.Errorf("EmitWithAck while disconnected = %v", err)
 			}
 			time.Sleep(300 * time.Millisecond) // let some attempts fail
 			srv.start()
@@ -195,9 +195,9 @@ func TestGatewayReconnect(t *testing.T) {
 			if err := rec.next(t, "auth").Args.Decode(0, &auth); err != nil || auth.Attempt < 2 {
 				t.Errorf("auth after reconnect = %+v, %v (AuthFunc must be re-evaluated)", auth, err)
 			}
-			args, err := c.Call(ctxTimeout(t, 5*time.Second), "message-with-ack", "again")
+			args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "message-with-ack", "again")
 			if err != nil || args.String(0) != "again" {
-				t.Fatalf("Call after reconnect = %v, %v", args, err)
+				t.Fatalf("EmitWithAck after reconnect = %v, %v", args, err)
 			}
 			waitTransport(t, c, m.want)
 		})
@@ -247,27 +247,6 @@ func jsonEq(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
-}
-
-func TestGatewayReconnectionAttempts(t *testing.T) {
-	srv := startGateway(t, 0)
-	c := New(Options{
-		Transports:           []string{"websocket"},
-		ReconnectionAttempts: 3,
-		ReconnectionDelay:    20 * time.Millisecond,
-		ReconnectionDelayMax: 40 * time.Millisecond,
-		RequestTimeout:       time.Second,
-		Logger:               testLogger(),
-	})
-	shutdown(t, c)
-	if err := c.Connect(ctxTimeout(t, 10*time.Second), srv.url()); err != nil {
-		t.Fatal(err)
-	}
-	srv.stop()
-	waitDone(t, c) // gives up after three failed attempts
-	if c.Connected() {
-		t.Error("connected")
-	}
 }
 
 func TestGatewayDisableReconnection(t *testing.T) {

@@ -101,7 +101,7 @@ func TestGatewayMsgpack(t *testing.T) {
 			// floats, and a struct through the custom JSON codec.
 			blob := []byte{0, 1, 0xfe, 0xff}
 			p := point{X: 3, Y: -4, Tag: []byte("t")}
-			args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "s", 42, 1.5, nil, true, blob,
+			args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "s", 42, 1.5, nil, true, blob,
 				map[string]any{"nested": []any{blob, int64(1) << 40}}, p)
 			if err != nil {
 				t.Fatal(err)
@@ -129,7 +129,7 @@ func TestGatewayMsgpack(t *testing.T) {
 
 			// Server to client with an ack: "ask" makes the server call our
 			// "question", and acknowledges with our answer.
-			args, err = c.Call(ctxTimeout(t, 5*time.Second), "ask", "q", []byte{9})
+			args, err = c.EmitWithAck(ctxTimeout(t, 5*time.Second), "ask", "q", []byte{9})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestGatewayMsgpack(t *testing.T) {
 			}
 
 			// A custom namespace over the same connection.
-			args, err = c.Of("/chat").Call(ctxTimeout(t, 5*time.Second), "hello", "x", []byte("y"))
+			args, err = c.Of("/chat").EmitWithAck(ctxTimeout(t, 5*time.Second), "hello", "x", []byte("y"))
 			if err != nil || args.String(0) != "/chat" || args.String(1) != "x" || args.Decode(2, &b) != nil || string(b) != "y" {
 				t.Errorf("/chat ack %v: %s %s", err, args.Raw(0), args.Raw(1))
 			}
@@ -158,10 +158,10 @@ func TestGatewayMsgpack(t *testing.T) {
 			}
 
 			// A room broadcast.
-			if _, err := c.Call(ctxTimeout(t, 5*time.Second), "join", "r"); err != nil {
+			if _, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "join", "r"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Call(ctxTimeout(t, 5*time.Second), "shout", "r", "hi", []byte{1, 2}, 3); err != nil {
+			if _, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "shout", "r", "hi", []byte{1, 2}, 3); err != nil {
 				t.Fatal(err)
 			}
 			e = rec.next(t, "news")

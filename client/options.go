@@ -49,18 +49,20 @@ type Options struct {
 	// RequestTimeout bounds each handshake, POST and WebSocket dial.
 	// Default 10s.
 	RequestTimeout time.Duration
-	// NoWait makes Connect return as soon as the Engine.IO connection is
-	// open, the namespaces connecting in the background (python-socketio's
+	// DisableWait makes Connect return as soon as the Engine.IO connection
+	// is open, the namespaces connecting in the background (python-socketio's
 	// wait=False): OnConnect and OnConnectError report the outcome, a
 	// refused namespace is dropped from the session, and emits are
 	// buffered until their namespace is connected. WaitTimeout then only
 	// applies to reconnection attempts.
-	NoWait bool
+	DisableWait bool
 	// Retry applies the reconnection rules (delays, ReconnectionAttempts)
 	// to the first connection too, so that Connect reaches a server that
 	// comes up late; Connect then blocks until connected, out of attempts
 	// or its context is done. A namespace refusal (*ConnectError) is not
-	// retried. Retry works even with DisableReconnection.
+	// retried. Retry works even with DisableReconnection. These retries
+	// fire the reconnection events too (Client.OnReconnectAttempt and the
+	// like), as socket.io-client's do.
 	Retry bool
 
 	// DisableBuffering makes emits on a namespace that is not connected
@@ -68,7 +70,8 @@ type Options struct {
 	// or reconnecting, emits on its namespaces are buffered and sent in
 	// order once the namespace is (re)connected, as socket.io-client does;
 	// they are discarded (acknowledgement callbacks get ErrDisconnected)
-	// when the session ends for good. Call and Volatile emits never buffer.
+	// when the session ends for good. EmitWithAck and Volatile emits never
+	// buffer.
 	DisableBuffering bool
 	// AckTimeout is how long an emit made through Retries waits for each
 	// acknowledgement before resending, when Timeout was not given.
@@ -77,8 +80,8 @@ type Options struct {
 
 	// DisableReconnection turns automatic reconnection off.
 	DisableReconnection bool
-	// ReconnectionAttempts is how many attempts to make before giving up;
-	// 0 means forever.
+	// ReconnectionAttempts is how many attempts to make before giving up
+	// (see Client.OnReconnectFailed); 0 means forever.
 	ReconnectionAttempts int
 	// ReconnectionDelay is the delay before the first attempt; each next
 	// attempt doubles it. Default 1s.

@@ -48,8 +48,8 @@ func TestReferenceEventsAndAcks(t *testing.T) {
 				t.Errorf("welcome = %+v, sid %q", welcome, c.SID("/"))
 			}
 
-			// Echo with an acknowledgement (Call) and without (catch-all).
-			args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "text", 3, map[string]any{"a": []any{1, "b"}}, nil)
+			// Echo with an acknowledgement (EmitWithAck) and without (catch-all).
+			args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "text", 3, map[string]any{"a": []any{1, "b"}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestReferenceEventsAndAcks(t *testing.T) {
 
 			// Binary both ways.
 			blob := bytes.Repeat([]byte{1, 2, 3, 0}, 100)
-			args, err = c.Call(ctxTimeout(t, 5*time.Second), "binary", blob)
+			args, err = c.EmitWithAck(ctxTimeout(t, 5*time.Second), "binary", blob)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +84,7 @@ func TestReferenceEventsAndAcks(t *testing.T) {
 
 			// The server's emitWithAck to the client: the handler's return
 			// values (a binary one included) become the acknowledgement.
-			args, err = c.Call(ctxTimeout(t, 5*time.Second), "ask", "q1")
+			args, err = c.EmitWithAck(ctxTimeout(t, 5*time.Second), "ask", "q1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestReferenceEventsAndAcks(t *testing.T) {
 
 			// EmitWithAck callback.
 			got := make(chan string, 1)
-			if err := c.EmitWithAck("echo", func(a Args, err error) { got <- a.String(0) }, "cb"); err != nil {
+			if err := c.EmitWithCallback(func(a Args, err error) { got <- a.String(0) }, "echo", "cb"); err != nil {
 				t.Fatal(err)
 			}
 			if s := waitFor(t, got, "ack callback"); s != "cb" {
@@ -132,7 +132,7 @@ func TestReferenceAdminNamespace(t *testing.T) {
 	if ok.SID("/admin") == "" || ok.SID("/") != "" {
 		t.Errorf("sids: /admin %q, / %q", ok.SID("/admin"), ok.SID("/"))
 	}
-	args, err := ok.Of("/admin").Call(ctxTimeout(t, 5*time.Second), "echo", "hi")
+	args, err := ok.Of("/admin").EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "hi")
 	if err != nil || args.String(0) != "hi" {
 		t.Errorf("echo on /admin = %s, %v", mustJSON(args), err)
 	}
@@ -172,7 +172,7 @@ func TestReferenceServerDisconnect(t *testing.T) {
 	waitFor(t, connects, "second connect")
 }
 
-func TestReferenceCallTimeout(t *testing.T) {
+func TestReferenceEmitWithAckTimeout(t *testing.T) {
 	srv := reference(t)
 	c := New(Options{Logger: testLogger()})
 	shutdown(t, c)
@@ -182,10 +182,10 @@ func TestReferenceCallTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := c.Call(ctx, "ignore", 1)
+	_, err := c.EmitWithAck(ctx, "ignore", 1)
 	var te *TimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Call = %v, want a *TimeoutError", err)
+		t.Fatalf("EmitWithAck = %v, want a *TimeoutError", err)
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Errorf("timed out after %v", d)
@@ -193,11 +193,11 @@ func TestReferenceCallTimeout(t *testing.T) {
 	// A canceled context is not a timeout.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if _, err := c.Call(ctx2, "ignore"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Call with a canceled context = %v", err)
+	if _, err := c.EmitWithAck(ctx2, "ignore"); !errors.Is(err, context.Canceled) {
+		t.Errorf("EmitWithAck with a canceled context = %v", err)
 	}
 	// The connection is still usable.
-	if args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "ok"); err != nil || args.String(0) != "ok" {
+	if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "ok"); err != nil || args.String(0) != "ok" {
 		t.Errorf("echo = %v, %v", args, err)
 	}
 }
@@ -338,7 +338,7 @@ func TestReferenceReconnect(t *testing.T) {
 	if sid2 == sid1 {
 		t.Error("same sid after reconnecting")
 	}
-	if args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "back"); err != nil || args.String(0) != "back" {
+	if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "back"); err != nil || args.String(0) != "back" {
 		t.Errorf("echo after reconnect = %v, %v", args, err)
 	}
 	waitTransport(t, c, "websocket")
@@ -382,15 +382,16 @@ func TestReferenceWaitTimeout(t *testing.T) {
 	}
 }
 
-// TestReferenceCallFromHandler checks that a handler may block on Call:
-// acknowledgements are not delivered through the handler goroutine.
-func TestReferenceCallFromHandler(t *testing.T) {
+// TestReferenceEmitWithAckFromHandler checks that a handler may block on
+// EmitWithAck: acknowledgements are not delivered through the handler
+// goroutine.
+func TestReferenceEmitWithAckFromHandler(t *testing.T) {
 	srv := reference(t)
 	c := New(Options{Transports: []string{"websocket"}, Logger: testLogger()})
 	shutdown(t, c)
 	inner := make(chan string, 1)
 	c.On("echo-back", func(e *Event) []any {
-		args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "inner:"+e.Args.String(0))
+		args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "inner:"+e.Args.String(0))
 		if err != nil {
 			inner <- err.Error()
 		} else {
@@ -404,7 +405,7 @@ func TestReferenceCallFromHandler(t *testing.T) {
 	if err := c.Emit("echo", "outer"); err != nil {
 		t.Fatal(err)
 	}
-	if got := waitFor(t, inner, "nested call"); got != "inner:outer" {
-		t.Errorf("nested Call = %q", got)
+	if got := waitFor(t, inner, "nested EmitWithAck"); got != "inner:outer" {
+		t.Errorf("nested EmitWithAck = %q", got)
 	}
 }

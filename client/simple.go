@@ -107,7 +107,9 @@ func (s *SimpleClient) Emit(event string, args ...any) error {
 }
 
 // Call sends an event and waits up to timeout for the server's
-// acknowledgement, returning its arguments or a *TimeoutError.
+// acknowledgement, returning its arguments or a *TimeoutError, like
+// python-socketio's SimpleClient.call (Client.EmitWithAck takes a
+// context instead).
 func (s *SimpleClient) Call(timeout time.Duration, event string, args ...any) (socketio.Args, error) {
 	c := s.client()
 	if c == nil {
@@ -115,7 +117,7 @@ func (s *SimpleClient) Call(timeout time.Duration, event string, args ...any) (s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return c.Of(s.ns).Call(ctx, event, args...)
+	return c.Of(s.ns).EmitWithAck(ctx, event, args...)
 }
 
 // Receive returns the next event from the server, waiting up to timeout

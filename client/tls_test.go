@@ -84,7 +84,7 @@ func TestReferenceTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTransport(t, c, "websocket")
-	if args, err := c.Call(ctxTimeout(t, 5*time.Second), "echo", "tls"); err != nil || args.String(0) != "tls" {
+	if args, err := c.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "tls"); err != nil || args.String(0) != "tls" {
 		t.Errorf("echo over wss = %v, %v", args, err)
 	}
 
@@ -97,7 +97,7 @@ func TestReferenceTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTransport(t, c2, "websocket")
-	if args, err := c2.Call(ctxTimeout(t, 5*time.Second), "echo", "hc"); err != nil || args.String(0) != "hc" {
+	if args, err := c2.EmitWithAck(ctxTimeout(t, 5*time.Second), "echo", "hc"); err != nil || args.String(0) != "hc" {
 		t.Errorf("echo = %v, %v", args, err)
 	}
 }

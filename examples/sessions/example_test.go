@@ -35,7 +35,7 @@ func TestSessions(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), et.Timeout)
 			defer cancel()
-			if _, err := ada.Call(ctx, "post"); err != nil {
+			if _, err := ada.EmitWithAck(ctx, "post"); err != nil {
 				errs <- err
 			}
 		})

@@ -142,7 +142,7 @@ func Call(t testing.TB, c *client.Client, ns, event string, args ...any) client.
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	res, err := c.Of(ns).Call(ctx, event, args...)
+	res, err := c.Of(ns).EmitWithAck(ctx, event, args...)
 	if err != nil {
 		t.Fatalf("call %s %q: %v", ns, event, err)
 	}

@@ -381,7 +381,7 @@ func (p *goPeer) SID() string   { return p.sid }
 func (p *goPeer) call(event string, args ...any) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCallTimeout)
 	defer cancel()
-	res, err := p.c.Call(ctx, event, args...)
+	res, err := p.c.EmitWithAck(ctx, event, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", p.label, event, err)
 	}
