@@ -406,8 +406,14 @@ func (p *nodeProc) stderrText() string {
 // ends or after interopScenarioTimeout.
 func runNode(t *testing.T, script string, args ...string) *nodeProc {
 	t.Helper()
+	return runNodeFor(t, interopScenarioTimeout, script, args...)
+}
+
+// runNodeFor is runNode with the process killed after limit.
+func runNodeFor(t *testing.T, limit time.Duration, script string, args ...string) *nodeProc {
+	t.Helper()
 	node, jsDir := interopNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), interopScenarioTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(jsDir, "interop", script)}, args...)...)
 	cmd.Dir = jsDir
 	cmd.WaitDelay = 2 * time.Second
@@ -457,7 +463,13 @@ func runNode(t *testing.T, script string, args ...string) *nodeProc {
 // decodes it into v.
 func (p *nodeProc) expect(ev string, v any) {
 	p.t.Helper()
-	timer := time.NewTimer(interopWait)
+	p.expectWithin(interopWait, ev, v)
+}
+
+// expectWithin is expect waiting up to d.
+func (p *nodeProc) expectWithin(d time.Duration, ev string, v any) {
+	p.t.Helper()
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {

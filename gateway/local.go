@@ -39,7 +39,7 @@ func (l *localSide) Deliver(p *socketio.Packet, sids []string, flags adapter.Fla
 		if s == nil {
 			continue
 		}
-		if s.deliver(f, all, flags) == nil {
+		if s.deliver(p, f, all, flags) == nil {
 			n++
 		}
 	}

@@ -272,15 +272,22 @@ func (s *Server) catchAllNS() *Namespace {
 // refuses s. The socket can be found by its id (for sessions and rooms)
 // from the start.
 func (ns *Namespace) connect(s *Socket) {
-	ns.mu.Lock()
-	if ns.others == nil {
-		ns.others = make(map[string]*Socket)
+	recovered := ns.srv.cfg.Recovery.Enabled && ns.prepareRecovery(s)
+	if !recovered {
+		ns.mu.Lock()
+		if ns.others == nil {
+			ns.others = make(map[string]*Socket)
+		}
+		ns.others[s.id] = s
+		ns.mu.Unlock()
 	}
-	ns.others[s.id] = s
-	ns.mu.Unlock()
 	ns.srv.connectStarted(ns)
 
-	for _, mw := range ns.connectMiddlewares() {
+	var mws []Middleware
+	if !recovered || ns.srv.cfg.Recovery.RunMiddlewares {
+		mws = ns.connectMiddlewares()
+	}
+	for _, mw := range mws {
 		if err := ns.runConnect(func(s *Socket, _ json.RawMessage) error { return mw(s) }, s); err != nil {
 			ns.refuse(s, err)
 			return
@@ -361,6 +368,9 @@ func (ns *Namespace) admit(s *Socket) bool {
 	ns.mu.Unlock()
 	ns.adapter.AddAll(s.id, s.id)
 	data := socketio.AppendString([]byte(`{"sid":`), s.id)
+	if s.pid != "" {
+		data = socketio.AppendString(append(data, `,"pid":`...), s.pid)
+	}
 	data = append(data, '}')
 	s.connected(&socketio.Packet{Type: socketio.Connect, Namespace: ns.name, Data: data})
 	ns.srv.log.Debug("gateway: socket connected", "nsp", ns.name, "sid", s.id, "conn", s.conn.ss.ID())

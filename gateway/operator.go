@@ -90,6 +90,7 @@ func (o Operator) Emit(ctx context.Context, event string, args ...any) error {
 		if err != nil {
 			return err
 		}
+		ns.store(ctx, &p, o.opts.Rooms, o.opts.Except, o.opts.Flags)
 		return ns.adapter.Broadcast(ctx, &p, o.opts)
 	})
 }

@@ -48,6 +48,8 @@ type Config struct {
 	// leaves. By default they are removed, with their adapter, so that
 	// clients cannot make the server grow without bound.
 	KeepEmptyChildNamespaces bool
+	// Recovery configures connection state recovery (off by default).
+	Recovery RecoveryConfig
 	// AlwaysConnect accepts a namespace connection before its connect
 	// handler runs; a refusal then disconnects the socket. By default the
 	// connection is accepted only once the handler returns nil.
@@ -111,6 +113,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Parser = socketio.ParserOrDefault(c.Parser, c.JSON)
+	c.Recovery = c.Recovery.withDefaults()
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogate/siogate/adapter"
@@ -77,8 +78,11 @@ type Socket struct {
 	at   time.Time
 
 	mu      sync.Mutex
-	pending []engineio.Frame // emitted before the CONNECT answer went out
-	ready   bool             // the CONNECT answer and what preceded it are queued
+	pending []pendingFrame // emitted before the CONNECT answer went out
+	ready   bool           // the CONNECT answer and what preceded it are queued
+	// open mirrors ready for the broadcast path, which reads it without
+	// the lock.
+	open atomic.Bool
 	// admitted: the CONNECT answer is on its way; the socket is in its
 	// namespace for the disconnect handler and Connected.
 	admitted bool
@@ -92,6 +96,13 @@ type Socket struct {
 	session map[string]any
 	// middlewares run on every event (Use).
 	middlewares []EventMiddleware
+
+	// Connection state recovery (see RecoveryConfig).
+	pid        string // private session id ("" with recovery off)
+	baseOffset string // newest stored offset when the socket connected
+	recovered  bool
+	recovering bool                  // registered early: held frames carry offsets
+	replay     []adapter.StoredPacket // missed events, sent before the CONNECT answer
 	smu         sync.Mutex // serializes UpdateSession
 }
 
@@ -175,11 +186,7 @@ func (s *Socket) send(p *socketio.Packet) error {
 		return ErrDisconnected
 	}
 	if !s.ready {
-		if all == nil {
-			s.pending = append(s.pending, f)
-		} else {
-			s.pending = append(s.pending, all...)
-		}
+		s.holdLocked(f, all, "")
 		s.mu.Unlock()
 		return nil
 	}
@@ -190,8 +197,45 @@ func (s *Socket) send(p *socketio.Packet) error {
 	return s.conn.ss.Send(all...)
 }
 
+// pendingFrame is a frame held until the CONNECT answer has gone out,
+// with the recovery offset of its event when the socket is recovering.
+type pendingFrame struct {
+	f      engineio.Frame
+	offset string
+}
+
+// holdLocked keeps frames until the CONNECT answer. s.mu is held.
+func (s *Socket) holdLocked(f engineio.Frame, all []engineio.Frame, offset string) {
+	if all == nil {
+		s.pending = append(s.pending, pendingFrame{f, offset})
+		return
+	}
+	for _, x := range all {
+		s.pending = append(s.pending, pendingFrame{x, offset})
+	}
+}
+
 // deliver queues a broadcast's frames, encoded once for every recipient.
-func (s *Socket) deliver(f engineio.Frame, all []engineio.Frame, flags adapter.Flags) error {
+// Before the CONNECT answer has gone out they are held, as send does.
+func (s *Socket) deliver(p *socketio.Packet, f engineio.Frame, all []engineio.Frame, flags adapter.Flags) error {
+	if !s.open.Load() {
+		s.mu.Lock()
+		if !s.ready {
+			defer s.mu.Unlock()
+			if s.gone {
+				return ErrDisconnected
+			}
+			if !flags.Volatile {
+				off := ""
+				if s.recovering && p != nil {
+					off = lastOffset(p.Data)
+				}
+				s.holdLocked(f, all, off)
+			}
+			return nil
+		}
+		s.mu.Unlock()
+	}
 	switch {
 	case flags.Volatile && all == nil:
 		return s.conn.ss.SendVolatile(f)
@@ -241,7 +285,16 @@ func (s *Socket) connected(ack *socketio.Packet) {
 	s.mu.Lock()
 	s.admitted = true
 	waiting := len(s.pending) > 0
-	err := s.conn.ss.Send(f)
+	// A recovered socket gets the events it missed first, as Node's
+	// server sends them: the client holds them until the answer.
+	replay, replayed := s.replayFrames()
+	var err error
+	if len(replay) > 0 {
+		err = s.conn.ss.Send(replay...)
+	}
+	if err == nil {
+		err = s.conn.ss.Send(f)
+	}
 	s.mu.Unlock()
 	if waiting && err == nil {
 		// What the connect handler emitted follows the CONNECT answer in a
@@ -254,9 +307,16 @@ func (s *Socket) connected(ack *socketio.Packet) {
 		time.Sleep(connectPacing)
 	}
 	s.mu.Lock()
-	frames := s.pending
+	frames := make([]engineio.Frame, 0, len(s.pending))
+	for _, pf := range s.pending {
+		if _, dup := replayed[pf.offset]; dup && pf.offset != "" {
+			continue // replayed already
+		}
+		frames = append(frames, pf.f)
+	}
 	s.pending = nil
 	s.ready = true
+	s.open.Store(true)
 	// A failed Send means the session is closing: the socket is already
 	// registered on its connection, whose close reports it with the real
 	// reason (a shutdown, a ping timeout...), so errors are not handled
@@ -348,7 +408,9 @@ func (e SocketEmitter) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return e.s.sendFlags(&p, e.flags())
+	flags := e.flags()
+	e.s.ns.store(context.Background(), &p, []string{e.s.id}, nil, flags)
+	return e.s.sendFlags(&p, flags)
 }
 
 // Send emits the "message" event.
@@ -423,7 +485,7 @@ func (s *Socket) sendFlags(p *socketio.Packet, flags adapter.Flags) error {
 	if err != nil {
 		return err
 	}
-	return s.deliver(f, all, flags)
+	return s.deliver(p, f, all, flags)
 }
 
 // sendWithAck assigns p an ack id of this socket and registers cb. When
@@ -664,6 +726,9 @@ func (s *Socket) onDisconnect(reason DisconnectReason) {
 	disconnecting, disconnect := s.ns.disconnectHandlers()
 	s.runDisconnectHandler(disconnecting, reason)
 	s.runDisconnectHandler(disconnect, reason)
+	if s.pid != "" && recoverable(reason) {
+		s.persist() // what the handlers changed is kept too
+	}
 	// As Node: the rooms are left, then the socket is reported gone.
 	s.ns.forget(s)
 	s.ns.srv.obs.each(func(o Observer) { o.SocketDisconnected(s, reason) })
