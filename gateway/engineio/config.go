@@ -50,12 +50,12 @@ type Config struct {
 	// only the server's own origin; "*" allows any. Requests from other
 	// origins are refused with HTTP 400.
 	CORSAllowedOrigins []string
-	// CORSDisabled turns CORS handling off entirely: no origin check and no
+	// DisableCORS turns CORS handling off entirely: no origin check and no
 	// CORS headers (python's cors_allowed_origins=[]).
-	CORSDisabled bool
-	// NoCORSCredentials omits Access-Control-Allow-Credentials (python's
+	DisableCORS bool
+	// DisableCORSCredentials omits Access-Control-Allow-Credentials (python's
 	// cors_credentials=False).
-	NoCORSCredentials bool
+	DisableCORSCredentials bool
 	// DisableMonitorClients stops closing sessions whose pong is late;
 	// pings are still sent (python's monitor_clients=False).
 	DisableMonitorClients bool

@@ -1091,8 +1091,8 @@ func TestCORS(t *testing.T) {
 			t.Fatalf("Access-Control-Allow-Origin %q", v)
 		}
 	})
-	t.Run("CORSDisabled", func(t *testing.T) {
-		s := newServer(t, engineio.Config{CORSDisabled: true})
+	t.Run("DisableCORS", func(t *testing.T) {
+		s := newServer(t, engineio.Config{DisableCORS: true})
 		resp := handshake(t, s, other)
 		if resp.StatusCode != 200 {
 			t.Fatalf("HTTP %d", resp.StatusCode)
@@ -1132,8 +1132,8 @@ func TestCORS(t *testing.T) {
 			t.Fatal("preflight opened a session")
 		}
 	})
-	t.Run("NoCORSCredentials", func(t *testing.T) {
-		s := newServer(t, engineio.Config{CORSAllowedOrigins: []string{"*"}, NoCORSCredentials: true})
+	t.Run("DisableCORSCredentials", func(t *testing.T) {
+		s := newServer(t, engineio.Config{CORSAllowedOrigins: []string{"*"}, DisableCORSCredentials: true})
 		resp := handshake(t, s, other)
 		if resp.StatusCode != 200 {
 			t.Fatalf("HTTP %d", resp.StatusCode)

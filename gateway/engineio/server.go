@@ -275,7 +275,7 @@ func (s *Server) upgradesFor(transport string) []string {
 
 // cors applies the CORS policy. It reports false when the origin is refused.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
-	if s.cfg.CORSDisabled {
+	if s.cfg.DisableCORS {
 		return true
 	}
 	origin := r.Header.Get("Origin")
@@ -288,7 +288,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if !s.cfg.NoCORSCredentials {
+	if !s.cfg.DisableCORSCredentials {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if r.Method == http.MethodOptions {
