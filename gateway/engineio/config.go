@@ -38,8 +38,17 @@ type Config struct {
 	// DisableCompression turns off gzip/deflate of long-polling responses
 	// (python's http_compression=False).
 	DisableCompression bool
-	// CompressionThreshold is the smallest polling response compressed, in
-	// bytes (default 1024).
+	// WebSocketCompression turns on the permessage-deflate extension
+	// (RFC 7692) with the WebSocket clients that offer it: browsers and
+	// Node's ws do. Default off, as Node's perMessageDeflate. Each message
+	// is compressed on its own (no context takeover either way), so a
+	// broadcast is compressed once for all its sockets and idle
+	// connections keep no compressor state; the cost is CPU for the
+	// messages compressed and inflated.
+	WebSocketCompression bool
+	// CompressionThreshold is the smallest polling response, or WebSocket
+	// message, compressed, in bytes (default 1024, Node's threshold for
+	// both).
 	CompressionThreshold int
 	// Cookie, when set, is sent on the polling handshake response with the
 	// session id as its value; its other fields are the attributes. A Path

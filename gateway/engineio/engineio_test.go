@@ -1225,6 +1225,30 @@ func TestCompression(t *testing.T) {
 			}
 		}
 	})
+	t.Run("NoCompress", func(t *testing.T) {
+		// A response is compressed when one of its packets may be.
+		s := newServer(t, engineio.Config{})
+		sid, _ := s.handshake(t)
+		ss := s.rec.session(t, sid)
+		gzipped := func(frames ...engineio.Frame) bool {
+			t.Helper()
+			if err := ss.Send(frames...); err != nil {
+				t.Fatal(err)
+			}
+			resp, _, err := do(t, nil, http.MethodGet, s.pollURL(sid), nil, http.Header{"Accept-Encoding": {"gzip"}})
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET: %v %v", err, resp)
+			}
+			return resp.Header.Get("Content-Encoding") == "gzip"
+		}
+		plain := engineio.Frame{Data: []byte("4" + big), NoCompress: true}
+		if gzipped(plain, plain) {
+			t.Fatal("a response of NoCompress packets was compressed")
+		}
+		if !gzipped(plain, engineio.MessageFrame([]byte("x"))) {
+			t.Fatal("a response with a compressible packet was not compressed")
+		}
+	})
 	t.Run("DisableCompression", func(t *testing.T) {
 		resp, body := fetch(t, engineio.Config{DisableCompression: true}, big, "gzip, deflate")
 		if ce := resp.Header.Get("Content-Encoding"); ce != "" || string(body) != "4"+big {

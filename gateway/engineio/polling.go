@@ -39,7 +39,7 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Logger.Debug("engineio: session opened", "sid", ss.id, "transport", eio.Polling, "remote", r.RemoteAddr)
 	s.handler.OnOpen(ss)
 	ss.startHeartbeat()
-	s.writePayload(w, r, s.handshake(ss, s.upgradesFor(eio.Polling)))
+	s.writePayload(w, r, s.handshake(ss, s.upgradesFor(eio.Polling)), true)
 }
 
 // servePoll answers a long-polling GET with the queued packets, waiting for
@@ -112,9 +112,10 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, ErrSessionClosed)
 		return
 	}
-	size := 0
+	size, compress := 0, false
 	for _, f := range batch {
 		size += len(f.Data) + 1
+		compress = compress || !f.NoCompress
 	}
 	body := make([]byte, 0, size+size/3)
 	for i, f := range batch {
@@ -127,7 +128,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			body = append(body, f.Data...)
 		}
 	}
-	s.srv.writePayload(w, r, body)
+	s.srv.writePayload(w, r, body, compress)
 }
 
 // servePost reads a long-polling POST and dispatches its packets.
@@ -173,12 +174,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-// writePayload writes a polling response body, compressed when allowed.
-func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, body []byte) {
+// writePayload writes a polling response body, compressed when allowed
+// and asked for: as Node does, a response is compressed when at least one
+// of its packets may be.
+func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, body []byte, compress bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
-	if !s.cfg.DisableCompression && len(body) >= s.cfg.CompressionThreshold {
+	if compress && !s.cfg.DisableCompression && len(body) >= s.cfg.CompressionThreshold {
 		if enc := pickEncoding(r.Header.Get("Accept-Encoding")); enc != "" {
 			var buf bytes.Buffer
 			var zw io.WriteCloser

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ const wsReadBuffer = 512
 // NewServer returns a server that reports session events to h.
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
+	s.frames.deflate.threshold = s.cfg.CompressionThreshold
 	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
 		ReadBufferSize:     wsReadBuffer,
@@ -80,6 +82,17 @@ func NewServer(cfg Config, h Handler) *Server {
 		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
 		Recovery:           gws.Recovery,
 		Logger:             gwsLogger{s.cfg.Logger},
+		// gws inflates what clients send and writes the handshake and
+		// probe answers; the negotiation is this server's (Server.upgrade).
+		// Its inflaters are shared by all connections, a few per CPU.
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:             s.cfg.WebSocketCompression,
+			Level:               deflateLevel,
+			Threshold:           s.cfg.CompressionThreshold,
+			PoolSize:            runtime.GOMAXPROCS(0),
+			ServerMaxWindowBits: 15,
+			ClientMaxWindowBits: 15,
+		},
 	})
 	return s
 }
