@@ -281,6 +281,10 @@ func (ns *Namespace) Deliver(p *socketio.Packet, sids []string, flags adapter.Fl
 		ns.srv.log.Error("gateway: cannot encode a broadcast", "nsp", ns.name, "err", err)
 		return 0
 	}
+	f = f.Shared(flags.Compress) // compressed at most once for all sockets
+	for i := range all {
+		all[i] = all[i].Shared(flags.Compress)
+	}
 	n := 0
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
@@ -378,7 +382,9 @@ func (ns *Namespace) Except(rooms ...string) Operator { return ns.op().Except(ro
 // Local restricts the next operation to this node.
 func (ns *Namespace) Local() Operator { return ns.op().Local() }
 
-func (ns *Namespace) op() Operator { return Operator{ns: ns} }
+func (ns *Namespace) op() Operator {
+	return Operator{ns: ns, opts: adapter.BroadcastOptions{Flags: adapter.Flags{Compress: true}}} // as Node: compress unless Compress(false)
+}
 
 // EnterRoom puts the socket sid into room. An unknown sid is a no-op.
 func (ns *Namespace) EnterRoom(sid, room string) error {

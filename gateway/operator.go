@@ -44,7 +44,8 @@ func (o Operator) Volatile() Operator {
 	return o
 }
 
-// Compress sets the compression flag.
+// Compress sets the compression flag, on by default as in Node:
+// Compress(false) sends the event uncompressed.
 func (o Operator) Compress(on bool) Operator {
 	o.opts.Flags.Compress = on
 	return o
