@@ -44,7 +44,7 @@ type rawFrame struct {
 // dialRaw opens a WebSocket to the server's Engine.IO path (query is
 // appended), offering extensions when not empty. It returns the client
 // and the handshake response; the connection is usable only on 101.
-func dialRaw(t *testing.T, s *testServer, query string, extensions ...string) *rawWS {
+func dialRaw(t testing.TB, s *testServer, query string, extensions ...string) *rawWS {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", s.ts.Listener.Addr().String(), waitFor)
 	if err != nil {
@@ -74,7 +74,7 @@ func dialRaw(t *testing.T, s *testServer, query string, extensions ...string) *r
 }
 
 // read returns the next frame, failing on a close frame.
-func (c *rawWS) read(t *testing.T) rawFrame {
+func (c *rawWS) read(t testing.TB) rawFrame {
 	t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(waitFor))
 	var h [2]byte
@@ -109,7 +109,7 @@ func (c *rawWS) read(t *testing.T) rawFrame {
 }
 
 // message returns the next frame's message, inflated when RSV1 says so.
-func (c *rawWS) message(t *testing.T) (rawFrame, []byte) {
+func (c *rawWS) message(t testing.TB) (rawFrame, []byte) {
 	t.Helper()
 	f := c.read(t)
 	if !f.rsv1 {
@@ -148,7 +148,7 @@ func (c *rawWS) write(t *testing.T, op byte, compressed bool, payload []byte) {
 }
 
 // open reads the Engine.IO open packet and returns the sid.
-func (c *rawWS) open(t *testing.T) string {
+func (c *rawWS) open(t testing.TB) string {
 	t.Helper()
 	_, m := c.message(t)
 	sid, _ := parseOpen(t, string(m))
@@ -156,7 +156,7 @@ func (c *rawWS) open(t *testing.T) string {
 }
 
 // inflate undoes permessage-deflate with the standard library.
-func inflate(t *testing.T, payload []byte) []byte {
+func inflate(t testing.TB, payload []byte) []byte {
 	t.Helper()
 	r := flate.NewReader(io.MultiReader(bytes.NewReader(payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff})))
 	out, err := io.ReadAll(r)

@@ -61,7 +61,7 @@ func (r *recorder) OnClose(s *engineio.Session, reason engineio.Reason) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) session(t *testing.T, sid string) *engineio.Session {
+func (r *recorder) session(t testing.TB, sid string) *engineio.Session {
 	t.Helper()
 	var ss *engineio.Session
 	eventually(t, "session "+sid+" to open", func() bool {
@@ -95,7 +95,7 @@ func (r *recorder) isClosed(sid string) bool {
 }
 
 // eventually polls cond until it holds or waitFor passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for !cond() {
@@ -113,19 +113,19 @@ type testServer struct {
 	url string // http://127.0.0.1:port/engine.io/
 }
 
-func newServer(t *testing.T, cfg engineio.Config) *testServer {
+func newServer(t testing.TB, cfg engineio.Config) *testServer {
 	t.Helper()
 	return startServer(t, cfg, httptest.NewServer)
 }
 
 // newTLSServer is newServer over TLS; its WebSocket clients trust the
 // test certificate.
-func newTLSServer(t *testing.T, cfg engineio.Config) *testServer {
+func newTLSServer(t testing.TB, cfg engineio.Config) *testServer {
 	t.Helper()
 	return startServer(t, cfg, httptest.NewTLSServer)
 }
 
-func startServer(t *testing.T, cfg engineio.Config, listen func(http.Handler) *httptest.Server) *testServer {
+func startServer(t testing.TB, cfg engineio.Config, listen func(http.Handler) *httptest.Server) *testServer {
 	t.Helper()
 	rec := newRecorder()
 	srv := engineio.NewServer(cfg, rec)
@@ -255,7 +255,7 @@ func (s *testServer) handshake(t *testing.T) (string, map[string]json.RawMessage
 	return parseOpen(t, body)
 }
 
-func parseOpen(t *testing.T, body string) (string, map[string]json.RawMessage) {
+func parseOpen(t testing.TB, body string) (string, map[string]json.RawMessage) {
 	t.Helper()
 	if !strings.HasPrefix(body, "0") {
 		t.Fatalf("handshake: want an open packet, got %q", body)
