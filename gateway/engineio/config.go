@@ -55,10 +55,20 @@ type Config struct {
 	// left empty becomes "/", SameSite left default becomes Lax. Default: no
 	// cookie.
 	Cookie *http.Cookie
+	// SessionCookie, when set, returns the cookie for a handshake request,
+	// in place of Cookie: computed attributes (Domain, Secure...) per
+	// request, or nil for no cookie. Its Value is replaced by the session
+	// id and the defaults of Cookie apply. The cookie is set on the
+	// handshake response of either transport.
+	SessionCookie func(r *http.Request) *http.Cookie
 	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
 	// only the server's own origin; "*" allows any. Requests from other
 	// origins are refused with HTTP 400.
 	CORSAllowedOrigins []string
+	// CORSAllowOrigin, when set, decides instead of CORSAllowedOrigins
+	// whether a request's Origin is allowed (the origin function of Node's
+	// cors options).
+	CORSAllowOrigin func(r *http.Request, origin string) bool
 	// DisableCORS turns CORS handling off entirely: no origin check and no
 	// CORS headers (python's cors_allowed_origins=[]).
 	DisableCORS bool
@@ -81,6 +91,20 @@ type Config struct {
 	// GenerateID returns new session ids (default: 20 random URL-safe
 	// base64 characters).
 	GenerateID func() string
+	// AllowRequest, when set, is asked about every handshake request, of
+	// either transport, before a session is made (Node's allowRequest).
+	// It may block: r carries the request's context. A nil error lets the
+	// handshake go on; an *Error refuses it with its code and message, any
+	// other error with CodeForbidden (HTTP 403) and the error's text as
+	// the message.
+	AllowRequest func(r *http.Request) error
+	// InitialHeaders, when set, may add headers to a handshake response,
+	// polling or WebSocket (Node's "initial_headers" event).
+	InitialHeaders func(r *http.Request, h http.Header)
+	// Headers, when set, may add headers to every polling response and
+	// WebSocket upgrade response, handshakes included (Node's "headers"
+	// event). It runs after InitialHeaders.
+	Headers func(r *http.Request, h http.Header)
 }
 
 func (c Config) withDefaults() Config {

@@ -46,6 +46,12 @@ type rawFrame struct {
 // and the handshake response; the connection is usable only on 101.
 func dialRaw(t testing.TB, s *testServer, query string, extensions ...string) *rawWS {
 	t.Helper()
+	return dialRawPath(t, s, "/engine.io/?EIO=4&transport=websocket"+query, extensions...)
+}
+
+// dialRawPath is dialRaw with the request's whole path and query.
+func dialRawPath(t testing.TB, s *testServer, path string, extensions ...string) *rawWS {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", s.ts.Listener.Addr().String(), waitFor)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func dialRaw(t testing.TB, s *testServer, query string, extensions ...string) *r
 	var key [16]byte
 	_, _ = rand.Read(key[:])
 	var req strings.Builder
-	fmt.Fprintf(&req, "GET /engine.io/?EIO=4&transport=websocket%s HTTP/1.1\r\nHost: %s\r\n", query, s.ts.Listener.Addr())
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\n", path, s.ts.Listener.Addr())
 	fmt.Fprintf(&req, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
 		base64.StdEncoding.EncodeToString(key[:]))
 	for _, e := range extensions {

@@ -18,22 +18,15 @@ import (
 const upgradeSettle = 100 * time.Millisecond
 
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	ss, err := s.newSession(r, eio.Polling)
+	ss, err := s.newSession(s.cfg.GenerateID(), r, eio.Polling)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if c := s.cfg.Cookie; c != nil {
-		ck := *c
-		ck.Value = ss.id
-		if ck.Path == "" {
-			ck.Path = "/"
-		}
-		if ck.SameSite == 0 || ck.SameSite == http.SameSiteDefaultMode {
-			ck.SameSite = http.SameSiteLaxMode
-		}
-		http.SetCookie(w, &ck)
+	if ck := s.sessionCookie(r, ss.id); ck != nil {
+		http.SetCookie(w, ck)
 	}
+	s.addHeaders(w.Header(), r, true)
 	// OnOpen runs before the client can see the sid, so that its first
 	// POST always finds the session ready.
 	s.cfg.Logger.Debug("engineio: session opened", "sid", ss.id, "transport", eio.Polling, "remote", r.RemoteAddr)
@@ -50,12 +43,12 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		defer s.srv.forget(s) // the last packet a close left for this poll
 	} else if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: session is not polling"))
+		s.srv.refuse(w, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: overlapping GET requests"))
+		s.srv.refuse(w, CodeBadRequest, "overlapping GET requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -75,7 +68,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			if s.transport != eio.Polling {
 				s.polling = false
 				s.mu.Unlock()
-				badRequest(w, errors.New("engineio: session was upgraded"))
+				s.srv.refuse(w, CodeBadRequest, "session was upgraded")
 				return
 			}
 			s.queue = append(s.queue, noopFrame)
@@ -99,7 +92,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// one. It is refused; queued packets stay for the websocket.
 			s.polling = false
 			s.mu.Unlock()
-			badRequest(w, errors.New("engineio: session was upgraded"))
+			s.srv.refuse(w, CodeBadRequest, "session was upgraded")
 			return
 		}
 	}
@@ -109,7 +102,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	closed := s.closed
 	s.mu.Unlock()
 	if len(batch) == 0 && closed {
-		badRequest(w, ErrSessionClosed)
+		s.srv.refuse(w, CodeBadRequest, "session closed")
 		return
 	}
 	size, compress := 0, false
@@ -136,12 +129,12 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: session is not polling"))
+		s.srv.refuse(w, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.posting {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: overlapping POST requests"))
+		s.srv.refuse(w, CodeBadRequest, "overlapping POST requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -166,7 +159,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	err = eio.DecodePayload(body, s.handle)
 	if err != nil {
-		badRequest(w, err)
+		s.srv.refuse(w, CodeBadRequest, err.Error())
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
