@@ -50,16 +50,15 @@ type Config struct {
 	// message, compressed, in bytes (default 1024, Node's threshold for
 	// both).
 	CompressionThreshold int
-	// Cookie, when set, is sent on the polling handshake response with the
-	// session id as its value; its other fields are the attributes. A Path
-	// left empty becomes "/", SameSite left default becomes Lax. Default: no
-	// cookie.
+	// Cookie, when set, is sent on the handshake response, polling or
+	// WebSocket as in Node, with the session id as its value; its other
+	// fields are the attributes. A Path left empty becomes "/", SameSite
+	// left default becomes Lax. Default: no cookie.
 	Cookie *http.Cookie
 	// SessionCookie, when set, returns the cookie for a handshake request,
 	// in place of Cookie: computed attributes (Domain, Secure...) per
 	// request, or nil for no cookie. Its Value is replaced by the session
-	// id and the defaults of Cookie apply. The cookie is set on the
-	// handshake response of either transport.
+	// id and the defaults of Cookie apply.
 	SessionCookie func(r *http.Request) *http.Cookie
 	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
 	// only the server's own origin; "*" allows any. Requests from other

@@ -56,6 +56,42 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 	}
 }
 
+func TestWSCompressionFlag(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, on := range []bool{false, true} {
+		args := []string{}
+		if on {
+			args = append(args, "--ws-compression")
+		}
+		o, err := parseFlags(args, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		req, _ := http.NewRequest("GET", ts.URL+"/socket.io/?EIO=4&transport=websocket", nil)
+		for k, v := range map[string]string{
+			"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+		} {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		ts.Close()
+		ext := res.Header.Get("Sec-WebSocket-Extensions")
+		if res.StatusCode != http.StatusSwitchingProtocols || strings.HasPrefix(ext, "permessage-deflate") != on {
+			t.Fatalf("--ws-compression=%v: HTTP %d, Sec-WebSocket-Extensions %q", on, res.StatusCode, ext)
+		}
+	}
+}
+
 func TestServerServesHandshakeAndDemo(t *testing.T) {
 	o, err := parseFlags([]string{"--transports", "polling"}, func(string) string { return "" })
 	if err != nil {
