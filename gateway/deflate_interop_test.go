@@ -2,10 +2,11 @@ package gateway_test
 
 // permessage-deflate with the real client: socket.io-client from npm, in
 // Node (engine.io-client over the ws package, which offers the extension
-// by default), run by ../js/interop/deflate-client.mjs. Between the client
-// and the gateway sits wireTap, a TCP proxy that parses the WebSocket
-// frames going each way, so the test sees RSV1 and the bytes on the wire,
-// and inflates with the standard library's compress/flate.
+// by default), run by ../js/interop/client.mjs, scenarios deflate and
+// deflate-off. Between the client and the gateway sits wireTap, a TCP
+// proxy that parses the WebSocket frames going each way, so the test sees
+// RSV1 and the bytes on the wire, and inflates with the standard
+// library's compress/flate.
 
 import (
 	"bufio"
@@ -17,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -193,14 +193,14 @@ func (w *wireTap) find(t *testing.T, dir *[]tapFrame, s string) tapFrame {
 	return tapFrame{}
 }
 
-// deflatePayload is the repetitive text deflate-client.mjs builds too.
+// deflatePayload is the repetitive text client.mjs builds too.
 func deflatePayload(n int) string {
 	const unit = `{"user":"someone","text":"the same words again"},`
 	return strings.Repeat(unit, n/len(unit)+1)[:n]
 }
 
 // startDeflateGateway starts a gateway with WebSocket compression on and
-// the handlers deflate-client.mjs talks to.
+// the handlers client.mjs's deflate scenarios talk to.
 func startDeflateGateway(t *testing.T) string {
 	t.Helper()
 	srv := gateway.NewServer(gateway.Config{Engine: engineio.Config{WebSocketCompression: true}})
@@ -230,11 +230,15 @@ func startDeflateGateway(t *testing.T) string {
 
 func TestInteropDeflate(t *testing.T) {
 	interopNode(t)
-	const size = 20000
+	const size = 20000 // client.mjs's deflateSize
 	run := func(t *testing.T, transports, deflate string) *wireTap {
 		t.Helper()
 		tap := newWireTap(t, startDeflateGateway(t))
-		p := runNode(t, "deflate-client.mjs", tap.url(), transports, deflate, strconv.Itoa(size))
+		scenario := "deflate"
+		if deflate == "off" {
+			scenario = "deflate-off"
+		}
+		p := runNode(t, "client.mjs", tap.url(), scenario, transports)
 		var conn struct{ Transport string }
 		p.expect("connect", &conn)
 		var got struct{ Big, Plain, Bcast bool }

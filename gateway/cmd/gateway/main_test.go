@@ -56,22 +56,29 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 	}
 }
 
+// startFromFlags serves the gateway the flags describe on a test server.
+func startFromFlags(t *testing.T, args ...string) *httptest.Server {
+	t.Helper()
+	o, err := parseFlags(args, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 func TestWSCompressionFlag(t *testing.T) {
-	none := func(string) string { return "" }
 	for _, on := range []bool{false, true} {
 		args := []string{}
 		if on {
 			args = append(args, "--ws-compression")
 		}
-		o, err := parseFlags(args, none)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
+		ts := startFromFlags(t, args...)
 		req, _ := http.NewRequest("GET", ts.URL+"/socket.io/?EIO=4&transport=websocket", nil)
 		for k, v := range map[string]string{
 			"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
@@ -84,7 +91,6 @@ func TestWSCompressionFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		ts.Close()
 		ext := res.Header.Get("Sec-WebSocket-Extensions")
 		if res.StatusCode != http.StatusSwitchingProtocols || strings.HasPrefix(ext, "permessage-deflate") != on {
 			t.Fatalf("--ws-compression=%v: HTTP %d, Sec-WebSocket-Extensions %q", on, res.StatusCode, ext)
@@ -93,16 +99,7 @@ func TestWSCompressionFlag(t *testing.T) {
 }
 
 func TestServerServesHandshakeAndDemo(t *testing.T) {
-	o, err := parseFlags([]string{"--transports", "polling"}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	ts := startFromFlags(t, "--transports", "polling")
 
 	res, err := http.Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
 	if err != nil {
