@@ -33,11 +33,11 @@ func (s *Server) writeWS(c *gws.Conn, frames []Frame) error {
 }
 
 // upgrade completes a WebSocket handshake, adding the extra header lines
-// to the response. permessage-deflate is accepted
-// when enabled and one of the client's offers is acceptable; gws then
-// inflates what the client sends. gws's own negotiation is given a single
-// canonical offer (or none) so that its response is exactly the one this
-// server compresses for (see deflate.go).
+// to the response. permessage-deflate is accepted when enabled and one of
+// the client's offers is acceptable; gws then inflates what the client
+// sends. gws's own negotiation is given a single canonical offer (or
+// none) so that its response is exactly the one this server compresses
+// for (see deflate.go).
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (*gws.Conn, error) {
 	offers, had := r.Header[extensionsHeader]
 	deflate := s.cfg.WebSocketCompression && acceptDeflate(r.Header)
@@ -49,6 +49,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 	conn, err := s.upgrader.Upgrade(withHeaders(w, extra), r)
 	if had {
 		r.Header[extensionsHeader] = offers // the session's request stays as sent
+	} else {
+		delete(r.Header, extensionsHeader)
 	}
 	if err != nil {
 		return nil, err
