@@ -31,6 +31,11 @@ func (l *localSide) Deliver(p *socketio.Packet, sids []string, flags adapter.Fla
 		ns.srv.log.Error("gateway: cannot encode a broadcast", "nsp", ns.name, "err", err)
 		return 0
 	}
+	// Compressed at most once for every socket that negotiated it.
+	f = f.Shared(flags.Compress)
+	for i := range all {
+		all[i] = all[i].Shared(flags.Compress)
+	}
 	n := 0
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()

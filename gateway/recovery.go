@@ -291,4 +291,3 @@ func (s *Socket) persist() {
 		s.ns.srv.log.Warn("gateway: recovery session not saved", "nsp", s.ns.name, "sid", s.id, "err", err)
 	}
 }
-

@@ -112,7 +112,7 @@ func TestRecoveryProtocol(t *testing.T) {
 
 			c.close() // the connection drops: "transport close"
 			eventually(t, "old socket gone", func() bool { return !first.Connected() })
-			emitTicks(t, ts.srv.To("r"), 4, 5)        // missed, in its room
+			emitTicks(t, ts.srv.To("r"), 4, 5)         // missed, in its room
 			emitTicks(t, ts.srv.To("elsewhere"), 6, 6) // missed, not for it
 			emitTicks(t, ts.srv.Of("/").Except("r"), 7, 7)
 

@@ -101,9 +101,9 @@ type Socket struct {
 	pid        string // private session id ("" with recovery off)
 	baseOffset string // newest stored offset when the socket connected
 	recovered  bool
-	recovering bool                  // registered early: held frames carry offsets
+	recovering bool                   // registered early: held frames carry offsets
 	replay     []adapter.StoredPacket // missed events, sent before the CONNECT answer
-	smu         sync.Mutex // serializes UpdateSession
+	smu        sync.Mutex             // serializes UpdateSession
 }
 
 func newSocket(ns *Namespace, c *conn, auth json.RawMessage) *Socket {
@@ -180,6 +180,11 @@ func (s *Socket) send(p *socketio.Packet) error {
 	if err != nil {
 		return err
 	}
+	return s.sendEncoded(f, all)
+}
+
+// sendEncoded is send after encoding.
+func (s *Socket) sendEncoded(f engineio.Frame, all []engineio.Frame) error {
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
@@ -472,18 +477,27 @@ func (e SocketEmitter) EmitWithAck(ctx context.Context, event string, args ...an
 
 // sendFlags is send honouring per-emit flags.
 func (s *Socket) sendFlags(p *socketio.Packet, flags adapter.Flags) error {
-	if !flags.Volatile {
+	if !flags.Volatile && flags.Compress {
 		return s.send(p)
+	}
+	f, all, err := s.ns.srv.encode(p)
+	if err != nil {
+		return err
+	}
+	if !flags.Compress {
+		f.NoCompress = true
+		for i := range all {
+			all[i].NoCompress = true
+		}
+	}
+	if !flags.Volatile {
+		return s.sendEncoded(f, all)
 	}
 	s.mu.Lock()
 	ready := s.ready && !s.gone
 	s.mu.Unlock()
 	if !ready {
 		return nil // not ready now: a volatile event is dropped
-	}
-	f, all, err := s.ns.srv.encode(p)
-	if err != nil {
-		return err
 	}
 	return s.deliver(p, f, all, flags)
 }

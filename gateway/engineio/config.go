@@ -38,24 +38,42 @@ type Config struct {
 	// DisableCompression turns off gzip/deflate of long-polling responses
 	// (python's http_compression=False).
 	DisableCompression bool
-	// CompressionThreshold is the smallest polling response compressed, in
-	// bytes (default 1024).
+	// WebSocketCompression turns on the permessage-deflate extension
+	// (RFC 7692) with the WebSocket clients that offer it: browsers and
+	// Node's ws do. Default off, as Node's perMessageDeflate. Each message
+	// is compressed on its own (no context takeover either way), so a
+	// broadcast is compressed once for all its sockets and idle
+	// connections keep no compressor state; the cost is CPU for the
+	// messages compressed and inflated.
+	WebSocketCompression bool
+	// CompressionThreshold is the smallest polling response, or WebSocket
+	// message, compressed, in bytes (default 1024, Node's threshold for
+	// both).
 	CompressionThreshold int
-	// Cookie, when set, is sent on the polling handshake response with the
-	// session id as its value; its other fields are the attributes. A Path
-	// left empty becomes "/", SameSite left default becomes Lax. Default: no
-	// cookie.
+	// Cookie, when set, is sent on the handshake response, polling or
+	// WebSocket as in Node, with the session id as its value; its other
+	// fields are the attributes. A Path left empty becomes "/", SameSite
+	// left default becomes Lax. Default: no cookie.
 	Cookie *http.Cookie
+	// SessionCookie, when set, returns the cookie for a handshake request,
+	// in place of Cookie: computed attributes (Domain, Secure...) per
+	// request, or nil for no cookie. Its Value is replaced by the session
+	// id and the defaults of Cookie apply.
+	SessionCookie func(r *http.Request) *http.Cookie
 	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
 	// only the server's own origin; "*" allows any. Requests from other
 	// origins are refused with HTTP 400.
 	CORSAllowedOrigins []string
-	// CORSDisabled turns CORS handling off entirely: no origin check and no
+	// CORSAllowOrigin, when set, decides instead of CORSAllowedOrigins
+	// whether a request's Origin is allowed (the origin function of Node's
+	// cors options).
+	CORSAllowOrigin func(r *http.Request, origin string) bool
+	// DisableCORS turns CORS handling off entirely: no origin check and no
 	// CORS headers (python's cors_allowed_origins=[]).
-	CORSDisabled bool
-	// NoCORSCredentials omits Access-Control-Allow-Credentials (python's
+	DisableCORS bool
+	// DisableCORSCredentials omits Access-Control-Allow-Credentials (python's
 	// cors_credentials=False).
-	NoCORSCredentials bool
+	DisableCORSCredentials bool
 	// DisableMonitorClients stops closing sessions whose pong is late;
 	// pings are still sent (python's monitor_clients=False).
 	DisableMonitorClients bool
@@ -72,6 +90,20 @@ type Config struct {
 	// GenerateID returns new session ids (default: 20 random URL-safe
 	// base64 characters).
 	GenerateID func() string
+	// AllowRequest, when set, is asked about every handshake request, of
+	// either transport, before a session is made (Node's allowRequest).
+	// It may block: r carries the request's context. A nil error lets the
+	// handshake go on; an *Error refuses it with its code and message, any
+	// other error with CodeForbidden (HTTP 403) and the error's text as
+	// the message.
+	AllowRequest func(r *http.Request) error
+	// InitialHeaders, when set, may add headers to a handshake response,
+	// polling or WebSocket (Node's "initial_headers" event).
+	InitialHeaders func(r *http.Request, h http.Header)
+	// Headers, when set, may add headers to every polling response and
+	// WebSocket upgrade response, handshakes included (Node's "headers"
+	// event). It runs after InitialHeaders.
+	Headers func(r *http.Request, h http.Header)
 }
 
 func (c Config) withDefaults() Config {

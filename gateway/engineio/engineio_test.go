@@ -61,7 +61,7 @@ func (r *recorder) OnClose(s *engineio.Session, reason engineio.Reason) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) session(t *testing.T, sid string) *engineio.Session {
+func (r *recorder) session(t testing.TB, sid string) *engineio.Session {
 	t.Helper()
 	var ss *engineio.Session
 	eventually(t, "session "+sid+" to open", func() bool {
@@ -95,7 +95,7 @@ func (r *recorder) isClosed(sid string) bool {
 }
 
 // eventually polls cond until it holds or waitFor passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for !cond() {
@@ -113,19 +113,19 @@ type testServer struct {
 	url string // http://127.0.0.1:port/engine.io/
 }
 
-func newServer(t *testing.T, cfg engineio.Config) *testServer {
+func newServer(t testing.TB, cfg engineio.Config) *testServer {
 	t.Helper()
 	return startServer(t, cfg, httptest.NewServer)
 }
 
 // newTLSServer is newServer over TLS; its WebSocket clients trust the
 // test certificate.
-func newTLSServer(t *testing.T, cfg engineio.Config) *testServer {
+func newTLSServer(t testing.TB, cfg engineio.Config) *testServer {
 	t.Helper()
 	return startServer(t, cfg, httptest.NewTLSServer)
 }
 
-func startServer(t *testing.T, cfg engineio.Config, listen func(http.Handler) *httptest.Server) *testServer {
+func startServer(t testing.TB, cfg engineio.Config, listen func(http.Handler) *httptest.Server) *testServer {
 	t.Helper()
 	rec := newRecorder()
 	srv := engineio.NewServer(cfg, rec)
@@ -255,7 +255,7 @@ func (s *testServer) handshake(t *testing.T) (string, map[string]json.RawMessage
 	return parseOpen(t, body)
 }
 
-func parseOpen(t *testing.T, body string) (string, map[string]json.RawMessage) {
+func parseOpen(t testing.TB, body string) (string, map[string]json.RawMessage) {
 	t.Helper()
 	if !strings.HasPrefix(body, "0") {
 		t.Fatalf("handshake: want an open packet, got %q", body)
@@ -1091,8 +1091,8 @@ func TestCORS(t *testing.T) {
 			t.Fatalf("Access-Control-Allow-Origin %q", v)
 		}
 	})
-	t.Run("CORSDisabled", func(t *testing.T) {
-		s := newServer(t, engineio.Config{CORSDisabled: true})
+	t.Run("DisableCORS", func(t *testing.T) {
+		s := newServer(t, engineio.Config{DisableCORS: true})
 		resp := handshake(t, s, other)
 		if resp.StatusCode != 200 {
 			t.Fatalf("HTTP %d", resp.StatusCode)
@@ -1132,8 +1132,8 @@ func TestCORS(t *testing.T) {
 			t.Fatal("preflight opened a session")
 		}
 	})
-	t.Run("NoCORSCredentials", func(t *testing.T) {
-		s := newServer(t, engineio.Config{CORSAllowedOrigins: []string{"*"}, NoCORSCredentials: true})
+	t.Run("DisableCORSCredentials", func(t *testing.T) {
+		s := newServer(t, engineio.Config{CORSAllowedOrigins: []string{"*"}, DisableCORSCredentials: true})
 		resp := handshake(t, s, other)
 		if resp.StatusCode != 200 {
 			t.Fatalf("HTTP %d", resp.StatusCode)
@@ -1223,6 +1223,30 @@ func TestCompression(t *testing.T) {
 			if ce := resp.Header.Get("Content-Encoding"); ce != "" || string(body) != "4"+big {
 				t.Fatalf("Accept-Encoding %q: Content-Encoding %q", accept, ce)
 			}
+		}
+	})
+	t.Run("NoCompress", func(t *testing.T) {
+		// A response is compressed when one of its packets may be.
+		s := newServer(t, engineio.Config{})
+		sid, _ := s.handshake(t)
+		ss := s.rec.session(t, sid)
+		gzipped := func(frames ...engineio.Frame) bool {
+			t.Helper()
+			if err := ss.Send(frames...); err != nil {
+				t.Fatal(err)
+			}
+			resp, _, err := do(t, nil, http.MethodGet, s.pollURL(sid), nil, http.Header{"Accept-Encoding": {"gzip"}})
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET: %v %v", err, resp)
+			}
+			return resp.Header.Get("Content-Encoding") == "gzip"
+		}
+		plain := engineio.Frame{Data: []byte("4" + big), NoCompress: true}
+		if gzipped(plain, plain) {
+			t.Fatal("a response of NoCompress packets was compressed")
+		}
+		if !gzipped(plain, engineio.MessageFrame([]byte("x"))) {
+			t.Fatal("a response with a compressible packet was not compressed")
 		}
 	})
 	t.Run("DisableCompression", func(t *testing.T) {

@@ -16,3 +16,6 @@ func PostPending(s *Session) bool {
 	defer s.mu.Unlock()
 	return s.posting
 }
+
+// Deflations returns how many payloads s has compressed for WebSockets.
+func Deflations(s *Server) int64 { return s.frames.deflate.count.Load() }

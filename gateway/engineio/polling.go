@@ -18,28 +18,21 @@ import (
 const upgradeSettle = 100 * time.Millisecond
 
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	ss, err := s.newSession(r, eio.Polling)
+	ss, err := s.newSession(s.cfg.GenerateID(), r, eio.Polling)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if c := s.cfg.Cookie; c != nil {
-		ck := *c
-		ck.Value = ss.id
-		if ck.Path == "" {
-			ck.Path = "/"
-		}
-		if ck.SameSite == 0 || ck.SameSite == http.SameSiteDefaultMode {
-			ck.SameSite = http.SameSiteLaxMode
-		}
-		http.SetCookie(w, &ck)
+	if ck := s.sessionCookie(r, ss.id); ck != nil {
+		http.SetCookie(w, ck)
 	}
+	s.addHeaders(w.Header(), r, true)
 	// OnOpen runs before the client can see the sid, so that its first
 	// POST always finds the session ready.
 	s.cfg.Logger.Debug("engineio: session opened", "sid", ss.id, "transport", eio.Polling, "remote", r.RemoteAddr)
 	s.handler.OnOpen(ss)
 	ss.startHeartbeat()
-	s.writePayload(w, r, s.handshake(ss, s.upgradesFor(eio.Polling)))
+	s.writePayload(w, r, s.handshake(ss, s.upgradesFor(eio.Polling)), true)
 }
 
 // servePoll answers a long-polling GET with the queued packets, waiting for
@@ -50,12 +43,12 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		defer s.srv.forget(s) // the last packet a close left for this poll
 	} else if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: session is not polling"))
+		s.srv.refuse(w, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: overlapping GET requests"))
+		s.srv.refuse(w, CodeBadRequest, "overlapping GET requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -75,7 +68,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			if s.transport != eio.Polling {
 				s.polling = false
 				s.mu.Unlock()
-				badRequest(w, errors.New("engineio: session was upgraded"))
+				s.srv.refuse(w, CodeBadRequest, "session was upgraded")
 				return
 			}
 			s.queue = append(s.queue, noopFrame)
@@ -99,7 +92,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// one. It is refused; queued packets stay for the websocket.
 			s.polling = false
 			s.mu.Unlock()
-			badRequest(w, errors.New("engineio: session was upgraded"))
+			s.srv.refuse(w, CodeBadRequest, "session was upgraded")
 			return
 		}
 	}
@@ -109,12 +102,13 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	closed := s.closed
 	s.mu.Unlock()
 	if len(batch) == 0 && closed {
-		badRequest(w, ErrSessionClosed)
+		s.srv.refuse(w, CodeBadRequest, "session closed")
 		return
 	}
-	size := 0
+	size, compress := 0, false
 	for _, f := range batch {
 		size += len(f.Data) + 1
+		compress = compress || !f.NoCompress
 	}
 	body := make([]byte, 0, size+size/3)
 	for i, f := range batch {
@@ -127,7 +121,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			body = append(body, f.Data...)
 		}
 	}
-	s.srv.writePayload(w, r, body)
+	s.srv.writePayload(w, r, body, compress)
 }
 
 // servePost reads a long-polling POST and dispatches its packets.
@@ -135,12 +129,12 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: session is not polling"))
+		s.srv.refuse(w, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.posting {
 		s.mu.Unlock()
-		badRequest(w, errors.New("engineio: overlapping POST requests"))
+		s.srv.refuse(w, CodeBadRequest, "overlapping POST requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -165,7 +159,7 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	err = eio.DecodePayload(body, s.handle)
 	if err != nil {
-		badRequest(w, err)
+		s.srv.refuse(w, CodeBadRequest, err.Error())
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -173,12 +167,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-// writePayload writes a polling response body, compressed when allowed.
-func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, body []byte) {
+// writePayload writes a polling response body, compressed when allowed
+// and asked for: as Node does, a response is compressed when at least one
+// of its packets may be.
+func (s *Server) writePayload(w http.ResponseWriter, r *http.Request, body []byte, compress bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
-	if !s.cfg.DisableCompression && len(body) >= s.cfg.CompressionThreshold {
+	if compress && !s.cfg.DisableCompression && len(body) >= s.cfg.CompressionThreshold {
 		if enc := pickEncoding(r.Header.Get("Accept-Encoding")); enc != "" {
 			var buf bytes.Buffer
 			var zw io.WriteCloser

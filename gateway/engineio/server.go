@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +75,7 @@ const wsReadBuffer = 512
 // NewServer returns a server that reports session events to h.
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
+	s.frames.deflate.threshold = s.cfg.CompressionThreshold
 	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
 		ReadBufferSize:     wsReadBuffer,
@@ -80,6 +83,17 @@ func NewServer(cfg Config, h Handler) *Server {
 		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
 		Recovery:           gws.Recovery,
 		Logger:             gwsLogger{s.cfg.Logger},
+		// gws inflates what clients send and writes the handshake and
+		// probe answers; the negotiation is this server's (Server.upgrade).
+		// Its inflaters are shared by all connections, a few per CPU.
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:             s.cfg.WebSocketCompression,
+			Level:               deflateLevel,
+			Threshold:           s.cfg.CompressionThreshold,
+			PoolSize:            runtime.GOMAXPROCS(0),
+			ServerMaxWindowBits: 15,
+			ClientMaxWindowBits: 15,
+		},
 	})
 	return s
 }
@@ -126,7 +140,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // ServeHTTP serves the Engine.IO protocol: handshakes, polling GET/POST,
-// WebSocket connections and CORS preflight.
+// WebSocket connections and CORS preflight. Refused requests are answered
+// as engine.io answers them: HTTP 400 (403 for CodeForbidden) with
+// {"code":N,"message":"..."}, the checks in engine.io's order.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(w, r) {
 		http.Error(w, "Not an accepted origin.", http.StatusBadRequest)
@@ -136,68 +152,67 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	q, err := eio.ParseQuery(r.URL.Query())
-	if err != nil || !s.cfg.allows(q.Transport) {
-		if err == nil {
-			err = eio.ErrBadTransport
-		}
-		badRequest(w, err)
+	query := r.URL.Query()
+	transport, sid := query.Get("transport"), query.Get("sid")
+	if (transport != eio.Polling && transport != eio.WebSocket) || !s.cfg.allows(transport) {
+		s.refuse(w, CodeUnknownTransport, "transport "+strconv.Quote(transport))
 		return
 	}
-	if q.Transport == eio.WebSocket {
-		s.serveWebSocket(w, r, q.SID)
+	if transport == eio.WebSocket && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.refuse(w, CodeBadRequest, "websocket transport without an upgrade")
 		return
 	}
-	if q.SID == "" {
-		if r.Method != http.MethodGet {
-			badRequest(w, errors.New("engineio: handshake must be a GET"))
+	if v, err := strconv.Atoi(query.Get("EIO")); err != nil || v != eio.Protocol {
+		if sid == "" && r.Method != http.MethodGet {
+			s.refuse(w, CodeBadHandshakeMethod, r.Method)
 			return
 		}
-		s.handshakePolling(w, r)
+		s.refuse(w, CodeUnsupportedProtocolVersion, "EIO="+query.Get("EIO"))
 		return
 	}
-	ss, ok := s.Session(q.SID)
+	if sid == "" {
+		if r.Method != http.MethodGet {
+			s.refuse(w, CodeBadHandshakeMethod, r.Method)
+			return
+		}
+		if e := s.allow(r); e != nil {
+			s.refuseWith(w, e, "AllowRequest")
+			return
+		}
+		if transport == eio.WebSocket {
+			s.openWebSocket(w, r)
+		} else {
+			s.handshakePolling(w, r)
+		}
+		return
+	}
+	if transport == eio.WebSocket {
+		s.upgradeWebSocket(w, r, sid)
+		return
+	}
+	ss, ok := s.Session(sid)
 	if !ok && r.Method == http.MethodGet {
-		ss, ok = s.pollTarget(q.SID)
+		ss, ok = s.pollTarget(sid)
 	}
 	if !ok {
-		badRequest(w, errors.New("engineio: unknown session id"))
+		s.refuse(w, CodeUnknownSID, sid)
 		return
 	}
+	s.addHeaders(w.Header(), r, false)
 	switch r.Method {
 	case http.MethodGet:
 		ss.servePoll(w, r)
 	case http.MethodPost:
 		ss.servePost(w, r)
 	default:
-		badRequest(w, errors.New("engineio: method not allowed"))
+		s.refuse(w, CodeBadRequest, "method "+r.Method)
 	}
 }
 
-func badRequest(w http.ResponseWriter, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	msg := err.Error()
-	_, _ = w.Write([]byte(`{"code":3,"message":` + quote(msg) + `}`))
-}
-
-func quote(s string) string {
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
-			b = append(b, ' ')
-		} else {
-			b = append(b, c)
-		}
-	}
-	return string(append(b, '"'))
-}
-
-// newSession registers a session; it fails after Shutdown.
-func (s *Server) newSession(r *http.Request, transport string) (*Session, error) {
+// newSession registers session id; it fails after Shutdown.
+func (s *Server) newSession(id string, r *http.Request, transport string) (*Session, error) {
 	ss := &Session{
-		id:        s.cfg.GenerateID(),
+		id:        id,
 		srv:       s,
 		req:       snapshotRequest(r),
 		transport: transport,
@@ -275,7 +290,7 @@ func (s *Server) upgradesFor(transport string) []string {
 
 // cors applies the CORS policy. It reports false when the origin is refused.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
-	if s.cfg.CORSDisabled {
+	if s.cfg.DisableCORS {
 		return true
 	}
 	origin := r.Header.Get("Origin")
@@ -288,7 +303,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if !s.cfg.NoCORSCredentials {
+	if !s.cfg.DisableCORSCredentials {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if r.Method == http.MethodOptions {
@@ -301,6 +316,9 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) originAllowed(origin string, r *http.Request) bool {
+	if s.cfg.CORSAllowOrigin != nil {
+		return s.cfg.CORSAllowOrigin(r, origin)
+	}
 	if s.cfg.CORSAllowedOrigins == nil {
 		return sameOrigin(origin, r)
 	}

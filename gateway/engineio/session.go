@@ -13,10 +13,21 @@ import (
 // Frame is one Engine.IO packet ready for the wire. For a text packet Data
 // is its full text encoding, type digit first; for a binary message it is
 // the raw bytes. Frames are never modified once queued, so one Frame may be
-// queued on many sessions (a broadcast encodes once).
+// queued on many sessions (a broadcast encodes once; see Shared).
+//
+// The zero value of NoCompress lets a frame be compressed, as Node sends
+// every packet unless told compress(false): on a WebSocket that
+// negotiated permessage-deflate when its payload reaches
+// Config.CompressionThreshold, and in a polling response (see
+// Config.DisableCompression) unless every frame of that response is
+// marked NoCompress.
 type Frame struct {
 	Data   []byte
 	Binary bool
+	// NoCompress sends the frame uncompressed (Socket.IO's compress(false)).
+	NoCompress bool
+
+	z *deflated // the compressed payload shared by every session, see Shared
 }
 
 // MessageFrame returns the text frame of a message packet carrying data.
@@ -146,7 +157,7 @@ func (s *Session) SendInline(frames ...Frame) error {
 	}
 	s.flushing = true // this goroutine is the writer for now
 	s.mu.Unlock()
-	err := s.srv.frames.writeFrames(ws.NetConn(), frames)
+	err := s.srv.writeWS(ws, frames)
 	s.mu.Lock()
 	if err == nil && len(s.queue) > 0 {
 		go s.flush() // others queued meanwhile: hand over, still flushing
@@ -213,7 +224,7 @@ func (s *Session) flush() {
 		batch := s.queue
 		s.queue = s.spare[:0]
 		s.mu.Unlock()
-		err := s.srv.frames.writeFrames(ws.NetConn(), batch)
+		err := s.srv.writeWS(ws, batch)
 		clear(batch)
 		if err != nil {
 			s.mu.Lock()

@@ -11,11 +11,13 @@ import (
 	eio "github.com/siogate/siogate/protocol/engineio"
 )
 
-// wsSlot is the per-connection storage gws keeps: just the session and
-// whether the connection is still an upgrade probe.
+// wsSlot is the per-connection storage gws keeps: just the session,
+// whether the connection is still an upgrade probe, and whether it
+// negotiated permessage-deflate.
 type wsSlot struct {
 	session *Session
 	probing bool
+	deflate bool
 }
 
 func (w *wsSlot) Len() int                           { return 1 }
@@ -24,18 +26,48 @@ func (w *wsSlot) Delete(string)                      {}
 func (w *wsSlot) Store(string, any)                  {}
 func (w *wsSlot) Range(func(key string, v any) bool) {}
 func slotOf(c *gws.Conn) *wsSlot                     { return c.Session().(*wsSlot) }
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sid string) {
-	if sid == "" {
-		s.openWebSocket(w, r)
-		return
+
+// writeWS writes frames on c, whose writer the caller is.
+func (s *Server) writeWS(c *gws.Conn, frames []Frame) error {
+	return s.frames.writeFrames(rawConn(c.NetConn()), slotOf(c).deflate, frames)
+}
+
+// upgrade completes a WebSocket handshake, adding the extra header lines
+// to the response. permessage-deflate is accepted when enabled and one of
+// the client's offers is acceptable; gws then inflates what the client
+// sends. gws's own negotiation is given a single canonical offer (or
+// none) so that its response is exactly the one this server compresses
+// for (see deflate.go).
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (*gws.Conn, error) {
+	offers, had := r.Header[extensionsHeader]
+	deflate := s.cfg.WebSocketCompression && acceptDeflate(r.Header)
+	if deflate {
+		r.Header[extensionsHeader] = []string{deflateResponse}
+	} else {
+		delete(r.Header, extensionsHeader)
 	}
+	conn, err := s.upgrader.Upgrade(withHeaders(w, extra), r)
+	if had {
+		r.Header[extensionsHeader] = offers // the session's request stays as sent
+	} else {
+		delete(r.Header, extensionsHeader)
+	}
+	if err != nil {
+		return nil, err
+	}
+	slotOf(conn).deflate = deflate
+	return conn, nil
+}
+
+// upgradeWebSocket serves a WebSocket upgrading polling session sid.
+func (s *Server) upgradeWebSocket(w http.ResponseWriter, r *http.Request, sid string) {
 	ss, ok := s.Session(sid)
 	if !ok {
-		badRequest(w, errors.New("engineio: unknown session id"))
+		s.refuse(w, CodeUnknownSID, sid)
 		return
 	}
 	if s.cfg.DisableUpgrades {
-		badRequest(w, errors.New("engineio: upgrades are disabled"))
+		s.refuse(w, CodeBadRequest, "upgrades are disabled")
 		return
 	}
 	ss.mu.Lock()
@@ -45,12 +77,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sid stri
 		// A second websocket for a session that already has one (or is
 		// getting one): complete the handshake and close it, so the client
 		// sees a clean close rather than a failed handshake.
-		if conn, err := s.upgrader.Upgrade(w, r); err == nil {
+		if conn, err := s.upgrade(w, r, s.upgradeHeaders(r, "")); err == nil {
 			closeConn(conn, ReasonTransportError)
 		}
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r)
+	conn, err := s.upgrade(w, r, s.upgradeHeaders(r, ""))
 	if err != nil {
 		return
 	}
@@ -72,11 +104,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sid stri
 }
 
 func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request) {
-	conn, err := s.upgrader.Upgrade(w, r)
+	id := s.cfg.GenerateID() // before the upgrade: the cookie holds it
+	conn, err := s.upgrade(w, r, s.upgradeHeaders(r, id))
 	if err != nil {
 		return
 	}
-	ss, err := s.newSession(r, eio.WebSocket)
+	ss, err := s.newSession(id, r, eio.WebSocket)
 	if err != nil {
 		closeConn(conn, ReasonShutdown)
 		return

@@ -15,8 +15,9 @@ import (
 // header per frame, each followed by its payload in place, handed to the
 // kernel in a single writev.
 //
-// Server frames are never masked and this server never negotiates
-// permessage-deflate, so a frame is a 2 to 10 byte header and the payload.
+// Server frames are never masked, so a frame is a 2 to 10 byte header and
+// the payload: the frame's data, or its permessage-deflate compression
+// with RSV1 set where the connection negotiated that (deflate.go).
 // gws still writes its own control frames (pong, close) on the same
 // connection; each of its writes and each batch here is a single Write or
 // writev call, which net.Conn implementations serialize as a whole (the TCP
@@ -30,14 +31,20 @@ const flatBatch = 4096
 // maxFrameHeader is the longest header of an unmasked frame.
 const maxFrameHeader = 10
 
+// rsv1 is the first header byte's bit that marks a compressed message.
+const rsv1 = 0x40
+
 // appendFrameHeader appends the header of a final, unmasked frame whose
-// payload is n bytes long.
-func appendFrameHeader(b []byte, binary bool, n int) []byte {
-	op := byte(gws.OpcodeText)
+// payload is n bytes long, compressed when deflated.
+func appendFrameHeader(b []byte, binary, deflated bool, n int) []byte {
+	b0 := byte(0x80 | gws.OpcodeText)
 	if binary {
-		op = byte(gws.OpcodeBinary)
+		b0 = byte(0x80 | gws.OpcodeBinary)
 	}
-	b = append(b, 0x80|op)
+	if deflated {
+		b0 |= rsv1
+	}
+	b = append(b, b0)
 	switch {
 	case n < 126:
 		return append(b, byte(n))
@@ -53,11 +60,22 @@ type frameWriter struct {
 	headers []byte
 	vec     net.Buffers
 	flat    []byte
+	wire    []wireFrame // the batch as written
+	z       []byte      // compressed payloads not shared with other sessions
+}
+
+// wireFrame is a frame's payload as written, and whether it is compressed.
+type wireFrame struct {
+	data           []byte
+	binary, deflat bool
 }
 
 // frameWriters recycles scratch space between batches: it is needed only
 // while a batch is written, so idle connections hold none.
-type frameWriters struct{ pool sync.Pool }
+type frameWriters struct {
+	pool    sync.Pool
+	deflate deflaters
+}
 
 func (p *frameWriters) get() *frameWriter {
 	if w, ok := p.pool.Get().(*frameWriter); ok {
@@ -67,33 +85,42 @@ func (p *frameWriters) get() *frameWriter {
 }
 
 func (p *frameWriters) put(w *frameWriter) {
-	if cap(w.headers) > 64<<10 || cap(w.vec) > 4096 || cap(w.flat) > 256<<10 {
+	if cap(w.headers) > 64<<10 || cap(w.vec) > 4096 || cap(w.flat) > 256<<10 ||
+		cap(w.wire) > 4096 || cap(w.z) > 256<<10 {
 		return // an outsized batch: let it go
 	}
 	clear(w.vec[:cap(w.vec)]) // drop the payload references
-	w.headers, w.vec, w.flat = w.headers[:0], w.vec[:0], w.flat[:0]
+	clear(w.wire[:cap(w.wire)])
+	w.headers, w.vec, w.flat, w.wire, w.z = w.headers[:0], w.vec[:0], w.flat[:0], w.wire[:0], w.z[:0]
 	p.pool.Put(w)
 }
 
 // writeFrames writes frames to c as WebSocket messages, in order, with one
-// Write or writev call.
-func (p *frameWriters) writeFrames(c net.Conn, frames []Frame) error {
+// Write or writev call; deflate says whether c negotiated permessage-deflate.
+func (p *frameWriters) writeFrames(c net.Conn, deflate bool, frames []Frame) error {
 	if len(frames) == 0 {
 		return nil
 	}
 	w := p.get()
 	defer p.put(w)
 	total := 0
-	for _, f := range frames {
-		total += len(f.Data)
+	for i := range frames {
+		f := wireFrame{data: frames[i].Data, binary: frames[i].Binary}
+		if deflate {
+			// Compressed bytes appended to w.z stay valid when a later
+			// append moves w.z: the old array is left as it was.
+			f.data, f.deflat = p.deflate.payload(&frames[i], &w.z)
+		}
+		w.wire = append(w.wire, f)
+		total += len(f.data)
 	}
 	if _, ok := c.(*net.TCPConn); !ok || total < flatBatch {
 		// Small batches are cheaper copied than gathered. Elsewhere than
 		// on TCP, net.Buffers falls back to one Write per slice, which
 		// another writer could interleave with: build one buffer.
-		for _, f := range frames {
-			w.flat = appendFrameHeader(w.flat, f.Binary, len(f.Data))
-			w.flat = append(w.flat, f.Data...)
+		for _, f := range w.wire {
+			w.flat = appendFrameHeader(w.flat, f.binary, f.deflat, len(f.data))
+			w.flat = append(w.flat, f.data...)
 		}
 		_, err := c.Write(w.flat)
 		return err
@@ -101,12 +128,12 @@ func (p *frameWriters) writeFrames(c net.Conn, frames []Frame) error {
 	if need := maxFrameHeader * len(frames); cap(w.headers) < need {
 		w.headers = make([]byte, 0, need) // never grown below: vec points into it
 	}
-	for _, f := range frames {
+	for _, f := range w.wire {
 		start := len(w.headers)
-		w.headers = appendFrameHeader(w.headers, f.Binary, len(f.Data))
+		w.headers = appendFrameHeader(w.headers, f.binary, f.deflat, len(f.data))
 		w.vec = append(w.vec, w.headers[start:len(w.headers):len(w.headers)])
-		if len(f.Data) > 0 {
-			w.vec = append(w.vec, f.Data)
+		if len(f.data) > 0 {
+			w.vec = append(w.vec, f.data)
 		}
 	}
 	vec := w.vec // WriteTo consumes the slice it is called on

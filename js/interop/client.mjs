@@ -67,7 +67,47 @@ const call = (s, ev, ...args) => new Promise((resolve) => s.emit(ev, ...args, (.
 
 const transportOf = (s) => s.io.engine.transport.name;
 
+// deflateSize is the length of the payload of the deflate scenarios; the
+// Go test (gateway/deflate_interop_test.go) builds the same text.
+const deflateSize = 20_000;
+const deflatePayload = () => {
+  const unit = '{"user":"someone","text":"the same words again"},';
+  return unit.repeat(Math.ceil(deflateSize / unit.length)).slice(0, deflateSize);
+};
+
+// deflate asks the server for three copies of a repetitive payload ("big"
+// from socket.emit, "plain" from a broadcast with compress(false), "bcast"
+// from a broadcast), once on the websocket, then uploads it: the ws
+// package compresses it when permessage-deflate was negotiated (it is
+// above ws's 1024 byte threshold). The Go side reads the frames through a
+// TCP proxy.
+const deflate = async (offer) => {
+  const s = io(url, opts({ perMessageDeflate: offer ? { threshold: 1024 } : false }));
+  const engine = s.io.engine;
+  const onWebSocket = () => engine.transport && engine.transport.name === "websocket";
+  const upgraded = new Promise((resolve) => {
+    if (onWebSocket()) return resolve();
+    engine.once("upgrade", resolve);
+    engine.once("open", () => onWebSocket() && resolve());
+  });
+  await connected(s);
+  await upgraded;
+  out("connect", { transport: transportOf(s) });
+  const want = deflatePayload();
+  const got = Promise.all([nextEvent(s, "big"), nextEvent(s, "plain"), nextEvent(s, "bcast")]);
+  s.emit("compress-test", deflateSize);
+  const [[big], [plain], [bcast]] = await got;
+  out("received", { big: big === want, plain: plain === want, bcast: bcast === want });
+  out("uploaded", { ack: await call(s, "upload", want) });
+  s.disconnect();
+  finish();
+};
+
 const scenarios = {
+  // deflate, deflate-off: see deflate; -off offers no permessage-deflate.
+  deflate: () => deflate(true),
+  "deflate-off": () => deflate(false),
+
   // basic: connect, receive the welcome emitted by the connect handler,
   // an ack round trip, then leave.
   async basic() {

@@ -50,6 +50,7 @@ type options struct {
 	kafkaURL     string
 	prefix       string
 	cookie       string
+	wsCompress   bool
 	clientJS     string
 	demo         bool
 	logLevel     string
@@ -80,7 +81,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.kafkaURL, "kafka-url", "kafka://127.0.0.1:9092", "Kafka bootstrap brokers for --adapter kafka (kafka://h1:p1,h2:p2)")
 	fs.StringVar(&o.clientJS, "client-js", "", "socket.io-client bundle served to the demo page (default: js/node_modules/socket.io-client/dist/socket.io.min.js found from the working directory up)")
 	fs.BoolVar(&o.demo, "demo", true, "serve the chat demo page at /")
-	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the polling handshake (for sid-sticky load balancers); empty for none")
+	fs.BoolVar(&o.wsCompress, "ws-compression", false, "permessage-deflate on WebSocket for clients that offer it (messages of 1024 bytes and more)")
+	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
 	fs.StringVar(&o.adminUIDir, "admin-ui-dir", "", "built admin UI files (default: js/node_modules/@socket.io/admin-ui/ui/dist found from the working directory up)")
@@ -175,6 +177,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 		Logger:  logger.With("layer", "socketio"),
 		Handler: mux,
 	}
+	cfg.Engine.WebSocketCompression = o.wsCompress
 	srv := gateway.NewServer(cfg)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -56,8 +56,10 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 	}
 }
 
-func TestServerServesHandshakeAndDemo(t *testing.T) {
-	o, err := parseFlags([]string{"--transports", "polling"}, func(string) string { return "" })
+// startFromFlags serves the gateway the flags describe on a test server.
+func startFromFlags(t *testing.T, args ...string) *httptest.Server {
+	t.Helper()
+	o, err := parseFlags(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,38 @@ func TestServerServesHandshakeAndDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func TestWSCompressionFlag(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		args := []string{}
+		if on {
+			args = append(args, "--ws-compression")
+		}
+		ts := startFromFlags(t, args...)
+		req, _ := http.NewRequest("GET", ts.URL+"/socket.io/?EIO=4&transport=websocket", nil)
+		for k, v := range map[string]string{
+			"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+		} {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		ext := res.Header.Get("Sec-WebSocket-Extensions")
+		if res.StatusCode != http.StatusSwitchingProtocols || strings.HasPrefix(ext, "permessage-deflate") != on {
+			t.Fatalf("--ws-compression=%v: HTTP %d, Sec-WebSocket-Extensions %q", on, res.StatusCode, ext)
+		}
+	}
+}
+
+func TestServerServesHandshakeAndDemo(t *testing.T) {
+	ts := startFromFlags(t, "--transports", "polling")
 
 	res, err := http.Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
 	if err != nil {
