@@ -9,10 +9,10 @@ package gateway_test
 // library's compress/flate.
 
 import (
-	"context"
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
