@@ -20,7 +20,17 @@ import (
 // A RecoveryStore holds the two: the events and the sessions. The memory
 // store serves one node; a cluster needs a store every node shares (the
 // broker modules provide them), so that a client may come back on another
-// node.
+// node. A shared store says so with SharedStore: the gateway then also
+// saves the sessions of connected sockets (and refreshes them), so that a
+// client whose node dies without a word still recovers elsewhere.
+
+// SharedStore is implemented by stores that every node of a cluster
+// reaches.
+type SharedStore interface {
+	RecoveryStore
+	// SharedAcrossNodes reports that the store is shared.
+	SharedAcrossNodes() bool
+}
 
 // StoredPacket is an event kept for recovery. Data is the event's JSON
 // array without the offset; Rooms and Except are the broadcast's selection.
@@ -64,6 +74,10 @@ type Session struct {
 	// received no stored event since presents no offset, and missed
 	// everything after this one.
 	Offset string `json:"offset,omitempty"`
+	// Owner identifies the connection that holds (or last held) the
+	// session. A session recovered elsewhere gets a new owner, and the
+	// old holder's late saves and deletes are then refused.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Errors of a RecoveryStore. Each means the client gets a fresh session.
@@ -84,11 +98,16 @@ type RecoveryStore interface {
 	Append(ctx context.Context, nsp string, p StoredPacket) (offset string, err error)
 	// Head returns the newest offset of nsp ("" when nothing is stored).
 	Head(ctx context.Context, nsp string) (string, error)
-	// Save keeps s until ttl has passed.
+	// Save keeps s until ttl has passed, replacing an earlier save of
+	// the same PID unless that one has another Owner (the session moved
+	// to a newer connection since): then it does nothing.
 	Save(ctx context.Context, s Session, ttl time.Duration) error
 	// Take returns the session pid and removes it, so that a session is
 	// recovered at most once.
 	Take(ctx context.Context, pid string) (Session, error)
+	// Delete removes the session pid if owner holds it (the client or the
+	// server ended it for good).
+	Delete(ctx context.Context, pid, owner string) error
 	// Since returns, oldest first, the packets of nsp stored after offset
 	// ("" meaning from the beginning of the namespace) that reach a socket
 	// in rooms. It fails with ErrOffsetGone when the offset is not (or no

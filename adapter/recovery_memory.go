@@ -115,7 +115,7 @@ func (m *MemoryStore) parse(offset string) (uint64, bool) {
 		return 0, false
 	}
 	seq, err := strconv.ParseUint(rest, 36, 64)
-	return seq, err == nil && seq > 0
+	return seq, err == nil
 }
 
 // trimLocked drops the oldest packets past the bounds.
@@ -146,11 +146,8 @@ func (m *MemoryStore) Head(_ context.Context, nsp string) (string, error) {
 	if seq := m.heads[nsp]; seq > 0 {
 		return m.offset(seq), nil
 	}
-	// Nothing stored yet in nsp: the head of the whole log marks "from
-	// now on" just as well.
-	if m.seq == 0 {
-		return "", nil
-	}
+	// Nothing stored yet in nsp: the head of the whole log (0 when empty)
+	// marks "from now on" just as well, and tells a trimmed log apart.
 	return m.offset(m.seq), nil
 }
 
@@ -159,6 +156,9 @@ func (m *MemoryStore) Save(_ context.Context, s Session, ttl time.Duration) erro
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if old, ok := m.sessions[s.PID]; ok && old.s.Owner != s.Owner && now.Before(old.expires) {
+		return nil // moved to a newer connection
+	}
 	m.sessions[s.PID] = memSession{s: s, expires: now.Add(ttl)}
 	m.order = append(m.order, s.PID)
 	// Drop expired sessions, and the oldest past MaxSessions. Sessions
@@ -200,6 +200,16 @@ func (m *MemoryStore) Take(_ context.Context, pid string) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	return ms.s, nil
+}
+
+// Delete implements RecoveryStore.
+func (m *MemoryStore) Delete(_ context.Context, pid, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ms, ok := m.sessions[pid]; ok && ms.s.Owner == owner {
+		delete(m.sessions, pid)
+	}
+	return nil
 }
 
 // Since implements RecoveryStore.

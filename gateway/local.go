@@ -107,9 +107,21 @@ func (l *localSide) OnServerSideEmit(event string, args socketio.Args, reply fun
 // Joined implements adapter.RoomObserver.
 func (l *localSide) Joined(sid, room string) {
 	l.srv.obs.each(func(o Observer) { o.RoomJoined(l.name, room, sid) })
+	l.roomsChanged(sid)
+}
+
+// roomsChanged has the keeper save a session whose rooms changed.
+func (l *localSide) roomsChanged(sid string) {
+	if l.srv.keep == nil {
+		return
+	}
+	if s, ok := l.ns().admitted(sid); ok {
+		l.srv.keep.touch(s)
+	}
 }
 
 // Left implements adapter.RoomObserver.
 func (l *localSide) Left(sid, room string) {
 	l.srv.obs.each(func(o Observer) { o.RoomLeft(l.name, room, sid) })
+	l.roomsChanged(sid)
 }

@@ -375,6 +375,7 @@ func (ns *Namespace) admit(s *Socket) bool {
 	s.connected(&socketio.Packet{Type: socketio.Connect, Namespace: ns.name, Data: data})
 	ns.srv.log.Debug("gateway: socket connected", "nsp", ns.name, "sid", s.id, "conn", s.conn.ss.ID())
 	ns.srv.obs.each(func(o Observer) { o.SocketConnected(s) })
+	ns.srv.keep.touch(s)
 	s.leaveIfAsked()
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/siogate/siogate/adapter"
@@ -145,6 +146,7 @@ func (ns *Namespace) prepareRecovery(s *Socket) bool {
 	rec := &ns.srv.cfg.Recovery
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
+	s.owner = newPID()
 	if ns.recoverSession(ctx, s) {
 		return true
 	}
@@ -270,9 +272,21 @@ func (s *Socket) replayFrames() ([]engineio.Frame, map[string]struct{}) {
 }
 
 // persist keeps the session of a socket whose connection dropped.
-func (s *Socket) persist() {
+func (s *Socket) persist() { s.saveSession(s.ns.srv.cfg.Recovery.MaxDisconnectionDuration) }
+
+// forgetSession ends the session of a socket that left for good.
+func (s *Socket) forgetSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
+	defer cancel()
+	if err := s.ns.srv.cfg.Recovery.Store.Delete(ctx, s.pid, s.owner); err != nil {
+		s.ns.srv.log.Warn("gateway: recovery session not deleted", "nsp", s.ns.name, "sid", s.id, "err", err)
+	}
+}
+
+// saveSession saves the socket's session for ttl.
+func (s *Socket) saveSession(ttl time.Duration) {
 	rec := &s.ns.srv.cfg.Recovery
-	sess := adapter.Session{PID: s.pid, SID: s.id, Namespace: s.ns.name, Rooms: s.Rooms(), Offset: s.baseOffset}
+	sess := adapter.Session{PID: s.pid, SID: s.id, Namespace: s.ns.name, Rooms: s.Rooms(), Offset: s.baseOffset, Owner: s.owner}
 	if d := s.Data(); d != nil {
 		if b, err := json.Marshal(d); err == nil {
 			sess.Data = b
@@ -287,7 +301,87 @@ func (s *Socket) persist() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	if err := rec.Store.Save(ctx, sess, rec.MaxDisconnectionDuration); err != nil {
+	if err := rec.Store.Save(ctx, sess, ttl); err != nil {
 		s.ns.srv.log.Warn("gateway: recovery session not saved", "nsp", s.ns.name, "sid", s.id, "err", err)
+	}
+}
+
+// keeper saves the sessions of connected sockets in a shared store, so
+// that a client whose node dies without a word still finds its session on
+// another node. Changes (connect, rooms, data, user session) are saved
+// within keeperFlush; every session is refreshed each half
+// MaxDisconnectionDuration, with a lifetime that covers the gap.
+type keeper struct {
+	srv  *Server
+	wake chan struct{}
+	done chan struct{}
+	stop sync.Once
+
+	mu    sync.Mutex
+	dirty map[*Socket]struct{}
+}
+
+// keeperFlush is how long a change waits before it is saved, so that
+// changes in a burst are saved once.
+const keeperFlush = 200 * time.Millisecond
+
+func newKeeper(srv *Server) *keeper {
+	k := &keeper{srv: srv, wake: make(chan struct{}, 1), done: make(chan struct{}), dirty: make(map[*Socket]struct{})}
+	go k.run()
+	return k
+}
+
+// touch marks s to be saved soon.
+func (k *keeper) touch(s *Socket) {
+	if k == nil || s.pid == "" {
+		return
+	}
+	k.mu.Lock()
+	k.dirty[s] = struct{}{}
+	k.mu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (k *keeper) close() { k.stop.Do(func() { close(k.done) }) }
+
+func (k *keeper) run() {
+	rec := &k.srv.cfg.Recovery
+	refresh := time.NewTicker(rec.MaxDisconnectionDuration / 2)
+	defer refresh.Stop()
+	for {
+		select {
+		case <-k.done:
+			return
+		case <-refresh.C:
+			for _, ns := range k.srv.Namespaces() {
+				for _, s := range ns.Sockets() {
+					k.touch(s)
+				}
+			}
+		case <-k.wake:
+			select {
+			case <-k.done:
+				return
+			case <-time.After(keeperFlush):
+			}
+		}
+		k.mu.Lock()
+		batch := make([]*Socket, 0, len(k.dirty))
+		for s := range k.dirty {
+			batch = append(batch, s)
+		}
+		clear(k.dirty)
+		k.mu.Unlock()
+		// A live session outlives a refresh period plus the time its
+		// client may take to come back.
+		ttl := rec.MaxDisconnectionDuration + rec.MaxDisconnectionDuration/2
+		for _, s := range batch {
+			if s.Connected() {
+				s.saveSession(ttl)
+			}
+		}
 	}
 }

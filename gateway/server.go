@@ -132,6 +132,8 @@ type Server struct {
 	obs      observerList
 
 	textJSON bool // the parser is the default JSON one: encodeFrames applies
+	// keep saves live sessions in a shared recovery store (nil otherwise).
+	keep *keeper
 }
 
 // ErrServerClosed is returned by operations after Shutdown.
@@ -144,6 +146,9 @@ func NewServer(cfg Config) *Server {
 	s.log = s.cfg.Logger
 	_, s.textJSON = s.cfg.Parser.(socketio.JSONParser)
 	s.engine = engineio.NewServer(s.cfg.Engine, engineEvents{s})
+	if sh, ok := s.cfg.Recovery.Store.(adapter.SharedStore); ok && s.cfg.Recovery.Enabled && sh.SharedAcrossNodes() {
+		s.keep = newKeeper(s)
+	}
 	s.Of(socketio.MainNamespace)
 	return s
 }
@@ -371,6 +376,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	err := s.engine.Shutdown(ctx)
+	if s.keep != nil {
+		s.keep.close()
+	}
 	for _, ns := range nsps {
 		_ = ns.adapter.Close()
 	}

@@ -22,6 +22,7 @@ func (s *Socket) SaveSession(m map[string]any) {
 	s.mu.Lock()
 	s.session = maps.Clone(m)
 	s.mu.Unlock()
+	s.ns.srv.keep.touch(s)
 }
 
 // UpdateSession runs fn on the live session under the socket's session
@@ -38,6 +39,7 @@ func (s *Socket) UpdateSession(fn func(session map[string]any)) {
 	s.mu.Lock()
 	s.session = m
 	s.mu.Unlock()
+	s.ns.srv.keep.touch(s)
 }
 
 func (s *Socket) sessionLocked() map[string]any {

@@ -99,6 +99,7 @@ type Socket struct {
 
 	// Connection state recovery (see RecoveryConfig).
 	pid        string // private session id ("" with recovery off)
+	owner      string // this connection's claim on the session in the store
 	baseOffset string // newest stored offset when the socket connected
 	recovered  bool
 	recovering bool                   // registered early: held frames carry offsets
@@ -137,6 +138,7 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	s.ns.srv.keep.touch(s)
 }
 
 // Data returns the value set with SetData.
@@ -740,8 +742,12 @@ func (s *Socket) onDisconnect(reason DisconnectReason) {
 	disconnecting, disconnect := s.ns.disconnectHandlers()
 	s.runDisconnectHandler(disconnecting, reason)
 	s.runDisconnectHandler(disconnect, reason)
-	if s.pid != "" && recoverable(reason) {
+	switch {
+	case s.pid == "":
+	case recoverable(reason):
 		s.persist() // what the handlers changed is kept too
+	case s.ns.srv.keep != nil:
+		s.forgetSession() // saved while connected: gone for good now
 	}
 	// As Node: the rooms are left, then the socket is reported gone.
 	s.ns.forget(s)
