@@ -34,26 +34,29 @@ import (
 
 // options are the command-line settings.
 type options struct {
-	addr         string
-	path         string
-	cors         string
-	pingInterval time.Duration
-	pingTimeout  time.Duration
-	maxPayload   int
-	transports   string
-	adapterName  string
-	redisURL     string
-	redisPrefix  string
-	natsURL      string
-	amqpURL      string
-	amqpConfirms bool
-	kafkaURL     string
-	prefix       string
-	cookie       string
-	wsCompress   bool
-	clientJS     string
-	demo         bool
-	logLevel     string
+	addr          string
+	path          string
+	cors          string
+	pingInterval  time.Duration
+	pingTimeout   time.Duration
+	maxPayload    int
+	transports    string
+	adapterName   string
+	redisURL      string
+	redisPrefix   string
+	natsURL       string
+	amqpURL       string
+	amqpConfirms  bool
+	kafkaURL      string
+	prefix        string
+	cookie        string
+	wsCompress    bool
+	recovery      bool
+	recoveryMax   time.Duration
+	recoveryStore string
+	clientJS      string
+	demo          bool
+	logLevel      string
 
 	adminUI       bool
 	adminUIDir    string
@@ -82,6 +85,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.clientJS, "client-js", "", "socket.io-client bundle served to the demo page (default: js/node_modules/socket.io-client/dist/socket.io.min.js found from the working directory up)")
 	fs.BoolVar(&o.demo, "demo", true, "serve the chat demo page at /")
 	fs.BoolVar(&o.wsCompress, "ws-compression", false, "permessage-deflate on WebSocket for clients that offer it (messages of 1024 bytes and more)")
+	fs.BoolVar(&o.recovery, "recovery", false, "connection state recovery: clients that lose their connection get their session and missed events back")
+	fs.DurationVar(&o.recoveryMax, "recovery-max-disconnection", 2*time.Minute, "how long a dropped session waits for its client (with --recovery)")
+	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only)")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
@@ -148,6 +154,16 @@ func adapterFactory(o options, logger *slog.Logger) (adapter.Factory, io.Closer,
 	}
 }
 
+// recoveryStore opens the store chosen by --recovery-store.
+func recoveryStore(o options) (adapter.RecoveryStore, error) {
+	switch o.recoveryStore {
+	case "memory", "":
+		return adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxAge: o.recoveryMax}), nil
+	default:
+		return nil, fmt.Errorf("unknown --recovery-store %q: want memory", o.recoveryStore)
+	}
+}
+
 func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, error) {
 	factory, closer, err := adapterFactory(o, logger)
 	if err != nil {
@@ -178,6 +194,16 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 		Handler: mux,
 	}
 	cfg.Engine.WebSocketCompression = o.wsCompress
+	if o.recovery {
+		store, err := recoveryStore(o)
+		if err != nil {
+			if closer != nil {
+				_ = closer.Close()
+			}
+			return nil, nil, err
+		}
+		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
+	}
 	srv := gateway.NewServer(cfg)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

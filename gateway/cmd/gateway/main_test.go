@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -205,5 +206,42 @@ func TestBrokerFlags(t *testing.T) {
 				t.Errorf("ServerCount = %d, %v", n, err)
 			}
 		})
+	}
+}
+
+func TestRecoveryFlag(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		args := []string{"--transports", "polling", "--demo=false"}
+		if on {
+			args = append(args, "--recovery", "--recovery-max-disconnection", "30s")
+		}
+		ts := startFromFlags(t, args...)
+		res, err := http.Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var hs struct{ SID string }
+		if err := json.Unmarshal(body[1:], &hs); err != nil {
+			t.Fatalf("handshake %s: %v", body, err)
+		}
+		u := ts.URL + "/socket.io/?EIO=4&transport=polling&sid=" + hs.SID
+		if res, err = http.Post(u, "text/plain", strings.NewReader("40")); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res, err = http.Get(u); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if hasPID := strings.Contains(string(body), `"pid":`); !strings.HasPrefix(string(body), `40{"sid":`) || hasPID != on {
+			t.Errorf("--recovery=%v: CONNECT answer %s", on, body)
+		}
+	}
+	o, _ := parseFlags([]string{"--recovery", "--recovery-store", "floppy"}, func(string) string { return "" })
+	if _, _, err := newServer(o, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--recovery-store") {
+		t.Errorf("unknown store: err = %v", err)
 	}
 }
