@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -362,4 +363,24 @@ func TestServerSideEmit(t *testing.T) {
 		t.Errorf("ServerSideEmitWithAck = %v, %v", res, err)
 	}
 	recv(t, heard, "second server-side event")
+}
+
+func TestDynamicNamespaceByFunction(t *testing.T) {
+	ts := newSIO(t, gateway.Config{})
+	parent := ts.srv.OfFunc(func(name string, auth json.RawMessage) bool {
+		return strings.HasPrefix(name, "/team-") && strings.Contains(string(auth), `"member"`)
+	})
+	parent.On("where", func(s *gateway.Socket, e *gateway.Event) []any { return []any{s.Namespace().Name()} })
+	c := ts.dial(t, "websocket")
+	c.connect(t, "/team-a", `{"role":"member"}`)
+	c.send(t, `42/team-a,7["where"]`)
+	c.expect(t, `43/team-a,7["/team-a"]`)
+	c.send(t, connectPacket("/team-b", `{"role":"guest"}`))
+	c.expect(t, `44/team-b,{"message":"Invalid namespace"}`)
+	if _, ok := ts.srv.Namespace("/team-b"); ok {
+		t.Error("a refused name created a namespace")
+	}
+	if parent.Count() != 1 {
+		t.Errorf("parent counts %d sockets over its children, want 1", parent.Count())
+	}
 }
