@@ -126,6 +126,10 @@ func (c *conn) onMessage(data []byte, binary bool) {
 		if s == nil {
 			return // not connected to that namespace: ignored, as socket.io does
 		}
+		if !s.allowEvent() {
+			s.floodEvent()
+			return
+		}
 		if c.srv.cfg.AsyncHandlers {
 			go s.onEvent(p)
 		} else {
@@ -140,7 +144,17 @@ func (c *conn) onMessage(data []byte, binary bool) {
 	}
 }
 
-var invalidNamespace = json.RawMessage(`{"message":"Invalid namespace"}`)
+var (
+	invalidNamespace  = json.RawMessage(`{"message":"Invalid namespace"}`)
+	tooManyNamespaces = json.RawMessage(`{"message":"too many namespaces on this connection"}`)
+)
+
+// count returns how many namespaces the connection is in.
+func (c *conn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sockets)
+}
 
 func (c *conn) connect(p *socketio.Packet) {
 	auth := json.RawMessage(p.Data)
@@ -148,6 +162,11 @@ func (c *conn) connect(p *socketio.Packet) {
 		auth = json.RawMessage("{}")
 	} else {
 		auth = append(json.RawMessage(nil), auth...)
+	}
+	if lim := c.srv.cfg.Limits.NamespacesPerConnection; lim > 0 && c.count() >= lim && c.socket(p.Namespace) == nil {
+		c.srv.limitHit("namespaces per connection", "conn", c.ss.ID(), "limit", lim)
+		c.sendPacket(&socketio.Packet{Type: socketio.ConnectError, Namespace: p.Namespace, Data: tooManyNamespaces})
+		return
 	}
 	ns := c.srv.lookup(p.Namespace, auth)
 	if ns == nil {

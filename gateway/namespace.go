@@ -327,9 +327,13 @@ func (ns *Namespace) refuse(s *Socket, err error) {
 	s.mu.Lock()
 	s.gone = true
 	s.pending = nil
+	closeToo := s.leavingClose
 	s.mu.Unlock()
 	ns.forget(s)
 	s.conn.sendPacket(connectErrorPacket(ns.srv.cfg.JSON, ns.name, err))
+	if closeToo {
+		s.conn.disconnectAll() // Disconnect(true) during the connect
+	}
 }
 
 func connectErrorPacket(codec socketio.JSONCodec, nsp string, err error) *socketio.Packet {

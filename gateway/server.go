@@ -50,6 +50,8 @@ type Config struct {
 	KeepEmptyChildNamespaces bool
 	// Recovery configures connection state recovery (off by default).
 	Recovery RecoveryConfig
+	// Limits bound what one client can make the server hold (see Limits).
+	Limits Limits
 	// AlwaysConnect accepts a namespace connection before its connect
 	// handler runs; a refusal then disconnects the socket. By default the
 	// connection is accepted only once the handler returns nil.
@@ -114,6 +116,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Parser = socketio.ParserOrDefault(c.Parser, c.JSON)
 	c.Recovery = c.Recovery.withDefaults()
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
@@ -134,6 +137,10 @@ type Server struct {
 	textJSON bool // the parser is the default JSON one: encodeFrames applies
 	// keep saves live sessions in a shared recovery store (nil otherwise).
 	keep *keeper
+
+	limits   limitLog
+	gate     handshakeGate
+	dynamics int // namespaces created for clients, alive; guarded by mu
 }
 
 // ErrServerClosed is returned by operations after Shutdown.
@@ -160,7 +167,9 @@ func (s *Server) Engine() *engineio.Server { return s.engine }
 // file rules, then Config.Handler, else 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, s.cfg.Path) || r.URL.Path+"/" == s.cfg.Path {
-		s.engine.ServeHTTP(w, r)
+		if s.admitHandshake(w, r) {
+			s.engine.ServeHTTP(w, r)
+		}
 		return
 	}
 	if s.serveStatic(w, r) {
@@ -187,7 +196,9 @@ func (s *Server) Of(name string) *Namespace {
 		return s.catchAll
 	}
 	if ns := s.nsps[name]; ns != nil {
-		ns.dynamic.Store(false) // named by the application: kept
+		if ns.dynamic.Swap(false) { // named by the application: kept
+			s.dynamics--
+		}
 		return ns
 	}
 	ns := newNamespace(s, name)
@@ -274,6 +285,11 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		return nil
 	}
 	if ns = s.nsps[name]; ns == nil {
+		if lim := s.cfg.Limits.DynamicNamespaces; lim > 0 && s.dynamics >= lim {
+			s.limitHit("dynamic namespaces", "nsp", name, "limit", lim)
+			return nil
+		}
+		s.dynamics++
 		ns = newNamespace(s, name)
 		ns.parent = parent
 		ns.dynamic.Store(!s.cfg.KeepEmptyChildNamespaces)
@@ -313,6 +329,7 @@ func (s *Server) removeIfEmpty(ns *Namespace) {
 		return
 	}
 	delete(s.nsps, ns.name)
+	s.dynamics--
 	s.mu.Unlock()
 	if p := ns.parent; p != nil && p.children != nil {
 		p.hmu.Lock()

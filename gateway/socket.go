@@ -90,12 +90,16 @@ type Socket struct {
 	// leaving: Disconnect(false) was called before the CONNECT answer went
 	// out; admit carries it out right after the answer.
 	leaving bool
-	nextID  uint64
-	acks    map[uint64]AckCallback
-	data    any
-	session map[string]any
+	// leavingClose: that Disconnect asked to close the connection too.
+	leavingClose bool
+	nextID       uint64
+	acks         map[uint64]AckCallback
+	data         any
+	session      map[string]any
 	// middlewares run on every event (Use).
 	middlewares []EventMiddleware
+	events      bucket    // Limits.EventsPerSecond
+	floodTold   time.Time // when the client was last told it floods
 
 	// Connection state recovery (see RecoveryConfig).
 	pid        string // private session id ("" with recovery off)
@@ -512,6 +516,11 @@ func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, flags adap
 		s.mu.Unlock()
 		return ErrDisconnected
 	}
+	if lim := s.ns.srv.cfg.Limits.PendingAcks; lim > 0 && len(s.acks) >= lim {
+		s.mu.Unlock()
+		s.ns.srv.limitHit("pending acks per socket", "nsp", s.ns.name, "sid", s.id, "limit", lim)
+		return ErrTooManyPendingAcks
+	}
 	id := s.nextID
 	s.nextID++
 	if s.acks == nil {
@@ -663,8 +672,18 @@ func (s *Socket) runHandler(h EventHandler, e *Event) (res []any) {
 	return h(s, e)
 }
 
-// Join puts the socket into rooms.
-func (s *Socket) Join(rooms ...string) { s.ns.adapter.AddAll(s.id, rooms...) }
+// Join puts the socket into rooms. Past Limits.RoomsPerSocket it joins
+// none of them and returns ErrTooManyRooms.
+func (s *Socket) Join(rooms ...string) error {
+	if lim := s.ns.srv.cfg.Limits.RoomsPerSocket; lim > 0 && len(rooms) > 0 {
+		if n := len(s.ns.adapter.Rooms(s.id)); n+len(rooms) > lim {
+			s.ns.srv.limitHit("rooms per socket", "nsp", s.ns.name, "sid", s.id, "limit", lim)
+			return ErrTooManyRooms
+		}
+	}
+	s.ns.adapter.AddAll(s.id, rooms...)
+	return nil
+}
 
 // Leave takes the socket out of a room.
 func (s *Socket) Leave(room string) { s.ns.adapter.Del(s.id, room) }
@@ -683,10 +702,6 @@ func (s *Socket) Broadcast() Operator { return s.ns.op().Except(s.id) }
 // CONNECT answer has gone out (from the connect handler, say), it takes
 // effect right after the answer, so the client sees both in order.
 func (s *Socket) Disconnect(close bool) {
-	if close {
-		s.conn.disconnectAll()
-		return
-	}
 	s.mu.Lock()
 	if !s.ready && !s.gone {
 		// The CONNECT answer has not gone out yet (Disconnect from the
@@ -694,10 +709,15 @@ func (s *Socket) Disconnect(close bool) {
 		// must see the answer first, then this DISCONNECT, and the socket
 		// must not be admitted after it was removed.
 		s.leaving = true
+		s.leavingClose = s.leavingClose || close
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Unlock()
+	if close {
+		s.conn.disconnectAll()
+		return
+	}
 	_ = s.send(&socketio.Packet{Type: socketio.Disconnect, Namespace: s.ns.name})
 	s.onDisconnect(ReasonServerNamespaceDisconnect)
 }
@@ -707,10 +727,11 @@ func (s *Socket) Disconnect(close bool) {
 func (s *Socket) leaveIfAsked() {
 	s.mu.Lock()
 	leaving := s.leaving && s.ready
-	s.leaving = false
+	closeToo := s.leavingClose
+	s.leaving, s.leavingClose = false, false
 	s.mu.Unlock()
 	if leaving {
-		s.Disconnect(false)
+		s.Disconnect(closeToo)
 	}
 }
 

@@ -104,6 +104,29 @@ const scenarios = {
     finish();
   },
 
+  // steady: a well-behaved client that sends an acknowledged "echo" every
+  // 20 ms for the given number of milliseconds (argument 4), while an
+  // abuser runs beside it; it reports how many were answered and the
+  // slowest round trip.
+  async steady() {
+    const ms = Number(process.argv[5] || 2000);
+    const s = io(url, opts());
+    await outcome(s);
+    let sent = 0, answered = 0, worst = 0;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const t0 = Date.now();
+      sent++;
+      const r = await callTimeout(s, 5000, "echo", sent);
+      if (r.ack && r.ack[0] === sent) answered++;
+      worst = Math.max(worst, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    out("steady", { sent, answered, worstMs: worst });
+    s.close();
+    finish();
+  },
+
   // bysid: the connect handler saved a session and entered a room by sid.
   async bysid() {
     const s = io(url, opts());

@@ -1,0 +1,176 @@
+package gateway_test
+
+// Limits: a scripted abusive client beside a well-behaved socket.io-client
+// on the same server; the abuser is cut or refused, the other keeps being
+// served.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/siogate/siogate/gateway"
+	"github.com/siogate/siogate/protocol/socketio"
+)
+
+// steadyClient runs the well-behaved socket.io-client beside an abuser and
+// checks it was served throughout.
+type steadyClient struct{ p *nodeProc }
+
+func startSteady(t *testing.T, ts *testServer) steadyClient {
+	t.Helper()
+	return steadyClient{runNode(t, "features.mjs", ts.ts.URL, "steady", "websocket", "1500")}
+}
+
+func (c steadyClient) check(t *testing.T) {
+	t.Helper()
+	var r struct {
+		Sent, Answered int
+		WorstMs        float64
+	}
+	c.p.expect("steady", &r)
+	c.p.finish()
+	t.Logf("well-behaved client: %d/%d answered, slowest round trip %.0f ms", r.Answered, r.Sent, r.WorstMs)
+	if r.Sent == 0 || r.Answered != r.Sent {
+		t.Errorf("the well-behaved client was not served: %d of %d answered", r.Answered, r.Sent)
+	}
+}
+
+func echoServer(t *testing.T, cfg gateway.Config) *testServer {
+	ts := newSIO(t, cfg)
+	ts.srv.Of("/").On("echo", func(s *gateway.Socket, e *gateway.Event) []any { return e.Args.Items() })
+	return ts
+}
+
+func TestLimitEventFlood(t *testing.T) {
+	for _, disconnect := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disconnect=%v", disconnect), func(t *testing.T) {
+			ts := echoServer(t, gateway.Config{Limits: gateway.Limits{EventsPerSecond: 1e-3, EventBurst: 200, DisconnectOnEventFlood: disconnect}})
+			var handled atomic.Int64
+			ts.srv.Of("/").On("spam", func(s *gateway.Socket, e *gateway.Event) []any { handled.Add(1); return nil })
+			good := startSteady(t, ts)
+			abuser := ts.dial(t, "websocket")
+			abuser.connect(t, "/", "")
+			for range 1000 {
+				if err := abuser.sendRaw(frame{data: []byte(`42["spam"]`)}); err != nil {
+					break // cut
+				}
+			}
+			if disconnect {
+				abuser.expect(t, "41")
+			} else {
+				abuser.expect(t, `42["error",{"message":"rate limit exceeded"}]`)
+			}
+			good.check(t)
+			if n := handled.Load(); n > 200 {
+				t.Errorf("%d flood events reached the handler, want at most the burst (200)", n)
+			}
+		})
+	}
+}
+
+func TestLimitNamespaces(t *testing.T) {
+	ts := echoServer(t, gateway.Config{Namespaces: []string{"*"}, Limits: gateway.Limits{NamespacesPerConnection: 5, DynamicNamespaces: 8}})
+	good := startSteady(t, ts)
+	a := ts.dial(t, "websocket")
+	for i := range 4 {
+		a.connect(t, fmt.Sprintf("/a%d", i), "")
+	}
+	a.connect(t, "/", "")
+	a.send(t, connectPacket("/a9", ""))
+	a.expect(t, `44/a9,{"message":"too many namespaces on this connection"}`)
+
+	// Dynamic namespaces in total, over connections: 4 taken by a, 4 more
+	// allowed, then refused.
+	b := ts.dial(t, "websocket")
+	for i := range 4 {
+		b.connect(t, fmt.Sprintf("/b%d", i), "")
+	}
+	b.send(t, connectPacket("/b9", ""))
+	b.expect(t, `44/b9,{"message":"Invalid namespace"}`)
+	good.check(t)
+
+	// Everything the abusers made goes once they leave.
+	a.close()
+	b.close()
+	eventually(t, "client namespaces removed", func() bool { return len(ts.srv.Namespaces()) == 1 })
+	c := ts.dial(t, "websocket")
+	c.connect(t, "/again", "")
+}
+
+func TestLimitRoomsAndAcks(t *testing.T) {
+	ts := echoServer(t, gateway.Config{Limits: gateway.Limits{RoomsPerSocket: 10, PendingAcks: 5}})
+	ts.srv.Of("/").On("join", func(s *gateway.Socket, e *gateway.Event) []any {
+		if err := s.Join(e.Args.String(0)); err != nil {
+			return []any{err.Error()}
+		}
+		return []any{"ok"}
+	})
+	socks := make(chan *gateway.Socket, 1)
+	ts.srv.Of("/").OnConnect(func(s *gateway.Socket, _ json.RawMessage) error { socks <- s; return nil })
+	good := startSteady(t, ts)
+	<-socks // the steady client's
+	abuser := ts.dial(t, "websocket")
+	abuser.connect(t, "/", "")
+	s := recv(t, socks, "abuser's socket")
+	for i := range 9 { // its own room + 9 = 10
+		abuser.send(t, fmt.Sprintf(`421["join","r%d"]`, i))
+		abuser.expect(t, `431["ok"]`)
+	}
+	abuser.send(t, `421["join","r9"]`)
+	abuser.expect(t, `431["gateway: too many rooms for one socket (Limits.RoomsPerSocket)"]`)
+
+	// The abuser never answers acks: the sixth request is refused at once.
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Add(1)
+		if err := s.EmitWithCallback(func(socketio.Args, error) { wg.Done() }, "q", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.EmitWithCallback(func(socketio.Args, error) {}, "q", 5); !errors.Is(err, gateway.ErrTooManyPendingAcks) {
+		t.Errorf("sixth pending ack: err = %v", err)
+	}
+	good.check(t)
+	abuser.close() // pending callbacks end with ErrDisconnected
+	wg.Wait()
+}
+
+func TestLimitHandshakesAndConnections(t *testing.T) {
+	handshake := func(ts *testServer) (int, string) {
+		res, err := http.Get(ts.base() + "&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b)
+	}
+	t.Run("per address", func(t *testing.T) {
+		ts := echoServer(t, gateway.Config{Limits: gateway.Limits{HandshakesPerSecond: 1e-3, HandshakeBurst: 3}})
+		for i := range 3 {
+			if code, body := handshake(ts); code != 200 {
+				t.Fatalf("handshake %d: %d %s", i, code, body)
+			}
+		}
+		if code, body := handshake(ts); code != http.StatusTooManyRequests || !strings.Contains(body, "Too many handshakes") {
+			t.Errorf("fourth handshake: %d %s", code, body)
+		}
+	})
+	t.Run("per node", func(t *testing.T) {
+		ts := echoServer(t, gateway.Config{Limits: gateway.Limits{Connections: 2}})
+		a := ts.dial(t, "websocket")
+		ts.dial(t, "websocket")
+		if code, body := handshake(ts); code != http.StatusServiceUnavailable {
+			t.Errorf("third connection: %d %s", code, body)
+		}
+		a.close()
+		eventually(t, "a slot again", func() bool { code, _ := handshake(ts); return code == 200 })
+	})
+}
