@@ -18,6 +18,8 @@ type NodeConfig struct {
 	PingInterval time.Duration
 	// Logger receives the server's logs (nil discards them).
 	Logger *slog.Logger
+	// Recovery configures connection state recovery (off by default).
+	Recovery gateway.RecoveryConfig
 }
 
 // NewNode returns a siogate server answering the benchmark's event
@@ -28,8 +30,12 @@ func NewNode(cfg NodeConfig) *gateway.Server {
 			PingInterval: cfg.PingInterval,
 			Logger:       cfg.Logger,
 		},
-		Adapter: cfg.Adapter,
-		Logger:  cfg.Logger,
+		Adapter:  cfg.Adapter,
+		Logger:   cfg.Logger,
+		Recovery: cfg.Recovery,
+		// The load generator sends as fast as it is answered: no event
+		// rate limit on the node under test.
+		Limits: gateway.Limits{EventsPerSecond: -1},
 	})
 	ns := srv.Of("/")
 	echo := func(_ *gateway.Socket, e *gateway.Event) []any { return e.Args.Items() }

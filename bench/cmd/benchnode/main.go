@@ -33,6 +33,7 @@ import (
 	natsadapter "github.com/siogate/siogate/adapter-nats"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
 	"github.com/siogate/siogate/bench"
+	"github.com/siogate/siogate/gateway"
 )
 
 func main() {
@@ -49,6 +50,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this 127.0.0.1 address (empty: off)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	recovery := flag.Bool("recovery", false, "connection state recovery on (store: --recovery-store)")
+	recoveryStore := flag.String("recovery-store", "memory", "recovery store: memory")
 	flag.Parse()
 
 	var level slog.Level
@@ -106,7 +109,16 @@ func main() {
 		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 		go func() { _ = http.ListenAndServe(*pprofAddr, mux) }()
 	}
-	srv := bench.NewNode(bench.NodeConfig{Adapter: factory, PingInterval: *ping, Logger: logger})
+	var rec gateway.RecoveryConfig
+	if *recovery {
+		store, err := benchStore(*recoveryStore, *prefix)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchnode:", err)
+			os.Exit(2)
+		}
+		rec = gateway.RecoveryConfig{Enabled: true, Store: store}
+	}
+	srv := bench.NewNode(bench.NodeConfig{Adapter: factory, PingInterval: *ping, Logger: logger, Recovery: rec})
 	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -125,6 +137,16 @@ func main() {
 	_ = hs.Shutdown(sctx)
 	if closer != nil {
 		_ = closer.Close()
+	}
+}
+
+// benchStore opens the recovery store named by --recovery-store.
+func benchStore(name, prefix string) (adapter.RecoveryStore, error) {
+	switch name {
+	case "memory":
+		return adapter.NewMemoryStore(adapter.MemoryStoreOptions{}), nil
+	default:
+		return nil, fmt.Errorf("unknown --recovery-store %q", name)
 	}
 }
 
