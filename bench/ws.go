@@ -285,9 +285,16 @@ func (r *runner) broadcast() error {
 	progress := make(chan struct{}, 1)
 	clients, err := r.connectAll(n, func(_ int, c *wsClient) {
 		c.onTick = func(b []byte) {
-			// 42["tick",<seq>,<ns since base>]
-			i := bytes.LastIndexByte(b, ',')
+			// 42["tick",<seq>,<ns since base>], and with connection
+			// state recovery a last argument: the offset, a string.
 			j := bytes.LastIndexByte(b, ']')
+			if j > 0 && b[j-1] == '"' {
+				j = bytes.LastIndexByte(b[:j], ',')
+			}
+			i := -1
+			if j > 0 {
+				i = bytes.LastIndexByte(b[:j], ',')
+			}
 			if i < 0 || j < i {
 				r.fail(true, "bad tick %.80q", b)
 				return
