@@ -384,3 +384,34 @@ func TestDynamicNamespaceByFunction(t *testing.T) {
 		t.Errorf("parent counts %d sockets over its children, want 1", parent.Count())
 	}
 }
+
+func TestDrain(t *testing.T) {
+	ts := newSIO(t, gateway.Config{})
+	p := runNode(t, "features.mjs", ts.ts.URL, "drain", "websocket")
+	p.expect("connected", nil)
+	var raw []*client
+	for range 10 {
+		c := ts.dial(t, "polling")
+		c.connect(t, "/", "")
+		raw = append(raw, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Drain(ctx, 500*time.Millisecond) }()
+	eventually(t, "draining", ts.srv.Draining)
+	var got map[string]any
+	p.expect("disconnect", &got)
+	equalJSON(t, "client's reason", got, `{"ev":"disconnect","reason":"transport close"}`)
+	p.expect("reconnect_refused", nil)
+	p.finish()
+	for _, c := range raw {
+		c.expectClosed(t)
+	}
+	if err := recv(t, done, "Drain"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.srv.Engine().Count(); n != 0 {
+		t.Errorf("%d connections left after Drain", n)
+	}
+}

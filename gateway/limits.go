@@ -131,7 +131,7 @@ func (s *Server) limitHit(kind string, attrs ...any) {
 	suppressed := k.suppressed
 	k.last, k.suppressed = now, 0
 	l.mu.Unlock()
-	s.log.Warn("gateway: limit reached: "+kind, append(attrs, "refused_since_last_line", suppressed)...)
+	s.log.Warn("gateway: refused ("+kind+")", append(attrs, "refused_since_last_line", suppressed)...)
 }
 
 // allowEvent spends a token of the socket's event bucket.
@@ -175,11 +175,17 @@ type handshakeGate struct {
 
 func (s *Server) admitHandshake(w http.ResponseWriter, r *http.Request) bool {
 	lim := &s.cfg.Limits
-	if lim.Connections <= 0 && lim.HandshakesPerSecond <= 0 {
+	draining := s.draining.Load()
+	if lim.Connections <= 0 && lim.HandshakesPerSecond <= 0 && !draining {
 		return true
 	}
 	if r.URL.Query().Get("sid") != "" {
 		return true // not a handshake
+	}
+	if draining {
+		s.limitHit("handshake refused while draining", "remote", r.RemoteAddr)
+		refuse(w, http.StatusServiceUnavailable, "Server draining")
+		return false
 	}
 	if lim.Connections > 0 && s.engine.Count() >= lim.Connections {
 		s.limitHit("connections per node", "remote", r.RemoteAddr, "limit", lim.Connections)

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogate/siogate/adapter"
@@ -138,6 +139,7 @@ type Server struct {
 	// keep saves live sessions in a shared recovery store (nil otherwise).
 	keep *keeper
 
+	draining atomic.Bool
 	limits   limitLog
 	gate     handshakeGate
 	dynamics int // namespaces created for clients, alive; guarded by mu

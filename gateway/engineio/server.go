@@ -109,6 +109,17 @@ func (s *Server) Session(sid string) (*Session, bool) {
 	return ss, ok
 }
 
+// Sessions returns the open sessions.
+func (s *Server) Sessions() []*Session {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, ss)
+	}
+	return out
+}
+
 // Count returns the number of open sessions.
 func (s *Server) Count() int {
 	s.mu.RLock()

@@ -127,6 +127,21 @@ const scenarios = {
     finish();
   },
 
+  // drain: the server drains; the client must see a dropped transport
+  // (so it tries to reconnect), and its reconnection is refused while
+  // the node drains.
+  async drain() {
+    const s = io(url, { ...opts(), reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+    await outcome(s);
+    out("connected");
+    const reason = await new Promise((resolve) => s.once("disconnect", resolve));
+    out("disconnect", { reason });
+    await new Promise((resolve) => s.io.once("reconnect_error", resolve));
+    out("reconnect_refused");
+    s.close();
+    finish();
+  },
+
   // bysid: the connect handler saved a session and entered a room by sid.
   async bysid() {
     const s = io(url, opts());

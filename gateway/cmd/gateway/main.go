@@ -54,6 +54,7 @@ type options struct {
 	recovery      bool
 	recoveryMax   time.Duration
 	recoveryStore string
+	drainWindow   time.Duration
 	clientJS      string
 	demo          bool
 	logLevel      string
@@ -88,6 +89,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.recovery, "recovery", false, "connection state recovery: clients that lose their connection get their session and missed events back")
 	fs.DurationVar(&o.recoveryMax, "recovery-max-disconnection", 2*time.Minute, "how long a dropped session waits for its client (with --recovery)")
 	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only)")
+	fs.DurationVar(&o.drainWindow, "drain-window", 30*time.Second, "on SIGTERM/SIGINT: readiness fails at once, new connections are refused, held ones are closed spread over this window (clients reconnect elsewhere), then the process exits")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
@@ -205,11 +207,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
 	}
 	srv := gateway.NewServer(cfg)
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"connections":%d,"sockets":%d,"adapter":%q}`+"\n",
-			srv.Engine().Count(), srv.Of("/").Count(), o.adapterName)
-	})
+	mountHealth(srv, mux, o.adapterName, closer)
 	if o.demo {
 		mountDemo(srv, mux, o.clientJS)
 	}
@@ -271,6 +269,12 @@ func main() {
 		logger.Error("gateway stopped", "err", err)
 		os.Exit(1)
 	case <-ctx.Done():
+	}
+	stop() // a second signal ends the process at once
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), o.drainWindow+10*time.Second)
+	defer cancelDrain()
+	if err := srv.Drain(drainCtx, o.drainWindow); err != nil {
+		logger.Warn("gateway: drain did not finish", "err", err, "connections_left", srv.Engine().Count())
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
