@@ -53,6 +53,7 @@ type options struct {
 	brokers   string
 	crossC    int
 	kafkaWait time.Duration
+	recovery  string
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.StringVar(&o.brokers, "brokers", "redis,nats,amqp,kafka", "brokers of the cross-node table (redis, nats, amqp, kafka; kafka is librdkafka's mock cluster)")
 	flag.IntVar(&o.crossC, "cross-clients", 1000, "clients of the cross-node scenario")
 	flag.DurationVar(&o.kafkaWait, "kafka-fetch-wait", 10*time.Millisecond, "the Kafka adapter's FetchWait on the mock cluster (at least 10ms): the mock answers fetches only when it ends, so it sets the delay Kafka adds")
+	flag.StringVar(&o.recovery, "recovery", "", "only the connection state recovery table, for these setups (e.g. memory/1,redis/3,nats/3: adapter and store / nodes): recovery off vs on, written into its own section of the report")
 	flag.Parse()
 	o.rounds = min(max(o.rounds, 1), 9)
 	o.duration = min(max(o.duration, 500*time.Millisecond), 30*time.Second)
@@ -108,6 +110,8 @@ type runner struct {
 	load0  string
 
 	kafka kafkaMock // the mock cluster while the cross-node table runs
+
+	rec map[string][]recResult // the recovery table: "adapter/nodes/on" -> rounds
 }
 
 // kafkaMock is the running kafkamock: librdkafka's mock cluster.
@@ -186,6 +190,12 @@ func (r *runner) run(ctx context.Context) error {
 		defer f.Close()
 		r.raw = f
 	}
+	if r.o.recovery != "" {
+		if err := r.runRecovery(ctx); err != nil {
+			return err
+		}
+		return r.writeRecoverySection()
+	}
 	if !r.o.crossOnly {
 		if err := r.runSingle(ctx); err != nil {
 			return err
@@ -222,7 +232,7 @@ func (r *runner) runSingle(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				res, err := r.once(ctx, sc, target, 1, "memory", nil)
+				res, err := r.once(ctx, sc, target, 1, "memory", nil, nil)
 				if err != nil {
 					r.notes = append(r.notes, fmt.Sprintf("round %d, %s on %s: %v", round+1, sc, target, err))
 					fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -270,7 +280,7 @@ func (r *runner) runCross(ctx context.Context) error {
 				return ctx.Err()
 			}
 			extra := []string{"-c", strconv.Itoa(r.o.crossC)}
-			res, err := r.once(ctx, "cross-node", "siogate", s.nodes, s.adapter, extra)
+			res, err := r.once(ctx, "cross-node", "siogate", s.nodes, s.adapter, nil, extra)
 			key := fmt.Sprintf("%s/%d", s.adapter, s.nodes)
 			if err != nil {
 				r.notes = append(r.notes, fmt.Sprintf("round %d, cross-node %s: %v", round+1, key, err))
@@ -286,7 +296,7 @@ func (r *runner) runCross(ctx context.Context) error {
 
 // once starts the servers, runs siobench once against them, and stops
 // them.
-func (r *runner) once(ctx context.Context, scenario, target string, nodes int, adapterName string, extra []string) (*bench.Result, error) {
+func (r *runner) once(ctx context.Context, scenario, target string, nodes int, adapterName string, nodeArgs, extra []string) (*bench.Result, error) {
 	var addrs, pids []string
 	var servers []*exec.Cmd
 	defer func() {
@@ -305,6 +315,7 @@ func (r *runner) once(ctx context.Context, scenario, target string, nodes int, a
 		switch target {
 		case "siogate":
 			argv = []string{filepath.Join(r.tmp, "benchnode"), "--addr", addr, "--adapter", adapterName, "--channel-prefix", prefix}
+			argv = append(argv, nodeArgs...)
 			if adapterName == "kafka" {
 				argv = append(argv, "--kafka-url", "kafka://"+r.kafka.addr, "--kafka-topic-api", r.kafka.control,
 					"--kafka-fetch-wait", r.o.kafkaWait.String())
