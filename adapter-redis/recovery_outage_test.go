@@ -1,0 +1,98 @@
+//go:build linux
+
+package redisadapter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/siogate/siogate/adapter"
+	redisadapter "github.com/siogate/siogate/adapter-redis"
+)
+
+// TestRecoveryStoreOutage runs the store on a private redis-server that is
+// SIGKILLed: every call fails with an error naming the store and the
+// command, and the store works again once the server is back (an empty
+// one: what was stored is gone, and the old offsets are refused).
+func TestRecoveryStoreOutage(t *testing.T) {
+	r := &privateRedis{bin: redisServerBinary(t), dir: t.TempDir(), port: outageFreePort(t)}
+	r.start(t)
+	defer func() { r.kill(t) }()
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), MaxRetries: -1, DialTimeout: 500 * time.Millisecond})
+	defer c.Close()
+	s := redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{})
+	ctx := context.Background()
+	off, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["before"]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, adapter.Session{PID: "p", SID: "s", Owner: "o"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	r.kill(t)
+	calls := map[string]func(ctx context.Context) error{
+		"XADD": func(ctx context.Context) error {
+			_, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["during"]`)})
+			return err
+		},
+		"XINFO": func(ctx context.Context) error { _, err := s.Head(ctx, "/"); return err },
+		"XRANGE": func(ctx context.Context) error {
+			_, err := s.Since(ctx, "/", off, nil, 10)
+			return err
+		},
+		"SET": func(ctx context.Context) error {
+			return s.Save(ctx, adapter.Session{PID: "q", Owner: "o"}, time.Minute)
+		},
+		"GETDEL": func(ctx context.Context) error { _, err := s.Take(ctx, "p"); return err },
+		"DEL":    func(ctx context.Context) error { return s.Delete(ctx, "p", "o") },
+	}
+	for cmd, call := range calls {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := call(cctx)
+		cancel()
+		if err == nil || errors.Is(err, adapter.ErrNoSession) || errors.Is(err, adapter.ErrOffsetGone) {
+			t.Fatalf("%s with Redis down: %v, want a connection error", cmd, err)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "redis recovery store: ") || !strings.Contains(msg, cmd) {
+			t.Fatalf("%s with Redis down: error %q does not say what failed", cmd, msg)
+		}
+	}
+
+	r.start(t)
+	outageEventually(t, "the store answers again", func() error {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := s.Head(cctx, "/")
+		return err
+	})
+	// The restarted server is empty: the old offset and session are gone.
+	if _, err := s.Since(ctx, "/", off, nil, 10); !errors.Is(err, adapter.ErrOffsetGone) {
+		t.Fatalf("Since(offset of the lost stream): %v, want ErrOffsetGone", err)
+	}
+	if _, err := s.Take(ctx, "p"); !errors.Is(err, adapter.ErrNoSession) {
+		t.Fatalf("Take of a lost session: %v, want ErrNoSession", err)
+	}
+	for cmd, call := range calls {
+		if err := call(ctx); err != nil && !errors.Is(err, adapter.ErrNoSession) && !errors.Is(err, adapter.ErrOffsetGone) {
+			t.Fatalf("%s after the restart: %v", cmd, err)
+		}
+	}
+	head, err := s.Head(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["after"]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Since(ctx, "/", head, nil, 10)
+	if err != nil || len(got) != 1 || got[0].Offset != next {
+		t.Fatalf("Since(head) after the restart: %v, %v", got, err)
+	}
+}
