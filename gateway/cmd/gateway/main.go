@@ -88,7 +88,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.wsCompress, "ws-compression", false, "permessage-deflate on WebSocket for clients that offer it (messages of 1024 bytes and more)")
 	fs.BoolVar(&o.recovery, "recovery", false, "connection state recovery: clients that lose their connection get their session and missed events back")
 	fs.DurationVar(&o.recoveryMax, "recovery-max-disconnection", 2*time.Minute, "how long a dropped session waits for its client (with --recovery)")
-	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only)")
+	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only), redis (Redis Streams at --redis-url, shared by the nodes)")
 	fs.DurationVar(&o.drainWindow, "drain-window", 30*time.Second, "on SIGTERM/SIGINT: readiness fails at once, new connections are refused, held ones are closed spread over this window (clients reconnect elsewhere), then the process exits")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -156,14 +156,36 @@ func adapterFactory(o options, logger *slog.Logger) (adapter.Factory, io.Closer,
 	}
 }
 
-// recoveryStore opens the store chosen by --recovery-store.
-func recoveryStore(o options) (adapter.RecoveryStore, error) {
+// recoveryStore opens the store chosen by --recovery-store; the closer,
+// when not nil, releases its connection.
+func recoveryStore(o options) (adapter.RecoveryStore, io.Closer, error) {
 	switch o.recoveryStore {
 	case "memory", "":
-		return adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxAge: o.recoveryMax}), nil
+		return adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxAge: o.recoveryMax}), nil, nil
+	case "redis":
+		client, err := redisadapter.ClientFromURL(o.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--recovery-store redis: %w", err)
+		}
+		// The stream is named after the channel prefix ("socket.io" by
+		// default, the stream Node's redis-streams-adapter uses).
+		return redisadapter.NewRecoveryStore(client, redisadapter.RecoveryStoreOptions{StreamName: o.prefix}), client, nil
 	default:
-		return nil, fmt.Errorf("unknown --recovery-store %q: want memory", o.recoveryStore)
+		return nil, nil, fmt.Errorf("unknown --recovery-store %q: want memory or redis", o.recoveryStore)
 	}
+}
+
+// closers closes several closers, last opened first.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i] != nil {
+			errs = append(errs, cs[i].Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, error) {
@@ -197,12 +219,15 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 	}
 	cfg.Engine.WebSocketCompression = o.wsCompress
 	if o.recovery {
-		store, err := recoveryStore(o)
+		store, storeCloser, err := recoveryStore(o)
 		if err != nil {
 			if closer != nil {
 				_ = closer.Close()
 			}
 			return nil, nil, err
+		}
+		if storeCloser != nil {
+			closer = closers{closer, storeCloser}
 		}
 		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
 	}

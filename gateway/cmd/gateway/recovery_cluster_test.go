@@ -32,7 +32,6 @@ func TestRecoveryClusterNodeKilled(t *testing.T) {
 	bin := buildGateway(t)
 	for _, c := range []struct{ adapter, store string }{
 		{"redis", "redis"},
-		{"nats", "nats"},
 	} {
 		t.Run(c.store, func(t *testing.T) { testRecoveryNodeKilled(t, bin, c.adapter, c.store) })
 	}
