@@ -84,6 +84,15 @@ type Config struct {
 	// (default 4096). When a send would exceed it, the client is too slow
 	// to keep up: the session is closed with ReasonTransportError.
 	QueueLimit int
+	// QueueBytes bounds each session's outbound data waiting to be
+	// written, in payload bytes (default 1 MiB, Centrifugo's
+	// client_queue_max_size): what is queued plus the batch a WebSocket
+	// writer is blocked on. A send that would exceed it while something
+	// is already waiting closes the session as QueueLimit does (a single
+	// message larger than the budget still goes out when nothing waits
+	// before it). On long-polling, the queue is what the next GET
+	// collects.
+	QueueBytes int
 	// Logger receives Engine.IO logs (python's engineio_logger). nil
 	// discards them.
 	Logger *slog.Logger
@@ -127,6 +136,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = 4096
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 1 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

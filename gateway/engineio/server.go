@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -64,6 +65,35 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup // sessions alive
 	frames    frameWriters   // scratch space of WebSocket writes
+	stats     serverStats
+}
+
+// Stats counts the sessions and requests a server cut for misbehaving,
+// since it started.
+type Stats struct {
+	// SlowClients counts sessions closed because their outbound data
+	// exceeded Config.QueueLimit or Config.QueueBytes.
+	SlowClients int64
+	// InvalidUTF8 counts sessions closed for text that is not UTF-8: a
+	// WebSocket text message (closed with status 1007) or a polling
+	// payload (answered with HTTP 400).
+	InvalidUTF8 int64
+	// BodyTimeouts counts polling POSTs cut because their body was not
+	// received within Config.PingTimeout.
+	BodyTimeouts int64
+}
+
+type serverStats struct {
+	slowClients, invalidUTF8, bodyTimeouts atomic.Int64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		SlowClients:  s.stats.slowClients.Load(),
+		InvalidUTF8:  s.stats.invalidUTF8.Load(),
+		BodyTimeouts: s.stats.bodyTimeouts.Load(),
+	}
 }
 
 // wsReadBuffer is the size of each WebSocket connection's read buffer, held
@@ -76,9 +106,20 @@ const wsReadBuffer = 512
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
 	s.frames.deflate.threshold = s.cfg.CompressionThreshold
-	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
+	s.upgrader = s.newUpgrader(true)
+	return s
+}
+
+// newUpgrader returns the WebSocket upgrader. With checkUTF8, every text
+// message received (after reassembly and inflation) must be UTF-8, or gws
+// closes the connection with status 1007 (RFC 6455 section 8.1); it also
+// checks the few messages written through gws (handshakes, probe answers).
+// Turning it off is for benchmarks that measure its cost.
+func (s *Server) newUpgrader(checkUTF8 bool) *gws.Upgrader {
+	return gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
 		ReadBufferSize:     wsReadBuffer,
+		CheckUtf8Enabled:   checkUTF8,
 		HandshakeTimeout:   10 * time.Second,
 		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
 		Recovery:           gws.Recovery,
@@ -95,7 +136,6 @@ func NewServer(cfg Config, h Handler) *Server {
 			ClientMaxWindowBits: 15,
 		},
 	})
-	return s
 }
 
 // Config returns the server's configuration with defaults filled in.
