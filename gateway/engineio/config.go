@@ -15,6 +15,30 @@ import (
 // Config holds the Engine.IO options. The zero value gives the documented
 // defaults; each field says its default. Option names follow
 // python-engineio's where one exists.
+//
+// # HTTP server timeouts
+//
+// The http.Server that serves the engine should bound what a client that
+// sends slowly, or not at all, can hold. With net/http's zero values a
+// connection may idle, or trickle its headers, forever. Advice:
+//
+//   - ReadHeaderTimeout: a few seconds (10s).
+//   - IdleTimeout: a minute or so; keep-alive between polling requests.
+//   - ReadTimeout and WriteTimeout count from the start of a request to
+//     the end of its body, and of its response, and a long-polling GET
+//     lasts up to PingInterval (the ping ends it): set them to at least
+//     PingInterval + 2×PingTimeout (65s with the defaults), or leave them
+//     zero. Shorter, they cut long-polls: a read timeout ends the GET's
+//     context, a write timeout fails its response.
+//
+// The engine sets its own deadline on a polling POST's body, PingTimeout
+// (a body that never ends is cut, the session closed with
+// ReasonTransportError, Stats.BodyTimeouts counted), and cuts it at once
+// when the session ends. None of the server's timeouts applies to a
+// WebSocket: net/http clears the deadlines of the connection it hands
+// over, the WebSocket handshake has its own 10s bound, and the heartbeat
+// (PingInterval, PingTimeout) then closes a connection that goes silent.
+// gateway/cmd/gateway's httpServer is a worked example.
 type Config struct {
 	// PingInterval is how often the server pings the client (default 25s).
 	PingInterval time.Duration

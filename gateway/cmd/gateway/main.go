@@ -40,6 +40,7 @@ type options struct {
 	pingInterval  time.Duration
 	pingTimeout   time.Duration
 	maxPayload    int
+	idleTimeout   time.Duration
 	transports    string
 	adapterName   string
 	redisURL      string
@@ -73,6 +74,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "interval between server pings")
 	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "time allowed for a pong")
 	fs.IntVar(&o.maxPayload, "max-payload", 1_000_000, "largest accepted message or request body, bytes")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", time.Minute, "how long an idle keep-alive HTTP connection is kept open")
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "allowed transports, comma-separated")
 	fs.StringVar(&o.adapterName, "adapter", "memory", "cluster adapter: memory, redis, nats, amqp or kafka")
 	fs.StringVar(&o.prefix, "channel-prefix", "socket.io", "cluster channel prefix (Node's default key), the same on every node")
@@ -221,6 +223,34 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 	return srv, closer, nil
 }
 
+// httpServer returns the HTTP server the binary runs. Its timeouts bound
+// what a client that sends slowly, or not at all, can hold, without
+// cutting Engine.IO's long requests:
+//
+//   - ReadHeaderTimeout bounds the request line and headers (10s).
+//   - ReadTimeout and WriteTimeout run from the start of a request to the
+//     end of its body, and of its response. A long-polling GET waits up to
+//     the ping interval (the ping ends it), so both are the ping interval
+//     plus twice the ping timeout. A polling POST's body has a shorter
+//     deadline of its own, the ping timeout, set by the engine.
+//   - IdleTimeout bounds a keep-alive connection between requests
+//     (--idle-timeout).
+//
+// None of them applies to a WebSocket: net/http clears the deadlines of a
+// hijacked connection, gws bounds the handshake, and then the Engine.IO
+// heartbeat closes a connection whose pong is late.
+func httpServer(o options, h http.Handler) *http.Server {
+	long := o.pingInterval + 2*o.pingTimeout
+	return &http.Server{
+		Addr:              o.addr,
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, long),
+		ReadTimeout:       long,
+		WriteTimeout:      long,
+		IdleTimeout:       o.idleTimeout,
+	}
+}
+
 // redisLog adapts slog to go-redis's logger.
 type redisLog struct{ l *slog.Logger }
 
@@ -260,7 +290,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
 	}
-	hs := &http.Server{Addr: o.addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(o, srv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
