@@ -7,6 +7,7 @@ package engineio
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	eio "github.com/siogate/siogate/protocol/engineio"
@@ -86,8 +87,21 @@ type Config struct {
 	SessionCookie func(r *http.Request) *http.Cookie
 	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
 	// only the server's own origin; "*" allows any. Requests from other
-	// origins are refused with HTTP 400.
+	// origins are refused with HTTP 400. An origin allowed by "*" alone
+	// gets no Access-Control-Allow-Credentials (a browser then sends it no
+	// cookies) unless CORSCredentialsWithAnyOrigin says otherwise.
 	CORSAllowedOrigins []string
+	// CORSCredentialsWithAnyOrigin sends Access-Control-Allow-Credentials
+	// to origins allowed by "*" in CORSAllowedOrigins too: any web site
+	// may then make its visitors' browsers connect with their cookies.
+	// Default off; list the origins instead.
+	CORSCredentialsWithAnyOrigin bool
+	// TrustedProxies lists the addresses of the reverse proxies whose
+	// X-Forwarded-Host and X-Forwarded-Proto headers are believed, by the
+	// same-origin check of a nil CORSAllowedOrigins (and nowhere else).
+	// Default none: the headers are ignored, since any client can send
+	// them. Give a single address as a /32 (or /128) prefix.
+	TrustedProxies []netip.Prefix
 	// CORSAllowOrigin, when set, decides instead of CORSAllowedOrigins
 	// whether a request's Origin is allowed (the origin function of Node's
 	// cors options).

@@ -14,10 +14,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
 	"github.com/siogate/siogate/gateway/engineio"
 )
 
@@ -397,5 +399,85 @@ func TestQueueBytesOneLargeMessage(t *testing.T) {
 	s.rec.closeReason(t, sid)
 	if n := s.srv.Stats().SlowClients; n != 1 {
 		t.Fatalf("Stats().SlowClients = %d, want 1 (counted once)", n)
+	}
+}
+
+func TestCORSCredentialsWithAnyOrigin(t *testing.T) {
+	const listed, other = "http://app.example", "http://other.example"
+	handshake := func(t *testing.T, s *testServer, origin string) *http.Response {
+		t.Helper()
+		resp, _ := request(t, http.MethodGet, s.pollURL(""), "", http.Header{"Origin": {origin}})
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != origin {
+			t.Fatalf("origin %s: HTTP %d, Access-Control-Allow-Origin %q", origin, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		return resp
+	}
+	credentials := func(resp *http.Response) string { return resp.Header.Get("Access-Control-Allow-Credentials") }
+
+	s := newServer(t, engineio.Config{CORSAllowedOrigins: []string{listed, "*"}})
+	if v := credentials(handshake(t, s, other)); v != "" {
+		t.Fatalf("origin allowed by * alone: Access-Control-Allow-Credentials %q, want none", v)
+	}
+	if v := credentials(handshake(t, s, listed)); v != "true" {
+		t.Fatalf("listed origin: Access-Control-Allow-Credentials %q, want true", v)
+	}
+	resp, _ := request(t, http.MethodOptions, s.pollURL(""), "", http.Header{"Origin": {other}, "Access-Control-Request-Method": {"POST"}})
+	if v := credentials(resp); v != "" {
+		t.Fatalf("preflight from an origin allowed by *: Access-Control-Allow-Credentials %q", v)
+	}
+
+	s = newServer(t, engineio.Config{CORSAllowedOrigins: []string{"*"}, CORSCredentialsWithAnyOrigin: true})
+	if v := credentials(handshake(t, s, other)); v != "true" {
+		t.Fatalf("CORSCredentialsWithAnyOrigin: Access-Control-Allow-Credentials %q, want true", v)
+	}
+}
+
+// TestForwardedHeadersTrusted: the same-origin check believes
+// X-Forwarded-Host and X-Forwarded-Proto only from TrustedProxies; a
+// client that forges them is refused beside a same-origin client served.
+func TestForwardedHeadersTrusted(t *testing.T) {
+	const site = "https://app.example"
+	forged := http.Header{"Origin": {site}, "X-Forwarded-Host": {"app.example"}, "X-Forwarded-Proto": {"https"}}
+	for _, c := range []struct {
+		name    string
+		proxies []netip.Prefix
+		trusted bool
+	}{
+		{"no proxies", nil, false},
+		{"other proxies", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}, false},
+		{"this peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newServer(t, engineio.Config{TrustedProxies: c.proxies})
+			resp, _ := request(t, http.MethodGet, s.pollURL(""), "", forged)
+			wsc := &wsClient{msgs: make(chan wsMsg, 8), done: make(chan struct{})}
+			conn, wsResp, err := gws.NewClient(wsEvents{wsc}, &gws.ClientOption{Addr: s.wsURL(""), RequestHeader: forged})
+			if err == nil {
+				t.Cleanup(func() { _ = conn.NetConn().Close() })
+			}
+			if c.trusted {
+				if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != site {
+					t.Fatalf("forwarded by a trusted proxy: HTTP %d, ACAO %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+				}
+				if err != nil {
+					t.Fatalf("websocket forwarded by a trusted proxy: %v", err)
+				}
+			} else {
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("forged forwarded headers: HTTP %d, want 400", resp.StatusCode)
+				}
+				if err == nil || wsResp == nil || wsResp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("websocket with forged forwarded headers: err=%v resp=%v, want HTTP 400", err, wsResp)
+				}
+				if n := s.srv.Count(); n != 0 {
+					t.Fatalf("%d sessions opened for forged headers", n)
+				}
+			}
+			// The well-behaved client, of the server's own origin.
+			resp, body := request(t, http.MethodGet, s.pollURL(""), "", http.Header{"Origin": {s.ts.URL}})
+			if resp.StatusCode != 200 || !strings.HasPrefix(body, "0{") {
+				t.Fatalf("same-origin handshake: HTTP %d %q", resp.StatusCode, body)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -337,13 +338,14 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if !s.originAllowed(origin, r) {
+	allowed, wildcard := s.originAllowed(origin, r)
+	if !allowed {
 		return false
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if !s.cfg.DisableCORSCredentials {
+	if !s.cfg.DisableCORSCredentials && (!wildcard || s.cfg.CORSCredentialsWithAnyOrigin) {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if r.Method == http.MethodOptions {
@@ -355,22 +357,28 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) originAllowed(origin string, r *http.Request) bool {
+// originAllowed reports whether origin may connect, and whether only a
+// "*" of CORSAllowedOrigins allows it.
+func (s *Server) originAllowed(origin string, r *http.Request) (allowed, wildcard bool) {
 	if s.cfg.CORSAllowOrigin != nil {
-		return s.cfg.CORSAllowOrigin(r, origin)
+		return s.cfg.CORSAllowOrigin(r, origin), false
 	}
 	if s.cfg.CORSAllowedOrigins == nil {
-		return sameOrigin(origin, r)
+		return s.sameOrigin(origin, r), false
 	}
 	for _, o := range s.cfg.CORSAllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
+		if o == "*" {
+			wildcard = true
+		} else if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true, false
 		}
 	}
-	return false
+	return wildcard, wildcard
 }
 
-func sameOrigin(origin string, r *http.Request) bool {
+// sameOrigin reports whether origin is the request's own: its scheme and
+// host, as a trusted proxy forwarded them when one did.
+func (s *Server) sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return false
@@ -379,14 +387,35 @@ func sameOrigin(origin string, r *http.Request) bool {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		scheme = strings.TrimSpace(strings.Split(p, ",")[0])
-	}
 	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host = strings.TrimSpace(strings.Split(h, ",")[0])
+	if s.fromTrustedProxy(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+			scheme = strings.TrimSpace(strings.Split(p, ",")[0])
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			host = strings.TrimSpace(strings.Split(h, ",")[0])
+		}
 	}
 	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, host)
+}
+
+// fromTrustedProxy reports whether the request's peer is one of
+// Config.TrustedProxies.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func newID() string {

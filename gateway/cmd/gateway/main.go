@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,6 +38,7 @@ type options struct {
 	addr          string
 	path          string
 	cors          string
+	proxies       string
 	pingInterval  time.Duration
 	pingTimeout   time.Duration
 	maxPayload    int
@@ -71,6 +73,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3000", "listen address")
 	fs.StringVar(&o.path, "path", "/socket.io/", "Socket.IO path")
 	fs.StringVar(&o.cors, "cors-origins", "", `allowed origins, comma-separated; "*" for any; empty for same origin only`)
+	fs.StringVar(&o.proxies, "trusted-proxies", "", "addresses or CIDRs of reverse proxies whose X-Forwarded-Host/Proto the same-origin check believes, comma-separated; empty for none")
 	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "interval between server pings")
 	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "time allowed for a pong")
 	fs.IntVar(&o.maxPayload, "max-payload", 1_000_000, "largest accepted message or request body, bytes")
@@ -179,6 +182,13 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			return nil, nil, fmt.Errorf("unknown transport %q in --transports: want polling and/or websocket", t)
 		}
 	}
+	proxies, err := parsePrefixes(o.proxies)
+	if err != nil {
+		if closer != nil {
+			_ = closer.Close()
+		}
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
 	cfg := gateway.Config{
 		Engine: engineio.Config{
@@ -187,6 +197,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			MaxPayload:         o.maxPayload,
 			Transports:         splitList(o.transports),
 			CORSAllowedOrigins: splitList(o.cors),
+			TrustedProxies:     proxies,
 			Cookie:             cookieFor(o.cookie),
 			Logger:             logger.With("layer", "engineio"),
 		},
@@ -256,6 +267,23 @@ type redisLog struct{ l *slog.Logger }
 
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// parsePrefixes reads --trusted-proxies: addresses and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(list) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is neither an address nor a CIDR prefix", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func cookieFor(name string) *http.Cookie {

@@ -186,3 +186,31 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		t.Fatal("the idle keep-alive connection was not closed")
 	}
 }
+
+func TestTrustedProxiesFlag(t *testing.T) {
+	if _, err := parsePrefixes("10.0.0.0/8, 127.0.0.1, ::1, 192.168.1.7/24"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parsePrefixes("10.0.0.0/8,proxy.local"); err == nil || !strings.Contains(err.Error(), "proxy.local") {
+		t.Fatalf("bad --trusted-proxies: %v", err)
+	}
+	forwarded := func(ts string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts+"/socket.io/?EIO=4&transport=polling", nil)
+		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("X-Forwarded-Host", "app.example")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := forwarded(startFromFlags(t).URL); code != http.StatusBadRequest {
+		t.Fatalf("forwarded headers from an untrusted peer: HTTP %d, want 400", code)
+	}
+	if code := forwarded(startFromFlags(t, "--trusted-proxies", "127.0.0.1").URL); code != 200 {
+		t.Fatalf("forwarded headers from a trusted proxy: HTTP %d, want 200", code)
+	}
+}
