@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // StaticFile is the target of a static-file rule: a file, or for a
@@ -33,7 +34,11 @@ type StaticFile struct {
 //
 // A URL matching a key exactly gets that file. Otherwise the longest key
 // that is a path prefix of the URL (at a "/" boundary) is a directory rule:
-// the rest of the URL is looked up in its directory, never outside it. A
+// the rest of the URL is looked up in its directory, never outside it:
+// a symbolic link leading out is refused with 404, on the disk (os.Root)
+// and in a Config.StaticFS that implements fs.ReadLinkFS, as os.DirFS
+// does (others, such as embed.FS, hold no links); so are paths no file
+// can have (a NUL byte, a name too long). A
 // URL ending in "/" gets the default file (the "" rule, else index.html).
 // Types come from ContentType, else the extension (.html .css .js .json
 // .jpg .png .gif .txt), else application/octet-stream. Meant for
@@ -100,6 +105,16 @@ func (sf StaticFiles) resolve(urlPath string, isDir func(string) bool) (staticRe
 	return staticResolved{}, false
 }
 
+// badStaticPath tells the errors a request's path causes (a path out of
+// its tree, a name no file can have), answered 404, from failures of the
+// file system itself.
+func badStaticPath(err error) bool {
+	return errors.Is(err, errStaticEscape) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, fs.ErrInvalid) || errors.Is(err, syscall.EINVAL) ||
+		errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.ELOOP) ||
+		strings.Contains(err.Error(), "escapes")
+}
+
 func isDiskDir(name string) bool {
 	st, err := os.Stat(name)
 	return err == nil && st.IsDir()
@@ -123,19 +138,87 @@ func isFSDir(fsys fs.FS) func(string) bool {
 	}
 }
 
+// errStaticEscape refuses a static path that leads out of its tree.
+var errStaticEscape = errors.New("gateway: static path escapes its directory")
+
+// maxStaticLinks bounds the symbolic links followed for one static path.
+const maxStaticLinks = 40
+
+// confineFS resolves name, below dir, in fsys, following symbolic links
+// only while they stay inside dir: a link whose target is absolute, or
+// climbs out of dir, fails with errStaticEscape. It returns the path to
+// open, with no link left in it. dir is "." for the whole file system.
+// A file system that does not implement fs.ReadLinkFS cannot show its
+// links: its paths are used as they are, cleaned.
+func confineFS(fsys fs.FS, dir, name string) (string, error) {
+	lfs, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		return path.Join(dir, name), nil
+	}
+	at := dir
+	parts := strings.Split(name, "/")
+	links := 0
+	for len(parts) > 0 {
+		part := parts[0]
+		parts = parts[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if at == dir {
+				return "", errStaticEscape
+			}
+			at = path.Dir(at)
+			continue
+		}
+		next := path.Join(at, part)
+		st, err := lfs.Lstat(next)
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			at = next
+			continue
+		}
+		if links++; links > maxStaticLinks {
+			return "", errStaticEscape
+		}
+		target, err := lfs.ReadLink(next)
+		if err != nil {
+			return "", err
+		}
+		target = filepath.ToSlash(target)
+		if path.IsAbs(target) || filepath.IsAbs(target) || filepath.VolumeName(target) != "" {
+			return "", errStaticEscape
+		}
+		// The target is relative to the link's directory, at: walk it
+		// in place of the link.
+		parts = append(strings.Split(target, "/"), parts...)
+	}
+	return at, nil
+}
+
 // openStatic opens what res points to, on the disk or in StaticFS, never
-// outside a directory rule's directory.
+// outside a directory rule's directory (nor outside StaticFS), symbolic
+// links included.
 func (s *Server) openStatic(res staticResolved) (fs.File, error) {
+	if strings.ContainsRune(res.dir+res.name, 0) {
+		return nil, errStaticEscape // no file name holds a NUL
+	}
 	if fsys := s.cfg.StaticFS; fsys != nil {
-		name := res.name
+		dir, name := ".", res.name
 		if res.dir != "" {
 			// Cleaned as a rooted path first, the rest of the URL cannot
 			// climb out of the directory.
-			name = path.Join(res.dir, path.Clean("/"+res.name))
+			dir, name = res.dir, strings.TrimPrefix(path.Clean("/"+res.name), "/")
 		}
-		name, ok := fsName(name)
-		if !ok {
+		dir, ok := fsName(dir)
+		if !ok || !fs.ValidPath(path.Clean(path.Join(dir, name))) {
 			return nil, fs.ErrNotExist
+		}
+		name, err := confineFS(fsys, dir, name)
+		if err != nil {
+			return nil, err
 		}
 		return fsys.Open(name)
 	}
@@ -169,10 +252,10 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) bool {
 	}
 	f, err := s.openStatic(res)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return false // no such file: the wrapped application may have the path
 		}
-		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "escapes") {
+		if badStaticPath(err) {
 			http.NotFound(w, r)
 		} else {
 			http.Error(w, "static file error", http.StatusInternalServerError)

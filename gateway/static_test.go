@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -173,5 +174,91 @@ func TestStaticFS(t *testing.T) {
 		if res.StatusCode != c.code || (c.code == 200 && (string(b) != c.body || res.Header.Get("Content-Type") != c.ctype)) {
 			t.Errorf("%s: %d %q %q, want %d %q %q", c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.code, c.ctype, c.body)
 		}
+	}
+}
+
+// TestStaticConfinement asks for files through symbolic links leading out
+// of a directory rule, and for paths no file can have, on the disk and
+// through os.DirFS (which follows links): each is refused with 404 while a
+// well-behaved client beside it gets its files and its Socket.IO session.
+func TestStaticConfinement(t *testing.T) {
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "public")
+	writeFile(t, filepath.Join(dir, "secret.txt"), "outside")
+	writeFile(t, filepath.Join(dir, "private", "key.txt"), "outside too")
+	writeFile(t, filepath.Join(pub, "app.js"), "1")
+	writeFile(t, filepath.Join(pub, "css", "site.css"), "body{}")
+	for link, target := range map[string]string{
+		"abs.txt":     filepath.Join(dir, "secret.txt"), // absolute, out
+		"rel.txt":     "../secret.txt",                  // relative, out
+		"private":     "../private",                     // a directory out
+		"deep.txt":    "css/../../secret.txt",           // in, then out
+		"inside.js":   "app.js",                         // stays in
+		"styles":      "css",                            // a directory that stays in
+		"chain.js":    "inside.js",                      // a link to a link in
+		"loop-a":      "loop-b",
+		"loop-b":      "loop-a",
+		"css/back.js": "../app.js", // up, still in
+	} {
+		if err := os.Symlink(target, filepath.Join(pub, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		fsys fs.FS
+		rule string // the directory rule's file name
+	}{
+		{"disk", nil, pub},
+		{"os.DirFS", os.DirFS(dir), "public"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := gateway.NewServer(gateway.Config{StaticFS: c.fsys, StaticFiles: gateway.StaticFiles{"/static": {Filename: c.rule}}})
+			ts := httptest.NewServer(srv)
+			t.Cleanup(ts.Close)
+			get := func(p string) (int, string) {
+				t.Helper()
+				req, _ := http.NewRequest("GET", ts.URL+p, nil)
+				if !strings.Contains(p, "?") {
+					req.URL.Opaque = p // sent as is
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res.StatusCode, string(b)
+			}
+			good := func() {
+				t.Helper()
+				if code, body := get("/static/app.js"); code != 200 || body != "1" {
+					t.Fatalf("well-behaved client: %d %q", code, body)
+				}
+				if code, body := get("/socket.io/?EIO=4&transport=polling"); code != 200 || !strings.HasPrefix(body, "0{") {
+					t.Fatalf("well-behaved client's handshake: %d %q", code, body)
+				}
+			}
+			for _, bad := range []string{
+				"/static/abs.txt", "/static/rel.txt", "/static/private/key.txt", "/static/deep.txt",
+				"/static/loop-a", "/static/%00", "/static/app.js%00.png", "/static/css%00/site.css",
+				"/static/" + strings.Repeat("x", 300),
+			} {
+				if code, body := get(bad); code != 404 || strings.Contains(body, "outside") {
+					t.Errorf("%s: %d %q, want 404", bad, code, body)
+				}
+				good()
+			}
+			for p, want := range map[string]string{
+				"/static/inside.js":       "1",
+				"/static/chain.js":        "1",
+				"/static/styles/site.css": "body{}",
+				"/static/css/back.js":     "1",
+			} {
+				if code, body := get(p); code != 200 || body != want {
+					t.Errorf("%s: %d %q, want 200 %q", p, code, body, want)
+				}
+			}
+		})
 	}
 }

@@ -13,6 +13,10 @@ package admin
 // {"sessionId": ...} when it reconnects; a known id is accepted without
 // the password. A refusal is a CONNECT_ERROR whose message is "invalid
 // credentials", the text the UI looks for to show its login form again.
+// After too many failures from one connection or one remote address
+// (Options.LoginFailures, AddressLoginFailures), logins from there are
+// refused for Options.LoginLockout with the message "too many failed
+// logins, try again in Ns", their credentials unchecked.
 //
 // Server to UI, right after login: "config" {supportedFeatures: [...]}
 // (the commands it may use, plus AGGREGATED_EVENTS, plus ALL_EVENTS in
@@ -183,6 +187,21 @@ type Options struct {
 	// ServerStatsInterval is the period of "server_stats" (default 2s;
 	// values under 100ms are raised to it).
 	ServerStatsInterval time.Duration
+	// LoginFailures is how many failed logins one Engine.IO connection
+	// may make before it is refused for LoginLockout (default 5).
+	// Failures older than LoginLockout are forgotten. A refused login
+	// gets the CONNECT_ERROR "too many failed logins, try again in Ns"
+	// without its credentials being checked; a known session id (see the
+	// package comment) is still accepted.
+	LoginFailures int
+	// AddressLoginFailures is the same limit for all the connections of
+	// one remote address (default 20). The address is the request's
+	// RemoteAddr: behind a proxy every client shares the proxy's, and a
+	// guesser locks them all out for a while.
+	AddressLoginFailures int
+	// LoginLockout is how long a connection or remote address is refused
+	// after too many failed logins (default 1 minute).
+	LoginLockout time.Duration
 }
 
 // Limits on what an admin client may send.
@@ -205,6 +224,7 @@ type Admin struct {
 	started  time.Time
 	features []string
 	stopObs  func()
+	logins   *loginThrottle
 
 	mu       sync.Mutex
 	queue    []adminReport
@@ -263,6 +283,18 @@ func Instrument(s *gateway.Server, opts Options) (*Admin, error) {
 		opts.ServerStatsInterval = 2 * time.Second
 	}
 	opts.ServerStatsInterval = max(opts.ServerStatsInterval, 100*time.Millisecond)
+	if opts.LoginFailures < 0 || opts.AddressLoginFailures < 0 || opts.LoginLockout < 0 {
+		return nil, errors.New("admin: negative LoginFailures, AddressLoginFailures or LoginLockout")
+	}
+	if opts.LoginFailures == 0 {
+		opts.LoginFailures = defaultLoginFailures
+	}
+	if opts.AddressLoginFailures == 0 {
+		opts.AddressLoginFailures = defaultAddrLoginFailures
+	}
+	if opts.LoginLockout == 0 {
+		opts.LoginLockout = defaultLoginLockout
+	}
 	if v, ok := opts.Auth.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
 			return nil, err
@@ -283,6 +315,7 @@ func Instrument(s *gateway.Server, opts Options) (*Admin, error) {
 		log:      logger(s).With("component", "admin", "nsp", opts.Namespace),
 		hostname: host,
 		started:  time.Now(),
+		logins:   newLoginThrottle(opts.AddressLoginFailures, opts.LoginFailures, opts.LoginLockout),
 		authed:   make(map[*gateway.Socket]struct{}),
 		conns:    make(map[string]int),
 		agg:      make(map[adminAggKey]int),
@@ -354,10 +387,21 @@ func (a *Admin) onConnect(s *gateway.Socket, auth json.RawMessage) error {
 		}
 		_ = json.Unmarshal(auth, &sess)
 		if !a.validSession(sess.SessionID) {
+			remote := s.Request().RemoteAddr
+			keys := loginKeys(remote, s.ConnID())
+			if wait := a.logins.refused(keys, time.Now()); wait > 0 {
+				a.log.Info("admin: admin login throttled", "remote", remote)
+				return &gateway.ConnectError{Message: loginRefusal(wait)}
+			}
 			if !a.opts.Auth.Authenticate(auth) {
-				a.log.Info("admin: admin login refused", "remote", s.Request().RemoteAddr)
+				if a.logins.failed(keys, time.Now()) {
+					a.log.Warn("admin: too many failed admin logins, refusing for a while", "remote", remote, "for", a.opts.LoginLockout)
+				} else {
+					a.log.Info("admin: admin login refused", "remote", remote)
+				}
 				return errAdminCredentials
 			}
+			a.logins.succeeded(keys)
 			id, err := a.newSession()
 			if err != nil {
 				return err

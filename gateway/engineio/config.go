@@ -7,6 +7,7 @@ package engineio
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	eio "github.com/siogate/siogate/protocol/engineio"
@@ -15,6 +16,30 @@ import (
 // Config holds the Engine.IO options. The zero value gives the documented
 // defaults; each field says its default. Option names follow
 // python-engineio's where one exists.
+//
+// # HTTP server timeouts
+//
+// The http.Server that serves the engine should bound what a client that
+// sends slowly, or not at all, can hold. With net/http's zero values a
+// connection may idle, or trickle its headers, forever. Advice:
+//
+//   - ReadHeaderTimeout: a few seconds (10s).
+//   - IdleTimeout: a minute or so; keep-alive between polling requests.
+//   - ReadTimeout and WriteTimeout count from the start of a request to
+//     the end of its body, and of its response, and a long-polling GET
+//     lasts up to PingInterval (the ping ends it): set them to at least
+//     PingInterval + 2×PingTimeout (65s with the defaults), or leave them
+//     zero. Shorter, they cut long-polls: a read timeout ends the GET's
+//     context, a write timeout fails its response.
+//
+// The engine sets its own deadline on a polling POST's body, PingTimeout
+// (a body that never ends is cut, the session closed with
+// ReasonTransportError, Stats.BodyTimeouts counted), and cuts it at once
+// when the session ends. None of the server's timeouts applies to a
+// WebSocket: net/http clears the deadlines of the connection it hands
+// over, the WebSocket handshake has its own 10s bound, and the heartbeat
+// (PingInterval, PingTimeout) then closes a connection that goes silent.
+// gateway/cmd/gateway's httpServer is a worked example.
 type Config struct {
 	// PingInterval is how often the server pings the client (default 25s).
 	PingInterval time.Duration
@@ -62,8 +87,21 @@ type Config struct {
 	SessionCookie func(r *http.Request) *http.Cookie
 	// CORSAllowedOrigins lists the origins allowed to connect. nil allows
 	// only the server's own origin; "*" allows any. Requests from other
-	// origins are refused with HTTP 400.
+	// origins are refused with HTTP 400. An origin allowed by "*" alone
+	// gets no Access-Control-Allow-Credentials (a browser then sends it no
+	// cookies) unless CORSCredentialsWithAnyOrigin says otherwise.
 	CORSAllowedOrigins []string
+	// CORSCredentialsWithAnyOrigin sends Access-Control-Allow-Credentials
+	// to origins allowed by "*" in CORSAllowedOrigins too: any web site
+	// may then make its visitors' browsers connect with their cookies.
+	// Default off; list the origins instead.
+	CORSCredentialsWithAnyOrigin bool
+	// TrustedProxies lists the addresses of the reverse proxies whose
+	// X-Forwarded-Host and X-Forwarded-Proto headers are believed, by the
+	// same-origin check of a nil CORSAllowedOrigins (and nowhere else).
+	// Default none: the headers are ignored, since any client can send
+	// them. Give a single address as a /32 (or /128) prefix.
+	TrustedProxies []netip.Prefix
 	// CORSAllowOrigin, when set, decides instead of CORSAllowedOrigins
 	// whether a request's Origin is allowed (the origin function of Node's
 	// cors options).
@@ -84,6 +122,15 @@ type Config struct {
 	// (default 4096). When a send would exceed it, the client is too slow
 	// to keep up: the session is closed with ReasonTransportError.
 	QueueLimit int
+	// QueueBytes bounds each session's outbound data waiting to be
+	// written, in payload bytes (default 1 MiB, Centrifugo's
+	// client_queue_max_size): what is queued plus the batch a WebSocket
+	// writer is blocked on. A send that would exceed it while something
+	// is already waiting closes the session as QueueLimit does (a single
+	// message larger than the budget still goes out when nothing waits
+	// before it). On long-polling, the queue is what the next GET
+	// collects.
+	QueueBytes int
 	// Logger receives Engine.IO logs (python's engineio_logger). nil
 	// discards them.
 	Logger *slog.Logger
@@ -127,6 +174,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = 4096
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 1 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -125,7 +125,7 @@ func (c *rawWS) message(t testing.TB) (rawFrame, []byte) {
 }
 
 // write sends one masked frame.
-func (c *rawWS) write(t *testing.T, op byte, compressed bool, payload []byte) {
+func (c *rawWS) write(t testing.TB, op byte, compressed bool, payload []byte) {
 	t.Helper()
 	b0 := 0x80 | op
 	if compressed {

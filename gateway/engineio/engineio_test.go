@@ -827,12 +827,13 @@ func TestWebSocket(t *testing.T) {
 		// the kernel takes without waiting, often ending mid-frame, and a
 		// writer goroutine finishes the frame and the rest once the
 		// client reads again.
-		s := newServer(t, engineio.Config{})
+		const n, size = 150, 100_000 // 15 MB, far more than socket buffers
+		// A budget for all of it: this test is about frames cut mid-way.
+		s := newServer(t, engineio.Config{QueueBytes: n * size})
 		c, sid, _ := s.openWS(t)
 		ss := s.rec.session(t, sid)
 		gate := make(chan struct{})
 		c.gate(gate)
-		const n, size = 150, 100_000 // 15 MB, far more than socket buffers
 		for i := range n {
 			data := bytes.Repeat([]byte{byte(i)}, size)
 			data[0], data[size-1] = byte(i>>8), byte(i)

@@ -19,3 +19,7 @@ func PostPending(s *Session) bool {
 
 // Deflations returns how many payloads s has compressed for WebSockets.
 func Deflations(s *Server) int64 { return s.frames.deflate.count.Load() }
+
+// SetUTF8Check turns gws's UTF-8 check of received text messages on or
+// off, for benchmarks of its cost. Call it before s serves a request.
+func SetUTF8Check(s *Server, on bool) { s.upgrader = s.newUpgrader(on) }

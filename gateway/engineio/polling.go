@@ -6,9 +6,11 @@ import (
 	"compress/zlib"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	eio "github.com/siogate/siogate/protocol/engineio"
 )
@@ -72,6 +74,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.queue = append(s.queue, noopFrame)
+			s.queued += len(noopFrame.Data)
 			break
 		}
 		s.mu.Unlock()
@@ -97,7 +100,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	batch := s.queue
-	s.queue = nil
+	s.queue, s.queued = nil, 0
 	s.polling = false
 	closed := s.closed
 	s.mu.Unlock()
@@ -138,6 +141,15 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
+	// The body must arrive within the ping timeout: a client that sends
+	// its body slowly or never ends a chunked one is cut rather than
+	// holding the request, and the session, forever. While it is read,
+	// closing the session cuts it at once (closeWith).
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(s.srv.cfg.PingTimeout)) == nil
+	if deadline {
+		s.postRC = rc
+	}
 	s.posting = true
 	s.mu.Unlock()
 	defer func() {
@@ -147,14 +159,38 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.srv.cfg.MaxPayload)))
+	s.mu.Lock()
+	s.postRC = nil // the deadline is no longer closeWith's to set
+	closed := s.closed
+	s.mu.Unlock()
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 			s.closeWith(ReasonTransportError, true)
-			return
+		case closed:
+			s.srv.refuse(w, CodeBadRequest, "session closed")
+		case errors.As(err, &ne) && ne.Timeout():
+			s.srv.stats.bodyTimeouts.Add(1)
+			s.srv.cfg.Logger.Warn("engineio: polling POST body not received in time, closing session", "sid", s.id, "timeout", s.srv.cfg.PingTimeout)
+			s.srv.refuse(w, CodeBadRequest, "request body timeout")
+			s.closeWith(ReasonTransportError, true)
+		default:
+			s.closeWith(ReasonTransportClose, false)
 		}
-		s.closeWith(ReasonTransportClose, false)
+		return
+	}
+	if !utf8.Valid(body) {
+		// Engine.IO v4 payloads are text (binary packets are base64).
+		s.srv.stats.invalidUTF8.Add(1)
+		s.srv.cfg.Logger.Debug("engineio: closing session on a polling payload that is not UTF-8", "sid", s.id)
+		s.srv.refuse(w, CodeBadRequest, "payload is not UTF-8")
+		s.closeWith(ReasonTransportError, true)
 		return
 	}
 	err = eio.DecodePayload(body, s.handle)

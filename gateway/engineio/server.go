@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -64,6 +66,35 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup // sessions alive
 	frames    frameWriters   // scratch space of WebSocket writes
+	stats     serverStats
+}
+
+// Stats counts the sessions and requests a server cut for misbehaving,
+// since it started.
+type Stats struct {
+	// SlowClients counts sessions closed because their outbound data
+	// exceeded Config.QueueLimit or Config.QueueBytes.
+	SlowClients int64
+	// InvalidUTF8 counts sessions closed for text that is not UTF-8: a
+	// WebSocket text message (closed with status 1007) or a polling
+	// payload (answered with HTTP 400).
+	InvalidUTF8 int64
+	// BodyTimeouts counts polling POSTs cut because their body was not
+	// received within Config.PingTimeout.
+	BodyTimeouts int64
+}
+
+type serverStats struct {
+	slowClients, invalidUTF8, bodyTimeouts atomic.Int64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		SlowClients:  s.stats.slowClients.Load(),
+		InvalidUTF8:  s.stats.invalidUTF8.Load(),
+		BodyTimeouts: s.stats.bodyTimeouts.Load(),
+	}
 }
 
 // wsReadBuffer is the size of each WebSocket connection's read buffer, held
@@ -76,9 +107,20 @@ const wsReadBuffer = 512
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
 	s.frames.deflate.threshold = s.cfg.CompressionThreshold
-	s.upgrader = gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
+	s.upgrader = s.newUpgrader(true)
+	return s
+}
+
+// newUpgrader returns the WebSocket upgrader. With checkUTF8, every text
+// message received (after reassembly and inflation) must be UTF-8, or gws
+// closes the connection with status 1007 (RFC 6455 section 8.1); it also
+// checks the few messages written through gws (handshakes, probe answers).
+// Turning it off is for benchmarks that measure its cost.
+func (s *Server) newUpgrader(checkUTF8 bool) *gws.Upgrader {
+	return gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
 		ReadBufferSize:     wsReadBuffer,
+		CheckUtf8Enabled:   checkUTF8,
 		HandshakeTimeout:   10 * time.Second,
 		NewSession:         func() gws.SessionStorage { return &wsSlot{} },
 		Recovery:           gws.Recovery,
@@ -95,7 +137,6 @@ func NewServer(cfg Config, h Handler) *Server {
 			ClientMaxWindowBits: 15,
 		},
 	})
-	return s
 }
 
 // Config returns the server's configuration with defaults filled in.
@@ -308,13 +349,14 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if !s.originAllowed(origin, r) {
+	allowed, wildcard := s.originAllowed(origin, r)
+	if !allowed {
 		return false
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if !s.cfg.DisableCORSCredentials {
+	if !s.cfg.DisableCORSCredentials && (!wildcard || s.cfg.CORSCredentialsWithAnyOrigin) {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if r.Method == http.MethodOptions {
@@ -326,22 +368,28 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) originAllowed(origin string, r *http.Request) bool {
+// originAllowed reports whether origin may connect, and whether only a
+// "*" of CORSAllowedOrigins allows it.
+func (s *Server) originAllowed(origin string, r *http.Request) (allowed, wildcard bool) {
 	if s.cfg.CORSAllowOrigin != nil {
-		return s.cfg.CORSAllowOrigin(r, origin)
+		return s.cfg.CORSAllowOrigin(r, origin), false
 	}
 	if s.cfg.CORSAllowedOrigins == nil {
-		return sameOrigin(origin, r)
+		return s.sameOrigin(origin, r), false
 	}
 	for _, o := range s.cfg.CORSAllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
+		if o == "*" {
+			wildcard = true
+		} else if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true, false
 		}
 	}
-	return false
+	return wildcard, wildcard
 }
 
-func sameOrigin(origin string, r *http.Request) bool {
+// sameOrigin reports whether origin is the request's own: its scheme and
+// host, as a trusted proxy forwarded them when one did.
+func (s *Server) sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return false
@@ -350,14 +398,35 @@ func sameOrigin(origin string, r *http.Request) bool {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		scheme = strings.TrimSpace(strings.Split(p, ",")[0])
-	}
 	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host = strings.TrimSpace(strings.Split(h, ",")[0])
+	if s.fromTrustedProxy(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+			scheme = strings.TrimSpace(strings.Split(p, ",")[0])
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			host = strings.TrimSpace(strings.Split(h, ",")[0])
+		}
 	}
 	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, host)
+}
+
+// fromTrustedProxy reports whether the request's peer is one of
+// Config.TrustedProxies.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func newID() string {

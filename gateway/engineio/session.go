@@ -63,14 +63,18 @@ type Session struct {
 	closed    bool
 	queue     []Frame
 	spare     []Frame // recycled queue backing array
+	queued    int     // payload bytes in queue
+	inflight  int     // payload bytes of the batch a writer is writing
+	slow      bool    // over a queue limit: being closed
 	flushing  bool
 	ws        *gws.Conn // the WebSocket carrying the session, once it does
 	probe     *gws.Conn // a WebSocket being upgraded to
 	upgrading bool      // probe answered, upgrade packet awaited
 	upDone    chan struct{}
 	upTimer   *time.Timer
-	polling   bool // a GET is pending
-	posting   bool // a POST is being read
+	polling   bool                     // a GET is pending
+	posting   bool                     // a POST is being read
+	postRC    *http.ResponseController // that POST's, while its body is read
 	pollWake  chan struct{}
 	timer     *time.Timer
 	awaitPong bool
@@ -114,18 +118,48 @@ func (s *Session) Send(frames ...Frame) error {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
-	if len(s.queue)+len(frames) > s.srv.cfg.QueueLimit {
+	if s.slow {
 		s.mu.Unlock()
-		s.srv.cfg.Logger.Warn("engineio: outbound queue full, closing slow session", "sid", s.id)
+		return ErrQueueFull
+	}
+	n := frameBytes(frames)
+	waiting := s.queued + s.inflight
+	if len(s.queue)+len(frames) > s.srv.cfg.QueueLimit || waiting > 0 && waiting+n > s.srv.cfg.QueueBytes {
+		s.slow = true
+		packets := len(s.queue)
+		s.mu.Unlock()
+		s.srv.stats.slowClients.Add(1)
+		s.srv.cfg.Logger.Warn("engineio: outbound queue full, closing slow session", "sid", s.id,
+			"packets", packets, "bytes", waiting, "adding", n,
+			"queueLimit", s.srv.cfg.QueueLimit, "queueBytes", s.srv.cfg.QueueBytes)
 		// Closed from another goroutine: the caller may hold locks that
 		// the close callbacks need.
 		go s.closeWith(ReasonTransportError, false)
 		return ErrQueueFull
 	}
 	s.queue = append(s.queue, frames...)
+	s.queued += n
 	s.kickLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// frameBytes is the payload size of frames, what the byte budget counts.
+func frameBytes(frames []Frame) int {
+	n := 0
+	for i := range frames {
+		n += len(frames[i].Data)
+	}
+	return n
+}
+
+// QueuedBytes returns the payload bytes of s waiting to be written: those
+// queued and, on a WebSocket, the batch its writer is writing. Config.QueueBytes
+// bounds it.
+func (s *Session) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued + s.inflight
 }
 
 // Drained waits, at most d, until every queued frame has been handed to
@@ -186,6 +220,7 @@ func (s *Session) SendVolatile(frames ...Frame) error {
 		return ErrDropped
 	}
 	s.queue = append(s.queue, frames...)
+	s.queued += frameBytes(frames)
 	s.kickLocked()
 	return nil
 }
@@ -223,18 +258,21 @@ func (s *Session) flush() {
 		}
 		batch := s.queue
 		s.queue = s.spare[:0]
+		s.inflight, s.queued = s.queued, 0
 		s.mu.Unlock()
 		err := s.srv.writeWS(ws, batch)
 		clear(batch)
 		if err != nil {
 			s.mu.Lock()
 			s.flushing = false
+			s.inflight = 0
 			s.mu.Unlock()
 			s.closeWith(ReasonTransportError, false)
 			return
 		}
 		s.mu.Lock()
 		s.spare = batch[:0]
+		s.inflight = 0
 		s.mu.Unlock()
 	}
 }
@@ -255,6 +293,13 @@ func (s *Session) closeWith(reason Reason, notify bool) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	if s.postRC != nil {
+		// A POST body being read stops at once. Set under s.mu: the POST
+		// handler clears postRC under it before it returns, so the
+		// deadline never lands on the connection's next request.
+		_ = s.postRC.SetReadDeadline(time.Now())
+		s.postRC = nil
+	}
 	if s.upTimer != nil {
 		s.upTimer.Stop()
 	}
@@ -269,9 +314,9 @@ func (s *Session) closeWith(reason Reason, notify bool) {
 	if ws == nil {
 		switch {
 		case reason == ReasonClientClose && (s.polling || linger):
-			s.queue = append(s.queue[:0], noopFrame)
+			s.queue, s.queued = append(s.queue[:0], noopFrame), len(noopFrame.Data)
 		case notify && s.polling || linger:
-			s.queue = append(s.queue[:0], closeFrame)
+			s.queue, s.queued = append(s.queue[:0], closeFrame), len(closeFrame.Data)
 		}
 		select {
 		case s.pollWake <- struct{}{}:

@@ -120,6 +120,13 @@ func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss.mu.Lock()
+	if ss.closed {
+		// Closed (a Shutdown) between the handshake and here, when
+		// closeWith had no connection to close yet.
+		ss.mu.Unlock()
+		closeConn(conn, ReasonShutdown)
+		return
+	}
 	ss.ws = conn
 	ss.mu.Unlock()
 	ss.startHeartbeat()
@@ -250,6 +257,11 @@ func (wsEvents) OnClose(c *gws.Conn, err error) {
 	}
 	if errors.Is(err, gws.ErrMessageTooLarge) {
 		reason = ReasonTransportError
+	}
+	if errors.Is(err, gws.ErrTextEncoding) {
+		reason = ReasonTransportError
+		ss.srv.stats.invalidUTF8.Add(1)
+		ss.srv.cfg.Logger.Debug("engineio: closing session on a text message that is not UTF-8", "sid", ss.id)
 	}
 	ss.closeWith(reason, false)
 }

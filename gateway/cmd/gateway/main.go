@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,9 +38,11 @@ type options struct {
 	addr          string
 	path          string
 	cors          string
+	proxies       string
 	pingInterval  time.Duration
 	pingTimeout   time.Duration
 	maxPayload    int
+	idleTimeout   time.Duration
 	transports    string
 	adapterName   string
 	redisURL      string
@@ -71,9 +74,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3000", "listen address")
 	fs.StringVar(&o.path, "path", "/socket.io/", "Socket.IO path")
 	fs.StringVar(&o.cors, "cors-origins", "", `allowed origins, comma-separated; "*" for any; empty for same origin only`)
+	fs.StringVar(&o.proxies, "trusted-proxies", "", "addresses or CIDRs of reverse proxies whose X-Forwarded-Host/Proto the same-origin check believes, comma-separated; empty for none")
 	fs.DurationVar(&o.pingInterval, "ping-interval", 25*time.Second, "interval between server pings")
 	fs.DurationVar(&o.pingTimeout, "ping-timeout", 20*time.Second, "time allowed for a pong")
 	fs.IntVar(&o.maxPayload, "max-payload", 1_000_000, "largest accepted message or request body, bytes")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", time.Minute, "how long an idle keep-alive HTTP connection is kept open")
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "allowed transports, comma-separated")
 	fs.StringVar(&o.adapterName, "adapter", "memory", "cluster adapter: memory, redis, nats, amqp or kafka")
 	fs.StringVar(&o.prefix, "channel-prefix", "socket.io", "cluster channel prefix (Node's default key), the same on every node")
@@ -201,6 +206,13 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			return nil, nil, fmt.Errorf("unknown transport %q in --transports: want polling and/or websocket", t)
 		}
 	}
+	proxies, err := parsePrefixes(o.proxies)
+	if err != nil {
+		if closer != nil {
+			_ = closer.Close()
+		}
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
 	cfg := gateway.Config{
 		Engine: engineio.Config{
@@ -209,6 +221,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			MaxPayload:         o.maxPayload,
 			Transports:         splitList(o.transports),
 			CORSAllowedOrigins: splitList(o.cors),
+			TrustedProxies:     proxies,
 			Cookie:             cookieFor(o.cookie),
 			Logger:             logger.With("layer", "engineio"),
 		},
@@ -244,11 +257,56 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 	return srv, closer, nil
 }
 
+// httpServer returns the HTTP server the binary runs. Its timeouts bound
+// what a client that sends slowly, or not at all, can hold, without
+// cutting Engine.IO's long requests:
+//
+//   - ReadHeaderTimeout bounds the request line and headers (10s).
+//   - ReadTimeout and WriteTimeout run from the start of a request to the
+//     end of its body, and of its response. A long-polling GET waits up to
+//     the ping interval (the ping ends it), so both are the ping interval
+//     plus twice the ping timeout. A polling POST's body has a shorter
+//     deadline of its own, the ping timeout, set by the engine.
+//   - IdleTimeout bounds a keep-alive connection between requests
+//     (--idle-timeout).
+//
+// None of them applies to a WebSocket: net/http clears the deadlines of a
+// hijacked connection, gws bounds the handshake, and then the Engine.IO
+// heartbeat closes a connection whose pong is late.
+func httpServer(o options, h http.Handler) *http.Server {
+	long := o.pingInterval + 2*o.pingTimeout
+	return &http.Server{
+		Addr:              o.addr,
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, long),
+		ReadTimeout:       long,
+		WriteTimeout:      long,
+		IdleTimeout:       o.idleTimeout,
+	}
+}
+
 // redisLog adapts slog to go-redis's logger.
 type redisLog struct{ l *slog.Logger }
 
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// parsePrefixes reads --trusted-proxies: addresses and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(list) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is neither an address nor a CIDR prefix", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func cookieFor(name string) *http.Cookie {
@@ -283,7 +341,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
 	}
-	hs := &http.Server{Addr: o.addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(o, srv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
