@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
@@ -76,7 +77,7 @@ type Cluster struct {
 	broker Broker
 	cfg    ClusterConfig
 	uid    string
-	ch     Channels
+	ch     wire.Channels
 	sub    io.Closer
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -109,7 +110,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) (*Cluster, error) {
 		broker:   b,
 		cfg:      cfg,
 		uid:      newUID(),
-		ch:       ChannelsFor(cfg.Prefix, local.Name()),
+		ch:       wire.ChannelsFor(cfg.Prefix, local.Name()),
 		stop:     make(chan struct{}),
 		requests: make(map[string]*request),
 		nodes:    make(map[string]time.Time),
@@ -143,7 +144,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) (*Cluster, error) {
 func (c *Cluster) UID() string { return c.uid }
 
 // Channels returns the namespace's channel names.
-func (c *Cluster) Channels() Channels { return c.ch }
+func (c *Cluster) Channels() wire.Channels { return c.ch }
 
 func newUID() string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -163,22 +164,22 @@ func (c *Cluster) publish(ctx context.Context, channel string, data []byte) erro
 	return nil
 }
 
-func (c *Cluster) publishRequest(ctx context.Context, r *wireRequest) error {
-	data, err := encodeRequest(r)
+func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request) error {
+	data, err := wire.EncodeRequest(r)
 	if err != nil {
 		return err
 	}
 	return c.publish(ctx, c.ch.Request, data)
 }
 
-func (c *Cluster) publishResponse(requester string, r *wireResponse) {
-	data, err := encodeResponse(r)
+func (c *Cluster) publishResponse(requester string, r *wire.Response) {
+	data, err := wire.EncodeResponse(r)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
 		return
 	}
 	ch := c.ch.Response
-	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != typeServerSideEmit {
+	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != wire.TypeServerSideEmit {
 		ch = c.ch.ResponseFor(requester)
 	}
 	_ = c.publish(context.Background(), ch, data)
@@ -190,11 +191,11 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts Broadc
 	if opts.Flags.Local {
 		return nil
 	}
-	wp, err := ToWirePacket(p)
+	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return err
 	}
-	data, err := EncodeBroadcast(c.uid, wp, ToWireOpts(opts))
+	data, err := wire.EncodeBroadcast(c.uid, wp, toWireOpts(opts))
 	if err != nil {
 		return err
 	}
@@ -210,18 +211,18 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	if err != nil || others == 0 {
 		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
 	}
-	wp, err := ToWirePacket(p)
+	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return 0, err
 	}
-	wo := ToWireOpts(opts)
+	wo := toWireOpts(opts)
 	if dl, ok := ctx.Deadline(); ok {
 		wo.Flags["timeout"] = time.Until(dl).Milliseconds()
 	}
 	id := newUID()
-	req := &request{typ: typeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
+	req := &request{typ: wire.TypeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
 	c.track(ctx, id, req)
-	if err := c.publishRequest(ctx, &wireRequest{UID: c.uid, RequestID: id, Type: typeBroadcast, Packet: &wp, Opts: &wo}); err != nil {
+	if err := c.publishRequest(ctx, &wire.Request{UID: c.uid, RequestID: id, Type: wire.TypeBroadcast, Packet: &wp, Opts: &wo}); err != nil {
 		c.untrack(id)
 		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
 	}
@@ -234,26 +235,26 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 // AddSockets puts the selected sockets, on every node, into rooms.
 func (c *Cluster) AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.AddSockets(ctx, opts, rooms)
-	return c.remoteOp(ctx, typeRemoteJoin, opts, &wireRequest{Rooms: nonNil(rooms)})
+	return c.remoteOp(ctx, wire.TypeRemoteJoin, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
 // DelSockets removes the selected sockets, on every node, from rooms.
 func (c *Cluster) DelSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.DelSockets(ctx, opts, rooms)
-	return c.remoteOp(ctx, typeRemoteLeave, opts, &wireRequest{Rooms: nonNil(rooms)})
+	return c.remoteOp(ctx, wire.TypeRemoteLeave, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
 // DisconnectSockets disconnects the selected sockets on every node.
 func (c *Cluster) DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error {
 	_ = c.Memory.DisconnectSockets(ctx, opts, close)
-	return c.remoteOp(ctx, typeRemoteDisconnect, opts, &wireRequest{Close: &close})
+	return c.remoteOp(ctx, wire.TypeRemoteDisconnect, opts, &wire.Request{Close: &close})
 }
 
-func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, r *wireRequest) error {
+func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, r *wire.Request) error {
 	if opts.Flags.Local {
 		return nil
 	}
-	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
+	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
 	r.UID, r.Type, r.Opts = c.uid, typ, &wo
 	return c.publishRequest(ctx, r)
 }
@@ -264,8 +265,8 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 	if opts.Flags.Local {
 		return local, nil
 	}
-	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
-	req, err := c.ask(ctx, &wireRequest{Type: typeRemoteFetch, Opts: &wo})
+	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
+	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeRemoteFetch, Opts: &wo})
 	if req == nil {
 		return local, err
 	}
@@ -276,7 +277,7 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 // ClusterRooms returns every room with a socket on any node.
 func (c *Cluster) ClusterRooms(ctx context.Context) ([]string, error) {
 	rooms := c.Memory.AllRooms()
-	req, err := c.ask(ctx, &wireRequest{Type: typeAllRooms})
+	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeAllRooms})
 	if req == nil {
 		return rooms, err
 	}
@@ -300,7 +301,7 @@ func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, 
 	if err != nil {
 		return nil, err
 	}
-	r := &wireRequest{Type: typeServerSideEmit, Data: data}
+	r := &wire.Request{Type: wire.TypeServerSideEmit, Data: data}
 	if !want {
 		r.UID = c.uid
 		return nil, c.publishRequest(ctx, r)
@@ -343,7 +344,7 @@ func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
 
 // ask publishes a request and waits for every other node's answer. It
 // returns nil when there is no other node.
-func (c *Cluster) ask(ctx context.Context, r *wireRequest) (*request, error) {
+func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	others, err := c.otherNodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
@@ -382,7 +383,7 @@ func (c *Cluster) track(ctx context.Context, id string, req *request) {
 	c.mu.Lock()
 	c.requests[id] = req
 	c.mu.Unlock()
-	if req.typ == typeBroadcast {
+	if req.typ == wire.TypeBroadcast {
 		context.AfterFunc(ctx, func() { c.untrack(id) })
 	}
 }
@@ -410,27 +411,29 @@ func (c *Cluster) deliver(channel string, data []byte) {
 }
 
 func (c *Cluster) onBroadcast(data []byte) {
-	uid, wp, wo, err := DecodeBroadcast(data)
+	// Every node receives its own broadcasts back: skip them by uid before
+	// decoding the packet.
+	if uid, err := wire.BroadcastUID(data); err == nil && uid == c.uid {
+		return
+	}
+	_, wp, wo, err := wire.DecodeBroadcast(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
-	if uid == c.uid {
+	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
 		return
 	}
-	if wp.Nsp != "" && wp.Nsp != c.ch.nsp() {
-		return
-	}
-	p, err := wp.Packet()
+	p, err := wp.Decode()
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
 		return
 	}
 	p.Namespace = c.Memory.local.Name()
-	_ = c.Memory.Broadcast(context.Background(), &p, wo.Options())
+	_ = c.Memory.Broadcast(context.Background(), &p, fromWireOpts(wo))
 }
 
-func (ch Channels) nsp() string {
+func nspOf(ch wire.Channels) string {
 	s := strings.TrimSuffix(ch.Broadcast, "#")
 	if i := strings.Index(s, "#"); i >= 0 {
 		return s[i+1:]
@@ -439,36 +442,36 @@ func (ch Channels) nsp() string {
 }
 
 func (c *Cluster) onRequest(data []byte) {
-	r, err := decodeRequest(data)
+	r, err := wire.DecodeRequest(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad request", "err", err)
 		return
 	}
-	if r.UID == c.uid && r.Type != typeHeartbeat {
+	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
 	ctx := context.Background()
 	opts := BroadcastOptions{}
 	if r.Opts != nil {
-		opts = r.Opts.Options()
+		opts = fromWireOpts(*r.Opts)
 	}
 	switch r.Type {
-	case typeRemoteJoin:
+	case wire.TypeRemoteJoin:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
 		}
 		_ = c.Memory.AddSockets(ctx, opts, r.Rooms)
-	case typeRemoteLeave:
+	case wire.TypeRemoteLeave:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
 		}
 		_ = c.Memory.DelSockets(ctx, opts, r.Rooms)
-	case typeRemoteDisconnect:
+	case wire.TypeRemoteDisconnect:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms = []string{r.SID}
 		}
 		_ = c.Memory.DisconnectSockets(ctx, opts, r.Close != nil && *r.Close)
-	case typeRemoteFetch:
+	case wire.TypeRemoteFetch:
 		local, _ := c.Memory.FetchSockets(ctx, opts)
 		socks := make([]wireSocket, len(local))
 		for i, s := range local {
@@ -479,13 +482,13 @@ func (c *Cluster) onRequest(data []byte) {
 			c.cfg.Logger.Warn("adapter: cannot encode sockets", "err", err)
 			return
 		}
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Sockets: raw})
-	case typeAllRooms:
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nonNil(c.Memory.AllRooms())})
-	case typeSockets:
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(nonNil(c.Memory.Sockets(r.Rooms)))})
-	case typeServerSideEmit:
-		event, args, err := splitEvent(r.Data)
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Sockets: raw})
+	case wire.TypeAllRooms:
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms())})
+	case wire.TypeSockets:
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms)))})
+	case wire.TypeServerSideEmit:
+		event, args, err := wire.SplitEvent(r.Data)
 		if err != nil {
 			return
 		}
@@ -501,15 +504,15 @@ func (c *Cluster) onRequest(data []byte) {
 				if err != nil {
 					return
 				}
-				c.publishResponse("", &wireResponse{Type: typeServerSideEmit, RequestID: id, Data: raw})
+				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
 			}
 		}
 		c.Memory.local.OnServerSideEmit(event, args, reply)
-	case typeBroadcast:
+	case wire.TypeBroadcast:
 		if r.Packet == nil {
 			return
 		}
-		p, err := r.Packet.Packet()
+		p, err := r.Packet.Decode()
 		if err != nil {
 			return
 		}
@@ -529,15 +532,15 @@ func (c *Cluster) onRequest(data []byte) {
 			if len(vals) > 0 {
 				first = vals[0]
 			}
-			c.publishResponse(requester, &wireResponse{Type: typeBroadcastAck, RequestID: id, Packet: first})
+			c.publishResponse(requester, &wire.Response{Type: wire.TypeBroadcastAck, RequestID: id, Packet: first})
 		})
 		if n == 0 {
 			cancel()
 		} else {
 			context.AfterFunc(actx, cancel)
 		}
-		c.publishResponse(requester, &wireResponse{Type: typeClientCount, RequestID: id, ClientCount: &n})
-	case typeHeartbeat:
+		c.publishResponse(requester, &wire.Response{Type: wire.TypeClientCount, RequestID: id, ClientCount: &n})
+	case wire.TypeHeartbeat:
 		if r.UID == c.uid || r.UID == "" {
 			return
 		}
@@ -548,7 +551,7 @@ func (c *Cluster) onRequest(data []byte) {
 		if !known || string(r.Data) == `"init"` {
 			c.sendHeartbeat(false)
 		}
-	case typeNodeClose:
+	case wire.TypeNodeClose:
 		c.mu.Lock()
 		delete(c.nodes, r.UID)
 		c.mu.Unlock()
@@ -561,7 +564,7 @@ func mustJSON(v any) json.RawMessage {
 }
 
 func (c *Cluster) onResponse(data []byte) {
-	r, err := decodeResponse(data)
+	r, err := wire.DecodeResponse(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
 		return
@@ -573,7 +576,7 @@ func (c *Cluster) onResponse(data []byte) {
 		return
 	}
 	switch {
-	case req.typ == typeBroadcast && r.Type == typeClientCount:
+	case req.typ == wire.TypeBroadcast && r.Type == wire.TypeClientCount:
 		onCount, n := req.onCount, 0
 		if r.ClientCount != nil {
 			n = *r.ClientCount
@@ -581,7 +584,7 @@ func (c *Cluster) onResponse(data []byte) {
 		c.mu.Unlock()
 		onCount(n)
 		return
-	case req.typ == typeBroadcast && r.Type == typeBroadcastAck:
+	case req.typ == wire.TypeBroadcast && r.Type == wire.TypeBroadcastAck:
 		onAck := req.onAck
 		c.mu.Unlock()
 		args, err := ackArgs(r.Packet)
@@ -589,16 +592,16 @@ func (c *Cluster) onResponse(data []byte) {
 			onAck("", args)
 		}
 		return
-	case req.typ == typeRemoteFetch:
+	case req.typ == wire.TypeRemoteFetch:
 		var socks []wireSocket
 		if len(r.Sockets) > 0 && json.Unmarshal(r.Sockets, &socks) == nil {
 			for _, s := range socks {
-				req.sockets = append(req.sockets, s.info(c.ch.nsp()))
+				req.sockets = append(req.sockets, s.info(nspOf(c.ch)))
 			}
 		}
-	case req.typ == typeAllRooms:
+	case req.typ == wire.TypeAllRooms:
 		req.rooms = append(req.rooms, r.Rooms...)
-	case req.typ == typeServerSideEmit:
+	case req.typ == wire.TypeServerSideEmit:
 		raw := r.Data
 		if len(raw) == 0 {
 			raw = json.RawMessage("null")
@@ -619,15 +622,6 @@ func (c *Cluster) onResponse(data []byte) {
 	c.mu.Unlock()
 }
 
-// ackArgs turns one node's ack value into Args.
-func ackArgs(v any) (socketio.Args, error) {
-	data, att, err := socketio.AppendArgs(nil, []any{v})
-	if err != nil {
-		return socketio.Args{}, err
-	}
-	return socketio.ParseArgs(data, att)
-}
-
 func (c *Cluster) heartbeat() {
 	defer c.wg.Done()
 	c.sendHeartbeat(true)
@@ -644,11 +638,11 @@ func (c *Cluster) heartbeat() {
 }
 
 func (c *Cluster) sendHeartbeat(initial bool) {
-	r := &wireRequest{UID: c.uid, Type: typeHeartbeat}
+	r := &wire.Request{UID: c.uid, Type: wire.TypeHeartbeat}
 	if initial {
 		r.Data = json.RawMessage(`"init"`)
 	}
-	data, _ := encodeRequest(r)
+	data, _ := wire.EncodeRequest(r)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HeartbeatInterval)
 	defer cancel()
 	if err := c.broker.Publish(ctx, c.ch.Request, data); err != nil {
@@ -669,7 +663,7 @@ func (c *Cluster) Close() error {
 	close(c.stop)
 	c.wg.Wait()
 	if _, counts := c.broker.(SubscriberCounter); !counts {
-		data, _ := encodeRequest(&wireRequest{UID: c.uid, Type: typeNodeClose})
+		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.broker.Publish(ctx, c.ch.Request, data)
 		cancel()
