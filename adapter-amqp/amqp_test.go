@@ -52,9 +52,10 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-// A connection drop: the broker reconnects, resubscribes, and broadcasts
-// cross nodes again; meanwhile local delivery works and the outage is
-// logged (adaptertest.RunRecovery).
+// The network to RabbitMQ is cut (new connections refused) and restored,
+// twice: the broker reconnects, resubscribes, and broadcasts cross nodes
+// again; meanwhile local delivery works and the outage is logged
+// (adaptertest.RunRecovery).
 func TestReconnectAfterConnectionDrop(t *testing.T) {
 	proxy := adaptertest.NewCutter(t, "127.0.0.1:5672")
 	adaptertest.RunRecovery(t, adaptertest.Recovery{
@@ -71,6 +72,7 @@ func TestReconnectAfterConnectionDrop(t *testing.T) {
 			t.Cleanup(func() { _ = bB.Close() })
 			return bA, bB
 		},
-		Interrupt: func(*testing.T) { proxy.Cut(false) },
+		Interrupt: func(*testing.T) { proxy.Cut(true) },
+		Restore:   func(*testing.T) { proxy.Cut(false) },
 	})
 }

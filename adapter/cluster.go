@@ -59,15 +59,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 
 // NewCluster returns a Factory of cluster adapters that reach the other
 // nodes through b. Every namespace gets its own adapter with its own uid.
+// When the broker does not answer the subscription, the namespace serves
+// its own sockets and subscribes again in the background (backing off from
+// 100ms to 2s) until the broker answers; it then joins the cluster.
 func NewCluster(b Broker, cfg ClusterConfig) Factory {
 	cfg = cfg.withDefaults()
-	return func(local Local) Adapter {
-		c, err := newCluster(b, cfg, local)
-		if err != nil {
-			cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers", "nsp", local.Name(), "err", err)
-		}
-		return c
-	}
+	return func(local Local) Adapter { return newCluster(b, cfg, local) }
 }
 
 // Cluster is the cluster adapter: local state in a Memory adapter, every
@@ -78,11 +75,12 @@ type Cluster struct {
 	cfg    ClusterConfig
 	uid    string
 	ch     wire.Channels
-	sub    io.Closer
-	stop   chan struct{}
+	ctx    context.Context // done once Close starts
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
+	sub      io.Closer // nil until the broker accepts the subscription
 	requests map[string]*request
 	nodes    map[string]time.Time // uid → last heartbeat (when counting by heartbeat)
 	closed   bool
@@ -104,40 +102,84 @@ type request struct {
 	finished bool
 }
 
-func newCluster(b Broker, cfg ClusterConfig, local Local) (*Cluster, error) {
+func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	c := &Cluster{
 		Memory:   newMemory(local),
 		broker:   b,
 		cfg:      cfg,
 		uid:      newUID(),
 		ch:       wire.ChannelsFor(cfg.Prefix, local.Name()),
-		stop:     make(chan struct{}),
 		requests: make(map[string]*request),
 		nodes:    make(map[string]time.Time),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	channels := []string{c.ch.Request, c.ch.Response, c.ch.Broadcast}
-	_, counts := b.(SubscriberCounter)
-	if counts || cfg.PublishOnSpecificResponseChannel {
+	if c.counts() || cfg.PublishOnSpecificResponseChannel {
 		// Node peers (on Redis) may answer on this node's own response
 		// channel; other brokers carry only siogate nodes, which answer on
 		// the shared one unless told otherwise, so they skip it (a Kafka
 		// topic per node would pile up).
 		channels = append(channels, c.ch.ResponseFor(c.uid))
 	}
-	sub, err := b.Subscribe(context.Background(), Subscription{
-		Channels: channels,
-		Prefixes: []string{c.ch.Broadcast},
-		Deliver:  c.deliver,
-	})
+	sub := Subscription{Channels: channels, Prefixes: []string{c.ch.Broadcast}, Deliver: c.deliver}
+	closer, err := b.Subscribe(context.Background(), sub)
 	if err != nil {
-		return c, err
+		cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers (retrying)", "nsp", local.Name(), "err", err)
+		c.wg.Add(1)
+		go c.subscribeLater(sub)
+		return c
 	}
-	c.sub = sub
-	if !counts {
+	c.joined(closer)
+	return c
+}
+
+// counts reports whether the broker counts subscribers; otherwise nodes
+// count each other by heartbeat.
+func (c *Cluster) counts() bool {
+	_, ok := c.broker.(SubscriberCounter)
+	return ok
+}
+
+// subscribeLater retries a failed subscription until the broker accepts
+// it or the adapter closes.
+func (c *Cluster) subscribeLater(sub Subscription) {
+	defer c.wg.Done()
+	delay := 100 * time.Millisecond
+	for attempt := 2; ; attempt++ {
+		t := time.NewTimer(delay)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+		closer, err := c.broker.Subscribe(ctx, sub)
+		cancel()
+		if err == nil {
+			c.cfg.Logger.Info("adapter: cluster subscription made; this namespace joined the cluster", "nsp", c.Memory.local.Name(), "attempts", attempt)
+			c.joined(closer)
+			return
+		}
+		c.cfg.Logger.Debug("adapter: cluster subscription failed again", "nsp", c.Memory.local.Name(), "err", err)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// joined adopts the subscription and, when nodes count each other by
+// heartbeat, starts the heartbeat.
+func (c *Cluster) joined(closer io.Closer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = closer.Close()
+		return
+	}
+	c.sub = closer
+	if !c.counts() {
 		c.wg.Add(1)
 		go c.heartbeat()
 	}
-	return c, nil
 }
 
 // UID returns this node's id for the namespace.
@@ -629,7 +671,7 @@ func (c *Cluster) heartbeat() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
 			c.sendHeartbeat(false)
@@ -659,17 +701,18 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	c.closed = true
+	sub := c.sub
 	c.mu.Unlock()
-	close(c.stop)
+	c.cancel()
 	c.wg.Wait()
-	if _, counts := c.broker.(SubscriberCounter); !counts {
+	if !c.counts() && sub != nil {
 		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.broker.Publish(ctx, c.ch.Request, data)
 		cancel()
 	}
-	if c.sub != nil {
-		return c.sub.Close()
+	if sub != nil {
+		return sub.Close()
 	}
 	return nil
 }
