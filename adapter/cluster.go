@@ -31,6 +31,14 @@ type ClusterConfig struct {
 	// HeartbeatTimeout forgets a node not heard of for this long
 	// (default 3 × HeartbeatInterval).
 	HeartbeatTimeout time.Duration
+	// OutboxLimit and OutboxBytes bound the node's queue of messages to
+	// the broker (defaults 10,000 messages and 32 MiB). Publishing only
+	// queues, so it never blocks the caller; when the broker is away, the
+	// queue holds the messages until it answers again. A message that does
+	// not fit is dropped and counted (ClusterStats.Dropped), and the
+	// overflow is logged once per outage.
+	OutboxLimit int
+	OutboxBytes int
 	// PublishOnSpecificResponseChannel answers each request on the
 	// requester's own response channel instead of the shared one.
 	PublishOnSpecificResponseChannel bool
@@ -50,6 +58,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = 3 * c.HeartbeatInterval
+	}
+	if c.OutboxLimit <= 0 {
+		c.OutboxLimit = 10_000
+	}
+	if c.OutboxBytes <= 0 {
+		c.OutboxBytes = 32 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -78,6 +92,12 @@ type Cluster struct {
 	ctx    context.Context // done once Close starts
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	out    *outbox
+	outEnd context.CancelFunc // stops the outbox's sender
+	outWG  sync.WaitGroup
+	// replied is signalled when another node answers this node's initial
+	// heartbeat (it receives this node's messages and sends its own).
+	replied chan struct{}
 
 	mu       sync.Mutex
 	sub      io.Closer // nil until the broker accepts the subscription
@@ -113,6 +133,15 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		nodes:    make(map[string]time.Time),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.replied = make(chan struct{}, 1)
+	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
+	var octx context.Context
+	octx, c.outEnd = context.WithCancel(context.Background())
+	c.outWG.Add(1)
+	go func() {
+		defer c.outWG.Done()
+		c.out.run(octx)
+	}()
 	channels := []string{c.ch.Request, c.ch.Response, c.ch.Broadcast}
 	if c.counts() || cfg.PublishOnSpecificResponseChannel {
 		// Node peers (on Redis) may answer on this node's own response
@@ -198,20 +227,76 @@ func newUID() string {
 	return string(b[:])
 }
 
-func (c *Cluster) publish(ctx context.Context, channel string, data []byte) error {
-	if err := c.broker.Publish(ctx, channel, data); err != nil {
-		c.cfg.Logger.Warn("adapter: publish failed; other nodes miss this message", "channel", channel, "err", err)
-		return fmt.Errorf("adapter: publish on %s: %w", channel, err)
+// publish queues a message for the broker. A message for a request that
+// waits for answers is skipped if the request ended before it could be
+// sent (ctx's deadline); others are sent however late.
+func (c *Cluster) publish(ctx context.Context, channel string, data []byte, expires bool) error {
+	var until time.Time
+	if expires {
+		until, _ = ctx.Deadline()
 	}
-	return nil
+	return c.out.push(channel, data, until)
 }
 
-func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request) error {
+func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires bool) error {
 	data, err := wire.EncodeRequest(r)
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, c.ch.Request, data)
+	return c.publish(ctx, c.ch.Request, data, expires)
+}
+
+// awaitBroker is the outbox's wait after a failed publish: it probes the
+// broker with initial heartbeats (backing off from 50ms to 1s) until one
+// is accepted, then waits until another node answers one, at most
+// RequestTimeout, so that held messages find the other nodes subscribed
+// again (brokers without persistence drop what nobody receives). A node
+// alone, or among Node peers that do not answer heartbeats, waits the
+// whole RequestTimeout.
+func (c *Cluster) awaitBroker(ctx context.Context) bool {
+	probe := func() error {
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+		return c.broker.Publish(pctx, c.ch.Request, c.heartbeatBytes(`"init"`))
+	}
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		if !sleep(delay) {
+			return false
+		}
+		select {
+		case <-c.replied: // an answer from before: stale
+		default:
+		}
+		if probe() == nil {
+			break
+		}
+	}
+	bound := time.NewTimer(c.cfg.RequestTimeout)
+	defer bound.Stop()
+	again := time.NewTicker(250 * time.Millisecond)
+	defer again.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.replied:
+			return true
+		case <-bound.C:
+			return true
+		case <-again.C:
+			_ = probe()
+		}
+	}
 }
 
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
@@ -224,7 +309,10 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != wire.TypeServerSideEmit {
 		ch = c.ch.ResponseFor(requester)
 	}
-	_ = c.publish(context.Background(), ch, data)
+	// Nobody waits for an answer past the requester's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+	defer cancel()
+	_ = c.publish(ctx, ch, data, true)
 }
 
 // Broadcast delivers locally, then to the other nodes unless Local.
@@ -241,7 +329,7 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts Broadc
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, c.ch.Broadcast, data)
+	return c.publish(ctx, c.ch.Broadcast, data, false)
 }
 
 // BroadcastWithAck asks the selected sockets on every node for an ack.
@@ -264,7 +352,7 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	id := newUID()
 	req := &request{typ: wire.TypeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
 	c.track(ctx, id, req)
-	if err := c.publishRequest(ctx, &wire.Request{UID: c.uid, RequestID: id, Type: wire.TypeBroadcast, Packet: &wp, Opts: &wo}); err != nil {
+	if err := c.publishRequest(ctx, &wire.Request{UID: c.uid, RequestID: id, Type: wire.TypeBroadcast, Packet: &wp, Opts: &wo}, true); err != nil {
 		c.untrack(id)
 		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
 	}
@@ -298,7 +386,7 @@ func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, 
 	}
 	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
 	r.UID, r.Type, r.Opts = c.uid, typ, &wo
-	return c.publishRequest(ctx, r)
+	return c.publishRequest(ctx, r, false)
 }
 
 // FetchSockets describes the selected sockets of every node.
@@ -346,7 +434,7 @@ func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, 
 	r := &wire.Request{Type: wire.TypeServerSideEmit, Data: data}
 	if !want {
 		r.UID = c.uid
-		return nil, c.publishRequest(ctx, r)
+		return nil, c.publishRequest(ctx, r, false)
 	}
 	req, err := c.ask(ctx, r)
 	if req == nil {
@@ -404,7 +492,7 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	req := &request{typ: r.Type, want: others, done: make(chan struct{})}
 	c.track(ctx, id, req)
 	defer c.untrack(id)
-	if err := c.publishRequest(ctx, r); err != nil {
+	if err := c.publishRequest(ctx, r, true); err != nil {
 		return nil, err
 	}
 	select {
@@ -586,12 +674,25 @@ func (c *Cluster) onRequest(data []byte) {
 		if r.UID == c.uid || r.UID == "" {
 			return
 		}
-		c.mu.Lock()
-		_, known := c.nodes[r.UID]
-		c.nodes[r.UID] = time.Now()
-		c.mu.Unlock()
-		if !known || string(r.Data) == `"init"` {
-			c.sendHeartbeat(false)
+		known := true
+		if !c.counts() {
+			c.mu.Lock()
+			_, known = c.nodes[r.UID]
+			c.nodes[r.UID] = time.Now()
+			c.mu.Unlock()
+		}
+		switch string(r.Data) {
+		case `"init"`: // a node starts or comes back: it waits for an answer
+			c.sendHeartbeat(`"reply"`)
+		case `"reply"`:
+			select {
+			case c.replied <- struct{}{}:
+			default:
+			}
+		default:
+			if !known {
+				c.sendHeartbeat("")
+			}
 		}
 	case wire.TypeNodeClose:
 		c.mu.Lock()
@@ -666,7 +767,7 @@ func (c *Cluster) onResponse(data []byte) {
 
 func (c *Cluster) heartbeat() {
 	defer c.wg.Done()
-	c.sendHeartbeat(true)
+	c.sendHeartbeat(`"init"`)
 	t := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -674,20 +775,28 @@ func (c *Cluster) heartbeat() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			c.sendHeartbeat(false)
+			c.sendHeartbeat("")
 		}
 	}
 }
 
-func (c *Cluster) sendHeartbeat(initial bool) {
+// heartbeatBytes encodes a heartbeat with data ("" for none, `"init"`
+// to ask the other nodes to answer, `"reply"` to answer).
+func (c *Cluster) heartbeatBytes(data string) []byte {
 	r := &wire.Request{UID: c.uid, Type: wire.TypeHeartbeat}
-	if initial {
-		r.Data = json.RawMessage(`"init"`)
+	if data != "" {
+		r.Data = json.RawMessage(data)
 	}
-	data, _ := wire.EncodeRequest(r)
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HeartbeatInterval)
+	b, _ := wire.EncodeRequest(r)
+	return b
+}
+
+// sendHeartbeat publishes a heartbeat at once, not through the outbox: a
+// backlog there must not make the other nodes think this one is gone.
+func (c *Cluster) sendHeartbeat(data string) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.HeartbeatInterval)
 	defer cancel()
-	if err := c.broker.Publish(ctx, c.ch.Request, data); err != nil {
+	if err := c.broker.Publish(ctx, c.ch.Request, c.heartbeatBytes(data)); err != nil {
 		c.cfg.Logger.Debug("adapter: heartbeat not published", "err", err)
 	}
 }
@@ -707,12 +816,34 @@ func (c *Cluster) Close() error {
 	c.wg.Wait()
 	if !c.counts() && sub != nil {
 		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = c.broker.Publish(ctx, c.ch.Request, data)
-		cancel()
+		_ = c.out.push(c.ch.Request, data, time.Time{})
 	}
+	// Send what is queued (the close announcement last), for a bounded
+	// time: a broker that is away gets no more waiting.
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.RequestTimeout, 2*time.Second))
+	c.out.waitIdle(ctx)
+	cancel()
+	if left := c.out.close(); left > 0 {
+		c.cfg.Logger.Warn("adapter: closing with messages for the other nodes unsent", "nsp", c.Memory.local.Name(), "unsent", left)
+	}
+	c.outEnd()
+	c.outWG.Wait()
 	if sub != nil {
 		return sub.Close()
 	}
 	return nil
+}
+
+// ClusterStats describe a cluster adapter's outbound queue.
+type ClusterStats struct {
+	// Queued and QueuedBytes are the messages waiting to be published.
+	Queued, QueuedBytes int
+	// Dropped counts the messages dropped because the queue was full.
+	Dropped uint64
+}
+
+// Stats returns the adapter's current queue figures.
+func (c *Cluster) Stats() ClusterStats {
+	q, b, d := c.out.stats()
+	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d}
 }

@@ -45,6 +45,8 @@ type Recovery struct {
 //     outage is logged, and requests that wait for answers (FetchSockets,
 //     ServerSideEmit with acks, BroadcastWithAck) end within their
 //     timeout with this node's part;
+//   - broadcasts made during the outage are held and arrive, in order,
+//     once it is over;
 //   - a namespace created during the outage (C) serves its own sockets at
 //     once and joins the cluster once the broker answers;
 //   - after each outage, broadcasts cross nodes again in both directions
@@ -111,6 +113,14 @@ func RunRecovery(t *testing.T, r Recovery) {
 		}
 		loggedTimes("the outage", outage, round)
 		requestsEndInTime(t, a)
+		// Broadcasts during the outage are held and sent, in order, once
+		// the broker is back.
+		for _, ev := range []string{"held", "held-next"} {
+			p, _ := socketio.NewEvent("/", fmt.Sprintf("%s%d", ev, round), nil)
+			if err := a.Adapter.Broadcast(context.Background(), &p, adapter.BroadcastOptions{Rooms: []string{"b1"}}); err != nil {
+				t.Errorf("a broadcast during the outage: %v, want it held", err)
+			}
+		}
 		if round == 1 {
 			// A namespace first used during the outage.
 			c = NewNode("C", "/late", adapter.NewCluster(bA, cfg))
@@ -133,11 +143,38 @@ func RunRecovery(t *testing.T, r Recovery) {
 		reaches("D reaches c1 (the namespace created during the outage joined)", d, c, "c1", fmt.Sprintf("join%d", round))
 		reaches("C reaches d1", c, d, "d1", fmt.Sprintf("joined%d", round))
 		t.Logf("cross-node broadcasts both ways %v after the broker came back", time.Since(restored).Round(time.Millisecond))
+		held, next := fmt.Sprintf("held%d[]", round), fmt.Sprintf("held-next%d[]", round)
+		Eventually(t, "the broadcasts held during the outage arrive", func() error {
+			got := b.Received("b1")
+			i, j := slices.Index(got, held), slices.Index(got, next)
+			if i < 0 || j < 0 {
+				return fmt.Errorf("b1 got %v", got)
+			}
+			if i > j {
+				t.Errorf("held broadcasts arrived out of order: %v", got)
+			}
+			return nil
+		})
 		loggedTimes("the recovery", recovered, round)
+	}
+	for _, ev := range []string{"held1[]", "held-next1[]", "held2[]", "held-next2[]"} {
+		if n := count(b.Received("b1"), ev); n != 1 {
+			t.Errorf("b1 got %s %d times, want once", ev, n)
+		}
 	}
 	if r.AfterRecovery != nil {
 		r.AfterRecovery(t, a, b, &logs)
 	}
+}
+
+func count(events []string, ev string) int {
+	n := 0
+	for _, e := range events {
+		if e == ev {
+			n++
+		}
+	}
+	return n
 }
 
 // requestsEndInTime checks that requests waiting for other nodes' answers
