@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogate/siogate/adapter/wire"
@@ -95,6 +96,11 @@ type Cluster struct {
 	out    *outbox
 	outEnd context.CancelFunc // stops the outbox's sender
 	outWG  sync.WaitGroup
+	// events runs the namespace's server-side handlers for events from
+	// other nodes, in arrival order, off the broker's delivery goroutine.
+	events        chan func()
+	eventsDropped atomic.Uint64
+	eventsWarned  atomic.Bool // a full queue was logged since it last emptied
 	// replied is signalled when another node answers this node's initial
 	// heartbeat (it receives this node's messages and sends its own).
 	replied chan struct{}
@@ -134,6 +140,9 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.replied = make(chan struct{}, 1)
+	c.events = make(chan func(), serverEventQueue)
+	c.wg.Add(1)
+	go c.runServerEvents()
 	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
 	var octx context.Context
 	octx, c.outEnd = context.WithCancel(context.Background())
@@ -160,6 +169,44 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	}
 	c.joined(closer)
 	return c
+}
+
+// serverEventQueue bounds the server-side events from other nodes waiting
+// for the namespace's handlers.
+const serverEventQueue = 256
+
+// serverEvent queues a call of the namespace's server-side handlers, so
+// that a slow handler delays neither deliveries, acks nor the answers to
+// other nodes' requests. When serverEventQueue events already wait, the
+// event is dropped (a requester waiting for its answer times out for this
+// node), counted in ClusterStats.ServerEventsDropped, and logged once until
+// the queue empties.
+func (c *Cluster) serverEvent(call func()) {
+	select {
+	case c.events <- call:
+		return
+	default:
+	}
+	c.eventsDropped.Add(1)
+	if !c.eventsWarned.Swap(true) {
+		c.cfg.Logger.Warn("adapter: server-side handlers are too slow; dropping events from other nodes until they catch up",
+			"nsp", c.Memory.local.Name(), "queued", serverEventQueue)
+	}
+}
+
+func (c *Cluster) runServerEvents() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case call := <-c.events:
+			call()
+			if len(c.events) == 0 {
+				c.eventsWarned.Store(false)
+			}
+		}
+	}
 }
 
 // counts reports whether the broker counts subscribers; otherwise nodes
@@ -637,7 +684,7 @@ func (c *Cluster) onRequest(data []byte) {
 				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
 			}
 		}
-		c.Memory.local.OnServerSideEmit(event, args, reply)
+		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
 	case wire.TypeBroadcast:
 		if r.Packet == nil {
 			return
@@ -840,10 +887,13 @@ type ClusterStats struct {
 	Queued, QueuedBytes int
 	// Dropped counts the messages dropped because the queue was full.
 	Dropped uint64
+	// ServerEventsDropped counts the server-side events from other nodes
+	// dropped because the namespace's handlers were too slow.
+	ServerEventsDropped uint64
 }
 
 // Stats returns the adapter's current queue figures.
 func (c *Cluster) Stats() ClusterStats {
 	q, b, d := c.out.stats()
-	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d}
+	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d, ServerEventsDropped: c.eventsDropped.Load()}
 }

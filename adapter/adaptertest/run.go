@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,6 +297,54 @@ func Run(t *testing.T, newNode NodeFactory) {
 		if !slices.Equal(from, []string{"from:B", "from:C"}) {
 			t.Errorf("answers %v, want from:B and from:C", from)
 		}
+	})
+	t.Run("SlowServerSideHandler", func(t *testing.T) {
+		c := newCluster(t, newNode)
+		release := make(chan struct{})
+		var once sync.Once
+		free := func() { once.Do(func() { close(release) }) }
+		defer free()
+		entered := c.B.HoldServerEvent("slow", release)
+		if _, err := c.A.Adapter.ServerSideEmit(ctx, "slow", nil, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.A.Adapter.ServerSideEmit(ctx, "next", nil, false); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-entered:
+		case <-time.After(Wait):
+			t.Fatal("B's server-side handler never ran")
+		}
+		// B's handler is blocked until release: everything else still
+		// reaches B's sockets and B still answers requests.
+		if err := c.A.Adapter.Broadcast(ctx, event(t, "meanwhile"), adapter.BroadcastOptions{Rooms: []string{"b1"}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "b1 gets a broadcast while B's handler is blocked", func() error {
+			if got := c.B.Received("b1"); !slices.Contains(got, "meanwhile[]") {
+				return fmt.Errorf("b1 got %v", got)
+			}
+			return nil
+		})
+		socks, err := c.A.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{Rooms: []string{"b1"}})
+		if err != nil || len(socks) != 1 || socks[0].ID != "b1" {
+			t.Errorf("FetchSockets while B's handler is blocked: %v, %v; want b1", socks, err)
+		}
+		acks, _, err := collectAcks(c.A, adapter.BroadcastOptions{Rooms: []string{"b1"}}, Wait)
+		if err != nil || !slices.Equal(acks, []string{"ack:b1"}) {
+			t.Errorf("broadcast with ack while B's handler is blocked: %v, %v; want b1's ack", acks, err)
+		}
+		if got := c.B.ServerEvents(); len(got) != 0 {
+			t.Errorf("B handled %v while its first handler was blocked", got)
+		}
+		free()
+		eventually(t, "B handles both events, in order, once released", func() error {
+			if got := c.B.ServerEvents(); !slices.Equal(got, []string{"slow[]", "next[]"}) {
+				return fmt.Errorf("B handled %v", got)
+			}
+			return nil
+		})
 	})
 	t.Run("BroadcastWithAck", func(t *testing.T) {
 		c := newCluster(t, newNode)
