@@ -76,3 +76,16 @@ func TestReconnectAfterConnectionDrop(t *testing.T) {
 		Restore:   func(*testing.T) { proxy.Cut(false) },
 	})
 }
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker {
+		b, err := amqpadapter.NewBroker(amqpadapter.Options{URL: amqpURL})
+		if err != nil {
+			t.Fatalf("RabbitMQ on 127.0.0.1:5672 is needed: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	})
+}

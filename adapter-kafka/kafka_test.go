@@ -96,3 +96,10 @@ func TestPublishSubscribeOrder(t *testing.T) {
 		t.Logf("publish→deliver: %v", time.Since(t0))
 	}
 }
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	mc := startKafka(t)
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker { return newBroker(t, options(mc)) })
+}

@@ -47,3 +47,16 @@ func TestURLs(t *testing.T) {
 		t.Error("an unreachable NATS was accepted")
 	}
 }
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker {
+		b, err := natsadapter.NewBroker(natsadapter.Options{URL: natsURL})
+		if err != nil {
+			t.Fatalf("NATS on 127.0.0.1:4222 is needed: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	})
+}

@@ -30,7 +30,12 @@ type ClusterConfig struct {
 	// broker cannot count subscribers (default 5s).
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout forgets a node not heard of for this long
-	// (default 3 × HeartbeatInterval).
+	// (default 3 × HeartbeatInterval). Nodes check every HeartbeatInterval,
+	// so a node that stops (crash, lost network) is forgotten between
+	// HeartbeatTimeout and HeartbeatTimeout + HeartbeatInterval after its
+	// last heartbeat (15 to 20s with the defaults), and requests in flight
+	// stop waiting for it then; a node that closes (Adapter.Close) says so
+	// and is forgotten as soon as the others receive it.
 	HeartbeatTimeout time.Duration
 	// OutboxLimit and OutboxBytes bound the node's queue of messages to
 	// the broker (defaults 10,000 messages and 32 MiB). Publishing only
@@ -116,9 +121,13 @@ var _ Adapter = (*Cluster)(nil)
 
 // request is an outstanding request to the other nodes.
 type request struct {
-	typ      int
-	want     int // answers expected, this node excluded
-	got      int
+	typ  int
+	want int // answers expected, this node excluded
+	got  int // answers counted (without a responder uid when missing is set)
+	// missing, when nodes count each other by heartbeat, holds the uids of
+	// the nodes that have not answered yet; a node that leaves or stops
+	// sending heartbeats is taken out, so nobody waits for it.
+	missing  map[string]bool
 	done     chan struct{}
 	sockets  []SocketInfo
 	rooms    []string
@@ -141,8 +150,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.replied = make(chan struct{}, 1)
 	c.events = make(chan func(), serverEventQueue)
-	c.wg.Add(1)
-	go c.runServerEvents()
+	go c.runServerEvents() // not waited for by Close: a handler may hang
 	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
 	var octx context.Context
 	octx, c.outEnd = context.WithCancel(context.Background())
@@ -195,7 +203,6 @@ func (c *Cluster) serverEvent(call func()) {
 }
 
 func (c *Cluster) runServerEvents() {
-	defer c.wg.Done()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -347,6 +354,7 @@ func (c *Cluster) awaitBroker(ctx context.Context) bool {
 }
 
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
+	r.UID = c.uid
 	data, err := wire.EncodeResponse(r)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
@@ -398,6 +406,14 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	}
 	id := newUID()
 	req := &request{typ: wire.TypeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
+	c.mu.Lock()
+	if req.missing = c.peersLocked(); req.missing != nil {
+		others = len(req.missing) // each answers or is counted gone
+	}
+	c.mu.Unlock()
+	if others == 0 {
+		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
+	}
 	c.track(ctx, id, req)
 	if err := c.publishRequest(ctx, &wire.Request{UID: c.uid, RequestID: id, Type: wire.TypeBroadcast, Packet: &wp, Opts: &wo}, true); err != nil {
 		c.untrack(id)
@@ -505,18 +521,76 @@ func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
 		}
 		return max(n-1, 0), nil
 	}
+	c.expireNodes()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return len(c.nodes), nil
+}
+
+// peersLocked returns the uids of the nodes known by heartbeat, or nil
+// when the broker counts subscribers.
+func (c *Cluster) peersLocked() map[string]bool {
+	if c.counts() {
+		return nil
+	}
+	m := make(map[string]bool, len(c.nodes))
+	for uid := range c.nodes {
+		m[uid] = true
+	}
+	return m
+}
+
+// expireNodes forgets the nodes not heard of for HeartbeatTimeout.
+func (c *Cluster) expireNodes() {
 	now := time.Now()
-	n := 0
+	var gone []string
+	c.mu.Lock()
 	for uid, seen := range c.nodes {
 		if now.Sub(seen) > c.cfg.HeartbeatTimeout {
-			delete(c.nodes, uid)
+			gone = append(gone, uid)
+		}
+	}
+	c.mu.Unlock()
+	for _, uid := range gone {
+		c.cfg.Logger.Info("adapter: node stopped sending heartbeats; no longer counted", "nsp", c.Memory.local.Name(), "node", uid)
+		c.removeNode(uid)
+	}
+}
+
+// removeNode forgets a node and stops every request waiting for it: a
+// request it was the last answer of ends, and a broadcast with acks hears
+// that the node asked no socket.
+func (c *Cluster) removeNode(uid string) {
+	var counts []func(int)
+	c.mu.Lock()
+	delete(c.nodes, uid)
+	for _, req := range c.requests {
+		if req.finished || !req.missing[uid] {
 			continue
 		}
-		n++
+		delete(req.missing, uid)
+		if req.typ == wire.TypeBroadcast {
+			counts = append(counts, req.onCount)
+			continue
+		}
+		c.finishIfDoneLocked(req)
 	}
-	return n, nil
+	c.mu.Unlock()
+	for _, onCount := range counts {
+		onCount(0)
+	}
+}
+
+// finishIfDoneLocked ends a request once every node answered.
+func (c *Cluster) finishIfDoneLocked(req *request) {
+	done := req.got >= req.want
+	if req.missing != nil {
+		done = req.got >= len(req.missing)
+	}
+	if done && !req.finished {
+		req.finished = true
+		close(req.done)
+	}
 }
 
 // ask publishes a request and waits for every other node's answer. It
@@ -537,6 +611,14 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	id := newUID()
 	r.UID, r.RequestID = c.uid, id
 	req := &request{typ: r.Type, want: others, done: make(chan struct{})}
+	c.mu.Lock()
+	if req.missing = c.peersLocked(); req.missing != nil {
+		others = len(req.missing)
+	}
+	c.mu.Unlock()
+	if others == 0 {
+		return nil, nil
+	}
 	c.track(ctx, id, req)
 	defer c.untrack(id)
 	if err := c.publishRequest(ctx, r, true); err != nil {
@@ -742,9 +824,7 @@ func (c *Cluster) onRequest(data []byte) {
 			}
 		}
 	case wire.TypeNodeClose:
-		c.mu.Lock()
-		delete(c.nodes, r.UID)
-		c.mu.Unlock()
+		c.removeNode(r.UID)
 	}
 }
 
@@ -767,6 +847,13 @@ func (c *Cluster) onResponse(data []byte) {
 	}
 	switch {
 	case req.typ == wire.TypeBroadcast && r.Type == wire.TypeClientCount:
+		if req.missing != nil && r.UID != "" {
+			if !req.missing[r.UID] {
+				c.mu.Unlock()
+				return // counted as gone already, or not asked
+			}
+			delete(req.missing, r.UID)
+		}
 		onCount, n := req.onCount, 0
 		if r.ClientCount != nil {
 			n = *r.ClientCount
@@ -804,11 +891,12 @@ func (c *Cluster) onResponse(data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	req.got++
-	if req.got >= req.want {
-		req.finished = true
-		close(req.done)
+	if req.missing != nil && r.UID != "" {
+		delete(req.missing, r.UID)
+	} else {
+		req.got++
 	}
+	c.finishIfDoneLocked(req)
 	c.mu.Unlock()
 }
 
@@ -823,6 +911,7 @@ func (c *Cluster) heartbeat() {
 			return
 		case <-t.C:
 			c.sendHeartbeat("")
+			c.expireNodes()
 		}
 	}
 }

@@ -17,6 +17,11 @@
 // siogate adds two request types (heartbeat and close) that Node ignores,
 // used to count nodes on brokers that cannot count subscribers, and a few
 // JSON fields Node ignores (the responder's uid, fetch answers in parts).
+// Node's newer ClusterAdapterWithHeartbeat has the same three messages
+// (INITIAL_HEARTBEAT, HEARTBEAT, ADAPTER_CLOSE) in another envelope whose
+// type numbers (1, 2, 13) mean other requests in the classic one, so they
+// cannot travel as they are here; the responder's uid is named "uid" as in
+// that envelope.
 package wire
 
 import (
