@@ -130,6 +130,7 @@ type request struct {
 	missing  map[string]bool
 	done     chan struct{}
 	sockets  []SocketInfo
+	parts    map[string]int // fetch answer parts received, by responder uid
 	rooms    []string
 	answers  []socketio.Args
 	onCount  func(int)
@@ -459,7 +460,7 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 		return local, nil
 	}
 	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
-	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeRemoteFetch, Opts: &wo})
+	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeRemoteFetch, Opts: &wo, Parts: true})
 	if req == nil {
 		return local, err
 	}
@@ -525,6 +526,22 @@ func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.nodes), nil
+}
+
+// seen notes that a known node is alive: any message from it counts as a
+// heartbeat (as in Node's cluster adapter), so that a node busy streaming
+// a large answer is not taken for gone. Unknown uids are not added: only
+// heartbeats make a node known, so a late message from a node that left
+// does not bring it back.
+func (c *Cluster) seen(uid string) {
+	if uid == "" || uid == c.uid || c.counts() {
+		return
+	}
+	c.mu.Lock()
+	if _, ok := c.nodes[uid]; ok {
+		c.nodes[uid] = time.Now()
+	}
+	c.mu.Unlock()
 }
 
 // peersLocked returns the uids of the nodes known by heartbeat, or nil
@@ -709,6 +726,9 @@ func (c *Cluster) onRequest(data []byte) {
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
+	if r.Type != wire.TypeHeartbeat && r.Type != wire.TypeNodeClose {
+		c.seen(r.UID)
+	}
 	ctx := context.Background()
 	opts := BroadcastOptions{}
 	if r.Opts != nil {
@@ -731,17 +751,7 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 		_ = c.Memory.DisconnectSockets(ctx, opts, r.Close != nil && *r.Close)
 	case wire.TypeRemoteFetch:
-		local, _ := c.Memory.FetchSockets(ctx, opts)
-		socks := make([]wireSocket, len(local))
-		for i, s := range local {
-			socks[i] = toWireSocket(s)
-		}
-		raw, err := json.Marshal(socks)
-		if err != nil {
-			c.cfg.Logger.Warn("adapter: cannot encode sockets", "err", err)
-			return
-		}
-		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Sockets: raw})
+		c.answerFetch(ctx, r, opts)
 	case wire.TypeAllRooms:
 		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms())})
 	case wire.TypeSockets:
@@ -828,6 +838,51 @@ func (c *Cluster) onRequest(data []byte) {
 	}
 }
 
+// A fetch answer to a siogate requester travels in parts of at most
+// fetchPartSockets sockets and about fetchPartBytes bytes, so that no
+// message outgrows a broker's limit (NATS takes 1 MiB by default) and the
+// requester decodes each part as it arrives.
+const (
+	fetchPartSockets = 500
+	fetchPartBytes   = 256 << 10
+)
+
+// answerFetch describes the selected local sockets to the requester: in
+// parts when it asked for them, in one message (as Node's requesters
+// expect) otherwise.
+func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts BroadcastOptions) {
+	local, _ := c.Memory.FetchSockets(ctx, opts)
+	var parts []json.RawMessage
+	buf, n := []byte{'['}, 0
+	flush := func() {
+		parts = append(parts, append(buf, ']'))
+		buf, n = []byte{'['}, 0
+	}
+	for _, s := range local {
+		raw, err := json.Marshal(toWireSocket(s))
+		if err != nil {
+			c.cfg.Logger.Warn("adapter: cannot encode a socket for another node", "sid", s.ID, "err", err)
+			continue
+		}
+		if r.Parts && n > 0 && (n >= fetchPartSockets || len(buf)+len(raw)+2 > fetchPartBytes) {
+			flush()
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, raw...)
+		n++
+	}
+	flush()
+	for i, part := range parts {
+		resp := &wire.Response{RequestID: r.RequestID, Sockets: part}
+		if len(parts) > 1 {
+			resp.Part, resp.Parts = i+1, len(parts)
+		}
+		c.publishResponse(r.UID, resp)
+	}
+}
+
 func mustJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b
@@ -839,6 +894,18 @@ func (c *Cluster) onResponse(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
 		return
 	}
+	// Sockets (fetch answers) are decoded before taking the lock.
+	var infos []SocketInfo
+	if len(r.Sockets) > 0 && r.Type == 0 {
+		var socks []wireSocket
+		if json.Unmarshal(r.Sockets, &socks) == nil {
+			infos = make([]SocketInfo, len(socks))
+			for i, s := range socks {
+				infos[i] = s.info(nspOf(c.ch))
+			}
+		}
+	}
+	c.seen(r.UID)
 	c.mu.Lock()
 	req := c.requests[r.RequestID]
 	if req == nil || req.finished {
@@ -870,10 +937,16 @@ func (c *Cluster) onResponse(data []byte) {
 		}
 		return
 	case req.typ == wire.TypeRemoteFetch:
-		var socks []wireSocket
-		if len(r.Sockets) > 0 && json.Unmarshal(r.Sockets, &socks) == nil {
-			for _, s := range socks {
-				req.sockets = append(req.sockets, s.info(nspOf(c.ch)))
+		req.sockets = append(req.sockets, infos...)
+		if r.Parts > 1 {
+			// A node has answered once its last part is in.
+			if req.parts == nil {
+				req.parts = make(map[string]int)
+			}
+			req.parts[r.UID]++
+			if req.parts[r.UID] < r.Parts {
+				c.mu.Unlock()
+				return
 			}
 		}
 	case req.typ == wire.TypeAllRooms:

@@ -267,6 +267,41 @@ func Run(t *testing.T, newNode NodeFactory) {
 			t.Errorf("fetched %d sockets, want 3 (a1, b1, c1)", len(all))
 		}
 	})
+	t.Run("FetchSocketsAtScale", func(t *testing.T) {
+		c := newCluster(t, newNode)
+		const perNode = 5000
+		for _, n := range c.all {
+			for i := range perNode {
+				n.Connect(fmt.Sprintf("%s-%d", n.Label, i), false)
+			}
+		}
+		// A minute to answer: the answers, in parts, must all arrive.
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		socks, err := c.A.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := make(map[string]bool, len(socks))
+		for _, s := range socks {
+			if seen[s.ID] {
+				t.Fatalf("%s fetched twice", s.ID)
+			}
+			seen[s.ID] = true
+			if m, _ := s.Data.(map[string]any); len(s.ID) > 2 && s.ID[1] == '-' && m["node"] != s.ID[:1] {
+				t.Fatalf("%s has the data of node %v", s.ID, m["node"])
+			}
+		}
+		if want := 3*perNode + 4; len(seen) != want {
+			t.Errorf("fetched %d sockets, want %d", len(seen), want)
+		}
+		// A room on one node only.
+		c.C.Adapter.AddAll("C-7", "seven")
+		socks, err = c.B.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{Rooms: []string{"seven"}})
+		if err != nil || len(socks) != 1 || socks[0].ID != "C-7" {
+			t.Errorf("fetched %v, %v; want C-7", socks, err)
+		}
+	})
 	t.Run("ServerSideEmit", func(t *testing.T) {
 		c := newCluster(t, newNode)
 		if _, err := c.A.Adapter.ServerSideEmit(ctx, "sync", []any{"x", 2}, false); err != nil {
