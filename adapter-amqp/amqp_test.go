@@ -23,6 +23,9 @@ func TestConformance(t *testing.T) {
 					Prefix:            adaptertest.Prefix(t),
 					RequestTimeout:    2 * time.Second,
 					HeartbeatInterval: 200 * time.Millisecond,
+					// Generous: a node busy with 5,000-socket answers under -race must
+					// not be taken for gone.
+					HeartbeatTimeout: 3 * time.Second,
 				}
 				var brokers []*amqpadapter.Broker
 				t.Cleanup(func() {
@@ -52,9 +55,10 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-// A connection drop: the broker reconnects, resubscribes, and broadcasts
-// cross nodes again; meanwhile local delivery works and the outage is
-// logged (adaptertest.RunRecovery).
+// The network to RabbitMQ is cut (new connections refused) and restored,
+// twice: the broker reconnects, resubscribes, and broadcasts cross nodes
+// again; meanwhile local delivery works and the outage is logged
+// (adaptertest.RunRecovery).
 func TestReconnectAfterConnectionDrop(t *testing.T) {
 	proxy := adaptertest.NewCutter(t, "127.0.0.1:5672")
 	adaptertest.RunRecovery(t, adaptertest.Recovery{
@@ -71,6 +75,20 @@ func TestReconnectAfterConnectionDrop(t *testing.T) {
 			t.Cleanup(func() { _ = bB.Close() })
 			return bA, bB
 		},
-		Interrupt: func(*testing.T) { proxy.Cut(false) },
+		Interrupt: func(*testing.T) { proxy.Cut(true) },
+		Restore:   func(*testing.T) { proxy.Cut(false) },
+	})
+}
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker {
+		b, err := amqpadapter.NewBroker(amqpadapter.Options{URL: amqpURL})
+		if err != nil {
+			t.Fatalf("RabbitMQ on 127.0.0.1:5672 is needed: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
 	})
 }

@@ -22,6 +22,9 @@ func TestConformance(t *testing.T) {
 			Prefix:            adaptertest.Prefix(t),
 			RequestTimeout:    2 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond,
+			// Generous: a node busy with 5,000-socket answers under -race must
+			// not be taken for gone.
+			HeartbeatTimeout: 3 * time.Second,
 		}
 		var mu sync.Mutex
 		var brokers []*kafkaadapter.Broker
@@ -95,4 +98,11 @@ func TestPublishSubscribeOrder(t *testing.T) {
 		<-got
 		t.Logf("publish→deliver: %v", time.Since(t0))
 	}
+}
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	mc := startKafka(t)
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker { return newBroker(t, options(mc)) })
 }

@@ -133,8 +133,16 @@ func redact(raw string) string {
 // Conn returns the NATS connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
-// Publish sends data on the channel's subject.
+// ErrNotConnected is returned by Publish while NATS is unreachable.
+var ErrNotConnected = errors.New("natsadapter: not connected to NATS (reconnecting)")
+
+// Publish sends data on the channel's subject. While the connection is
+// down it fails (rather than filling nats.go's reconnect buffer), so that
+// the cluster adapter holds the message until the other nodes are back.
 func (b *Broker) Publish(_ context.Context, channel string, data []byte) error {
+	if !b.nc.IsConnected() {
+		return ErrNotConnected
+	}
 	return b.nc.Publish(adapter.SafeName(channel), data)
 }
 

@@ -19,6 +19,9 @@ func TestConformance(t *testing.T) {
 			Prefix:            adaptertest.Prefix(t),
 			RequestTimeout:    2 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond,
+			// Generous: a node busy with 5,000-socket answers under -race must
+			// not be taken for gone.
+			HeartbeatTimeout: 3 * time.Second,
 		}
 		var brokers []*natsadapter.Broker
 		t.Cleanup(func() {
@@ -46,4 +49,17 @@ func TestURLs(t *testing.T) {
 	if _, err := natsadapter.NewBroker(natsadapter.Options{URL: "nats://127.0.0.1:1"}); err == nil {
 		t.Error("an unreachable NATS was accepted")
 	}
+}
+
+// A node that closes or crashes stops being waited for
+// (adaptertest.RunNodeDeath).
+func TestNodeDeath(t *testing.T) {
+	adaptertest.RunNodeDeath(t, func(t *testing.T) adapter.Broker {
+		b, err := natsadapter.NewBroker(natsadapter.Options{URL: natsURL})
+		if err != nil {
+			t.Fatalf("NATS on 127.0.0.1:4222 is needed: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	})
 }

@@ -56,9 +56,10 @@ func startNATS(t *testing.T, port int) (stop func()) {
 	return stop
 }
 
-// The NATS server dies and comes back on the same port: the brokers
-// reconnect, subscriptions return, broadcasts cross nodes again, and local
-// delivery never stops (adaptertest.RunRecovery).
+// The NATS server dies and comes back on the same port, twice: the
+// brokers reconnect, subscriptions return (a namespace first used during
+// the outage subscribes once NATS answers), broadcasts cross nodes again,
+// and local delivery never stops (adaptertest.RunRecovery).
 func TestServerRestart(t *testing.T) {
 	port := freePort(t)
 	stop := startNATS(t, port)
@@ -78,6 +79,6 @@ func TestServerRestart(t *testing.T) {
 			return bA, bB
 		},
 		Interrupt: func(*testing.T) { stop() },
-		Restore:   func(t *testing.T) { startNATS(t, port) },
+		Restore:   func(t *testing.T) { stop = startNATS(t, port) },
 	})
 }

@@ -65,7 +65,7 @@ func TestRecoveryStoreOutage(t *testing.T) {
 	}
 
 	r.start(t)
-	outageEventually(t, "the store answers again", func() error {
+	storeEventually(t, "the store answers again", func() error {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := s.Head(cctx, "/")
@@ -95,4 +95,18 @@ func TestRecoveryStoreOutage(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Offset != next {
 		t.Fatalf("Since(head) after the restart: %v, %v", got, err)
 	}
+}
+
+// storeEventually waits until check succeeds, failing after outageWait.
+func storeEventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(outageWait)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting until %s: %v", outageWait, what, err)
 }

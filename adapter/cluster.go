@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
@@ -28,8 +30,21 @@ type ClusterConfig struct {
 	// broker cannot count subscribers (default 5s).
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout forgets a node not heard of for this long
-	// (default 3 × HeartbeatInterval).
+	// (default 3 × HeartbeatInterval). Nodes check every HeartbeatInterval,
+	// so a node that stops (crash, lost network) is forgotten between
+	// HeartbeatTimeout and HeartbeatTimeout + HeartbeatInterval after its
+	// last heartbeat (15 to 20s with the defaults), and requests in flight
+	// stop waiting for it then; a node that closes (Adapter.Close) says so
+	// and is forgotten as soon as the others receive it.
 	HeartbeatTimeout time.Duration
+	// OutboxLimit and OutboxBytes bound the node's queue of messages to
+	// the broker (defaults 10,000 messages and 32 MiB). Publishing only
+	// queues, so it never blocks the caller; when the broker is away, the
+	// queue holds the messages until it answers again. A message that does
+	// not fit is dropped and counted (ClusterStats.Dropped), and the
+	// overflow is logged once per outage.
+	OutboxLimit int
+	OutboxBytes int
 	// PublishOnSpecificResponseChannel answers each request on the
 	// requester's own response channel instead of the shared one.
 	PublishOnSpecificResponseChannel bool
@@ -50,6 +65,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = 3 * c.HeartbeatInterval
 	}
+	if c.OutboxLimit <= 0 {
+		c.OutboxLimit = 10_000
+	}
+	if c.OutboxBytes <= 0 {
+		c.OutboxBytes = 32 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -58,15 +79,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 
 // NewCluster returns a Factory of cluster adapters that reach the other
 // nodes through b. Every namespace gets its own adapter with its own uid.
+// When the broker does not answer the subscription, the namespace serves
+// its own sockets and subscribes again in the background (backing off from
+// 100ms to 2s) until the broker answers; it then joins the cluster.
 func NewCluster(b Broker, cfg ClusterConfig) Factory {
 	cfg = cfg.withDefaults()
-	return func(local Local) Adapter {
-		c, err := newCluster(b, cfg, local)
-		if err != nil {
-			cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers", "nsp", local.Name(), "err", err)
-		}
-		return c
-	}
+	return func(local Local) Adapter { return newCluster(b, cfg, local) }
 }
 
 // Cluster is the cluster adapter: local state in a Memory adapter, every
@@ -76,12 +94,24 @@ type Cluster struct {
 	broker Broker
 	cfg    ClusterConfig
 	uid    string
-	ch     Channels
-	sub    io.Closer
-	stop   chan struct{}
+	ch     wire.Channels
+	ctx    context.Context // done once Close starts
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	out    *outbox
+	outEnd context.CancelFunc // stops the outbox's sender
+	outWG  sync.WaitGroup
+	// events runs the namespace's server-side handlers for events from
+	// other nodes, in arrival order, off the broker's delivery goroutine.
+	events        chan func()
+	eventsDropped atomic.Uint64
+	eventsWarned  atomic.Bool // a full queue was logged since it last emptied
+	// replied is signalled when another node answers this node's initial
+	// heartbeat (it receives this node's messages and sends its own).
+	replied chan struct{}
 
 	mu       sync.Mutex
+	sub      io.Closer // nil until the broker accepts the subscription
 	requests map[string]*request
 	nodes    map[string]time.Time // uid → last heartbeat (when counting by heartbeat)
 	closed   bool
@@ -91,11 +121,16 @@ var _ Adapter = (*Cluster)(nil)
 
 // request is an outstanding request to the other nodes.
 type request struct {
-	typ      int
-	want     int // answers expected, this node excluded
-	got      int
+	typ  int
+	want int // answers expected, this node excluded
+	got  int // answers counted (without a responder uid when missing is set)
+	// missing, when nodes count each other by heartbeat, holds the uids of
+	// the nodes that have not answered yet; a node that leaves or stops
+	// sending heartbeats is taken out, so nobody waits for it.
+	missing  map[string]bool
 	done     chan struct{}
 	sockets  []SocketInfo
+	parts    map[string]int // fetch answer parts received, by responder uid
 	rooms    []string
 	answers  []socketio.Args
 	onCount  func(int)
@@ -103,47 +138,139 @@ type request struct {
 	finished bool
 }
 
-func newCluster(b Broker, cfg ClusterConfig, local Local) (*Cluster, error) {
+func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	c := &Cluster{
 		Memory:   newMemory(local),
 		broker:   b,
 		cfg:      cfg,
 		uid:      newUID(),
-		ch:       ChannelsFor(cfg.Prefix, local.Name()),
-		stop:     make(chan struct{}),
+		ch:       wire.ChannelsFor(cfg.Prefix, local.Name()),
 		requests: make(map[string]*request),
 		nodes:    make(map[string]time.Time),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.replied = make(chan struct{}, 1)
+	c.events = make(chan func(), serverEventQueue)
+	go c.runServerEvents() // not waited for by Close: a handler may hang
+	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
+	var octx context.Context
+	octx, c.outEnd = context.WithCancel(context.Background())
+	c.outWG.Add(1)
+	go func() {
+		defer c.outWG.Done()
+		c.out.run(octx)
+	}()
 	channels := []string{c.ch.Request, c.ch.Response, c.ch.Broadcast}
-	_, counts := b.(SubscriberCounter)
-	if counts || cfg.PublishOnSpecificResponseChannel {
+	if c.counts() || cfg.PublishOnSpecificResponseChannel {
 		// Node peers (on Redis) may answer on this node's own response
 		// channel; other brokers carry only siogate nodes, which answer on
 		// the shared one unless told otherwise, so they skip it (a Kafka
 		// topic per node would pile up).
 		channels = append(channels, c.ch.ResponseFor(c.uid))
 	}
-	sub, err := b.Subscribe(context.Background(), Subscription{
-		Channels: channels,
-		Prefixes: []string{c.ch.Broadcast},
-		Deliver:  c.deliver,
-	})
+	sub := Subscription{Channels: channels, Prefixes: []string{c.ch.Broadcast}, Deliver: c.deliver}
+	closer, err := b.Subscribe(context.Background(), sub)
 	if err != nil {
-		return c, err
+		cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers (retrying)", "nsp", local.Name(), "err", err)
+		c.wg.Add(1)
+		go c.subscribeLater(sub)
+		return c
 	}
-	c.sub = sub
-	if !counts {
+	c.joined(closer)
+	return c
+}
+
+// serverEventQueue bounds the server-side events from other nodes waiting
+// for the namespace's handlers.
+const serverEventQueue = 256
+
+// serverEvent queues a call of the namespace's server-side handlers, so
+// that a slow handler delays neither deliveries, acks nor the answers to
+// other nodes' requests. When serverEventQueue events already wait, the
+// event is dropped (a requester waiting for its answer times out for this
+// node), counted in ClusterStats.ServerEventsDropped, and logged once until
+// the queue empties.
+func (c *Cluster) serverEvent(call func()) {
+	select {
+	case c.events <- call:
+		return
+	default:
+	}
+	c.eventsDropped.Add(1)
+	if !c.eventsWarned.Swap(true) {
+		c.cfg.Logger.Warn("adapter: server-side handlers are too slow; dropping events from other nodes until they catch up",
+			"nsp", c.Memory.local.Name(), "queued", serverEventQueue)
+	}
+}
+
+func (c *Cluster) runServerEvents() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case call := <-c.events:
+			call()
+			if len(c.events) == 0 {
+				c.eventsWarned.Store(false)
+			}
+		}
+	}
+}
+
+// counts reports whether the broker counts subscribers; otherwise nodes
+// count each other by heartbeat.
+func (c *Cluster) counts() bool {
+	_, ok := c.broker.(SubscriberCounter)
+	return ok
+}
+
+// subscribeLater retries a failed subscription until the broker accepts
+// it or the adapter closes.
+func (c *Cluster) subscribeLater(sub Subscription) {
+	defer c.wg.Done()
+	delay := 100 * time.Millisecond
+	for attempt := 2; ; attempt++ {
+		t := time.NewTimer(delay)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+		closer, err := c.broker.Subscribe(ctx, sub)
+		cancel()
+		if err == nil {
+			c.cfg.Logger.Info("adapter: cluster subscription made; this namespace joined the cluster", "nsp", c.Memory.local.Name(), "attempts", attempt)
+			c.joined(closer)
+			return
+		}
+		c.cfg.Logger.Debug("adapter: cluster subscription failed again", "nsp", c.Memory.local.Name(), "err", err)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// joined adopts the subscription and, when nodes count each other by
+// heartbeat, starts the heartbeat.
+func (c *Cluster) joined(closer io.Closer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = closer.Close()
+		return
+	}
+	c.sub = closer
+	if !c.counts() {
 		c.wg.Add(1)
 		go c.heartbeat()
 	}
-	return c, nil
 }
 
 // UID returns this node's id for the namespace.
 func (c *Cluster) UID() string { return c.uid }
 
 // Channels returns the namespace's channel names.
-func (c *Cluster) Channels() Channels { return c.ch }
+func (c *Cluster) Channels() wire.Channels { return c.ch }
 
 func newUID() string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -155,33 +282,93 @@ func newUID() string {
 	return string(b[:])
 }
 
-func (c *Cluster) publish(ctx context.Context, channel string, data []byte) error {
-	if err := c.broker.Publish(ctx, channel, data); err != nil {
-		c.cfg.Logger.Warn("adapter: publish failed; other nodes miss this message", "channel", channel, "err", err)
-		return fmt.Errorf("adapter: publish on %s: %w", channel, err)
+// publish queues a message for the broker. A message for a request that
+// waits for answers is skipped if the request ended before it could be
+// sent (ctx's deadline); others are sent however late.
+func (c *Cluster) publish(ctx context.Context, channel string, data []byte, expires bool) error {
+	var until time.Time
+	if expires {
+		until, _ = ctx.Deadline()
 	}
-	return nil
+	return c.out.push(channel, data, until)
 }
 
-func (c *Cluster) publishRequest(ctx context.Context, r *wireRequest) error {
-	data, err := encodeRequest(r)
+func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires bool) error {
+	data, err := wire.EncodeRequest(r)
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, c.ch.Request, data)
+	return c.publish(ctx, c.ch.Request, data, expires)
 }
 
-func (c *Cluster) publishResponse(requester string, r *wireResponse) {
-	data, err := encodeResponse(r)
+// awaitBroker is the outbox's wait after a failed publish: it probes the
+// broker with initial heartbeats (backing off from 50ms to 1s) until one
+// is accepted, then waits until another node answers one, at most
+// RequestTimeout, so that held messages find the other nodes subscribed
+// again (brokers without persistence drop what nobody receives). A node
+// alone, or among Node peers that do not answer heartbeats, waits the
+// whole RequestTimeout.
+func (c *Cluster) awaitBroker(ctx context.Context) bool {
+	probe := func() error {
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+		return c.broker.Publish(pctx, c.ch.Request, c.heartbeatBytes(`"init"`))
+	}
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		if !sleep(delay) {
+			return false
+		}
+		select {
+		case <-c.replied: // an answer from before: stale
+		default:
+		}
+		if probe() == nil {
+			break
+		}
+	}
+	bound := time.NewTimer(c.cfg.RequestTimeout)
+	defer bound.Stop()
+	again := time.NewTicker(250 * time.Millisecond)
+	defer again.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.replied:
+			return true
+		case <-bound.C:
+			return true
+		case <-again.C:
+			_ = probe()
+		}
+	}
+}
+
+func (c *Cluster) publishResponse(requester string, r *wire.Response) {
+	r.UID = c.uid
+	data, err := wire.EncodeResponse(r)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
 		return
 	}
 	ch := c.ch.Response
-	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != typeServerSideEmit {
+	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != wire.TypeServerSideEmit {
 		ch = c.ch.ResponseFor(requester)
 	}
-	_ = c.publish(context.Background(), ch, data)
+	// Nobody waits for an answer past the requester's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+	defer cancel()
+	_ = c.publish(ctx, ch, data, true)
 }
 
 // Broadcast delivers locally, then to the other nodes unless Local.
@@ -190,15 +377,15 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts Broadc
 	if opts.Flags.Local {
 		return nil
 	}
-	wp, err := ToWirePacket(p)
+	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return err
 	}
-	data, err := EncodeBroadcast(c.uid, wp, ToWireOpts(opts))
+	data, err := wire.EncodeBroadcast(c.uid, wp, toWireOpts(opts))
 	if err != nil {
 		return err
 	}
-	return c.publish(ctx, c.ch.Broadcast, data)
+	return c.publish(ctx, c.ch.Broadcast, data, false)
 }
 
 // BroadcastWithAck asks the selected sockets on every node for an ack.
@@ -210,18 +397,26 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	if err != nil || others == 0 {
 		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
 	}
-	wp, err := ToWirePacket(p)
+	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return 0, err
 	}
-	wo := ToWireOpts(opts)
+	wo := toWireOpts(opts)
 	if dl, ok := ctx.Deadline(); ok {
 		wo.Flags["timeout"] = time.Until(dl).Milliseconds()
 	}
 	id := newUID()
-	req := &request{typ: typeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
+	req := &request{typ: wire.TypeBroadcast, done: make(chan struct{}), onCount: onCount, onAck: onAck}
+	c.mu.Lock()
+	if req.missing = c.peersLocked(); req.missing != nil {
+		others = len(req.missing) // each answers or is counted gone
+	}
+	c.mu.Unlock()
+	if others == 0 {
+		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
+	}
 	c.track(ctx, id, req)
-	if err := c.publishRequest(ctx, &wireRequest{UID: c.uid, RequestID: id, Type: typeBroadcast, Packet: &wp, Opts: &wo}); err != nil {
+	if err := c.publishRequest(ctx, &wire.Request{UID: c.uid, RequestID: id, Type: wire.TypeBroadcast, Packet: &wp, Opts: &wo}, true); err != nil {
 		c.untrack(id)
 		return c.Memory.BroadcastWithAck(ctx, p, opts, onCount, onAck)
 	}
@@ -234,28 +429,28 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 // AddSockets puts the selected sockets, on every node, into rooms.
 func (c *Cluster) AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.AddSockets(ctx, opts, rooms)
-	return c.remoteOp(ctx, typeRemoteJoin, opts, &wireRequest{Rooms: nonNil(rooms)})
+	return c.remoteOp(ctx, wire.TypeRemoteJoin, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
 // DelSockets removes the selected sockets, on every node, from rooms.
 func (c *Cluster) DelSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.DelSockets(ctx, opts, rooms)
-	return c.remoteOp(ctx, typeRemoteLeave, opts, &wireRequest{Rooms: nonNil(rooms)})
+	return c.remoteOp(ctx, wire.TypeRemoteLeave, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
 // DisconnectSockets disconnects the selected sockets on every node.
 func (c *Cluster) DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error {
 	_ = c.Memory.DisconnectSockets(ctx, opts, close)
-	return c.remoteOp(ctx, typeRemoteDisconnect, opts, &wireRequest{Close: &close})
+	return c.remoteOp(ctx, wire.TypeRemoteDisconnect, opts, &wire.Request{Close: &close})
 }
 
-func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, r *wireRequest) error {
+func (c *Cluster) remoteOp(ctx context.Context, typ int, opts BroadcastOptions, r *wire.Request) error {
 	if opts.Flags.Local {
 		return nil
 	}
-	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
+	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
 	r.UID, r.Type, r.Opts = c.uid, typ, &wo
-	return c.publishRequest(ctx, r)
+	return c.publishRequest(ctx, r, false)
 }
 
 // FetchSockets describes the selected sockets of every node.
@@ -264,8 +459,8 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 	if opts.Flags.Local {
 		return local, nil
 	}
-	wo := WireOpts{Rooms: nonNil(opts.Rooms), Except: nonNil(opts.Except)}
-	req, err := c.ask(ctx, &wireRequest{Type: typeRemoteFetch, Opts: &wo})
+	wo := wire.Opts{Rooms: wire.NonNil(opts.Rooms), Except: wire.NonNil(opts.Except)}
+	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeRemoteFetch, Opts: &wo, Parts: true})
 	if req == nil {
 		return local, err
 	}
@@ -276,7 +471,7 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 // ClusterRooms returns every room with a socket on any node.
 func (c *Cluster) ClusterRooms(ctx context.Context) ([]string, error) {
 	rooms := c.Memory.AllRooms()
-	req, err := c.ask(ctx, &wireRequest{Type: typeAllRooms})
+	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeAllRooms})
 	if req == nil {
 		return rooms, err
 	}
@@ -300,10 +495,10 @@ func (c *Cluster) ServerSideEmit(ctx context.Context, event string, args []any, 
 	if err != nil {
 		return nil, err
 	}
-	r := &wireRequest{Type: typeServerSideEmit, Data: data}
+	r := &wire.Request{Type: wire.TypeServerSideEmit, Data: data}
 	if !want {
 		r.UID = c.uid
-		return nil, c.publishRequest(ctx, r)
+		return nil, c.publishRequest(ctx, r, false)
 	}
 	req, err := c.ask(ctx, r)
 	if req == nil {
@@ -327,23 +522,97 @@ func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
 		}
 		return max(n-1, 0), nil
 	}
+	c.expireNodes()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return len(c.nodes), nil
+}
+
+// seen notes that a known node is alive: any message from it counts as a
+// heartbeat (as in Node's cluster adapter), so that a node busy streaming
+// a large answer is not taken for gone. Unknown uids are not added: only
+// heartbeats make a node known, so a late message from a node that left
+// does not bring it back.
+func (c *Cluster) seen(uid string) {
+	if uid == "" || uid == c.uid || c.counts() {
+		return
+	}
+	c.mu.Lock()
+	if _, ok := c.nodes[uid]; ok {
+		c.nodes[uid] = time.Now()
+	}
+	c.mu.Unlock()
+}
+
+// peersLocked returns the uids of the nodes known by heartbeat, or nil
+// when the broker counts subscribers.
+func (c *Cluster) peersLocked() map[string]bool {
+	if c.counts() {
+		return nil
+	}
+	m := make(map[string]bool, len(c.nodes))
+	for uid := range c.nodes {
+		m[uid] = true
+	}
+	return m
+}
+
+// expireNodes forgets the nodes not heard of for HeartbeatTimeout.
+func (c *Cluster) expireNodes() {
 	now := time.Now()
-	n := 0
+	var gone []string
+	c.mu.Lock()
 	for uid, seen := range c.nodes {
 		if now.Sub(seen) > c.cfg.HeartbeatTimeout {
-			delete(c.nodes, uid)
+			gone = append(gone, uid)
+		}
+	}
+	c.mu.Unlock()
+	for _, uid := range gone {
+		c.cfg.Logger.Info("adapter: node stopped sending heartbeats; no longer counted", "nsp", c.Memory.local.Name(), "node", uid)
+		c.removeNode(uid)
+	}
+}
+
+// removeNode forgets a node and stops every request waiting for it: a
+// request it was the last answer of ends, and a broadcast with acks hears
+// that the node asked no socket.
+func (c *Cluster) removeNode(uid string) {
+	var counts []func(int)
+	c.mu.Lock()
+	delete(c.nodes, uid)
+	for _, req := range c.requests {
+		if req.finished || !req.missing[uid] {
 			continue
 		}
-		n++
+		delete(req.missing, uid)
+		if req.typ == wire.TypeBroadcast {
+			counts = append(counts, req.onCount)
+			continue
+		}
+		c.finishIfDoneLocked(req)
 	}
-	return n, nil
+	c.mu.Unlock()
+	for _, onCount := range counts {
+		onCount(0)
+	}
+}
+
+// finishIfDoneLocked ends a request once every node answered.
+func (c *Cluster) finishIfDoneLocked(req *request) {
+	done := req.got >= req.want
+	if req.missing != nil {
+		done = req.got >= len(req.missing)
+	}
+	if done && !req.finished {
+		req.finished = true
+		close(req.done)
+	}
 }
 
 // ask publishes a request and waits for every other node's answer. It
 // returns nil when there is no other node.
-func (c *Cluster) ask(ctx context.Context, r *wireRequest) (*request, error) {
+func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	others, err := c.otherNodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
@@ -359,9 +628,17 @@ func (c *Cluster) ask(ctx context.Context, r *wireRequest) (*request, error) {
 	id := newUID()
 	r.UID, r.RequestID = c.uid, id
 	req := &request{typ: r.Type, want: others, done: make(chan struct{})}
+	c.mu.Lock()
+	if req.missing = c.peersLocked(); req.missing != nil {
+		others = len(req.missing)
+	}
+	c.mu.Unlock()
+	if others == 0 {
+		return nil, nil
+	}
 	c.track(ctx, id, req)
 	defer c.untrack(id)
-	if err := c.publishRequest(ctx, r); err != nil {
+	if err := c.publishRequest(ctx, r, true); err != nil {
 		return nil, err
 	}
 	select {
@@ -382,7 +659,7 @@ func (c *Cluster) track(ctx context.Context, id string, req *request) {
 	c.mu.Lock()
 	c.requests[id] = req
 	c.mu.Unlock()
-	if req.typ == typeBroadcast {
+	if req.typ == wire.TypeBroadcast {
 		context.AfterFunc(ctx, func() { c.untrack(id) })
 	}
 }
@@ -410,27 +687,29 @@ func (c *Cluster) deliver(channel string, data []byte) {
 }
 
 func (c *Cluster) onBroadcast(data []byte) {
-	uid, wp, wo, err := DecodeBroadcast(data)
+	// Every node receives its own broadcasts back: skip them by uid before
+	// decoding the packet.
+	if uid, err := wire.BroadcastUID(data); err == nil && uid == c.uid {
+		return
+	}
+	_, wp, wo, err := wire.DecodeBroadcast(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
-	if uid == c.uid {
+	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
 		return
 	}
-	if wp.Nsp != "" && wp.Nsp != c.ch.nsp() {
-		return
-	}
-	p, err := wp.Packet()
+	p, err := wp.Decode()
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
 		return
 	}
 	p.Namespace = c.Memory.local.Name()
-	_ = c.Memory.Broadcast(context.Background(), &p, wo.Options())
+	_ = c.Memory.Broadcast(context.Background(), &p, fromWireOpts(wo))
 }
 
-func (ch Channels) nsp() string {
+func nspOf(ch wire.Channels) string {
 	s := strings.TrimSuffix(ch.Broadcast, "#")
 	if i := strings.Index(s, "#"); i >= 0 {
 		return s[i+1:]
@@ -439,53 +718,46 @@ func (ch Channels) nsp() string {
 }
 
 func (c *Cluster) onRequest(data []byte) {
-	r, err := decodeRequest(data)
+	r, err := wire.DecodeRequest(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad request", "err", err)
 		return
 	}
-	if r.UID == c.uid && r.Type != typeHeartbeat {
+	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
+	}
+	if r.Type != wire.TypeHeartbeat && r.Type != wire.TypeNodeClose {
+		c.seen(r.UID)
 	}
 	ctx := context.Background()
 	opts := BroadcastOptions{}
 	if r.Opts != nil {
-		opts = r.Opts.Options()
+		opts = fromWireOpts(*r.Opts)
 	}
 	switch r.Type {
-	case typeRemoteJoin:
+	case wire.TypeRemoteJoin:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
 		}
 		_ = c.Memory.AddSockets(ctx, opts, r.Rooms)
-	case typeRemoteLeave:
+	case wire.TypeRemoteLeave:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
 		}
 		_ = c.Memory.DelSockets(ctx, opts, r.Rooms)
-	case typeRemoteDisconnect:
+	case wire.TypeRemoteDisconnect:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms = []string{r.SID}
 		}
 		_ = c.Memory.DisconnectSockets(ctx, opts, r.Close != nil && *r.Close)
-	case typeRemoteFetch:
-		local, _ := c.Memory.FetchSockets(ctx, opts)
-		socks := make([]wireSocket, len(local))
-		for i, s := range local {
-			socks[i] = toWireSocket(s)
-		}
-		raw, err := json.Marshal(socks)
-		if err != nil {
-			c.cfg.Logger.Warn("adapter: cannot encode sockets", "err", err)
-			return
-		}
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Sockets: raw})
-	case typeAllRooms:
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nonNil(c.Memory.AllRooms())})
-	case typeSockets:
-		c.publishResponse(r.UID, &wireResponse{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(nonNil(c.Memory.Sockets(r.Rooms)))})
-	case typeServerSideEmit:
-		event, args, err := splitEvent(r.Data)
+	case wire.TypeRemoteFetch:
+		c.answerFetch(ctx, r, opts)
+	case wire.TypeAllRooms:
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms())})
+	case wire.TypeSockets:
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms)))})
+	case wire.TypeServerSideEmit:
+		event, args, err := wire.SplitEvent(r.Data)
 		if err != nil {
 			return
 		}
@@ -501,15 +773,15 @@ func (c *Cluster) onRequest(data []byte) {
 				if err != nil {
 					return
 				}
-				c.publishResponse("", &wireResponse{Type: typeServerSideEmit, RequestID: id, Data: raw})
+				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
 			}
 		}
-		c.Memory.local.OnServerSideEmit(event, args, reply)
-	case typeBroadcast:
+		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
+	case wire.TypeBroadcast:
 		if r.Packet == nil {
 			return
 		}
-		p, err := r.Packet.Packet()
+		p, err := r.Packet.Decode()
 		if err != nil {
 			return
 		}
@@ -529,29 +801,85 @@ func (c *Cluster) onRequest(data []byte) {
 			if len(vals) > 0 {
 				first = vals[0]
 			}
-			c.publishResponse(requester, &wireResponse{Type: typeBroadcastAck, RequestID: id, Packet: first})
+			c.publishResponse(requester, &wire.Response{Type: wire.TypeBroadcastAck, RequestID: id, Packet: first})
 		})
 		if n == 0 {
 			cancel()
 		} else {
 			context.AfterFunc(actx, cancel)
 		}
-		c.publishResponse(requester, &wireResponse{Type: typeClientCount, RequestID: id, ClientCount: &n})
-	case typeHeartbeat:
+		c.publishResponse(requester, &wire.Response{Type: wire.TypeClientCount, RequestID: id, ClientCount: &n})
+	case wire.TypeHeartbeat:
 		if r.UID == c.uid || r.UID == "" {
 			return
 		}
-		c.mu.Lock()
-		_, known := c.nodes[r.UID]
-		c.nodes[r.UID] = time.Now()
-		c.mu.Unlock()
-		if !known || string(r.Data) == `"init"` {
-			c.sendHeartbeat(false)
+		known := true
+		if !c.counts() {
+			c.mu.Lock()
+			_, known = c.nodes[r.UID]
+			c.nodes[r.UID] = time.Now()
+			c.mu.Unlock()
 		}
-	case typeNodeClose:
-		c.mu.Lock()
-		delete(c.nodes, r.UID)
-		c.mu.Unlock()
+		switch string(r.Data) {
+		case `"init"`: // a node starts or comes back: it waits for an answer
+			c.sendHeartbeat(`"reply"`)
+		case `"reply"`:
+			select {
+			case c.replied <- struct{}{}:
+			default:
+			}
+		default:
+			if !known {
+				c.sendHeartbeat("")
+			}
+		}
+	case wire.TypeNodeClose:
+		c.removeNode(r.UID)
+	}
+}
+
+// A fetch answer to a siogate requester travels in parts of at most
+// fetchPartSockets sockets and about fetchPartBytes bytes, so that no
+// message outgrows a broker's limit (NATS takes 1 MiB by default) and the
+// requester decodes each part as it arrives.
+const (
+	fetchPartSockets = 500
+	fetchPartBytes   = 256 << 10
+)
+
+// answerFetch describes the selected local sockets to the requester: in
+// parts when it asked for them, in one message (as Node's requesters
+// expect) otherwise.
+func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts BroadcastOptions) {
+	local, _ := c.Memory.FetchSockets(ctx, opts)
+	var parts []json.RawMessage
+	buf, n := []byte{'['}, 0
+	flush := func() {
+		parts = append(parts, append(buf, ']'))
+		buf, n = []byte{'['}, 0
+	}
+	for _, s := range local {
+		raw, err := json.Marshal(toWireSocket(s))
+		if err != nil {
+			c.cfg.Logger.Warn("adapter: cannot encode a socket for another node", "sid", s.ID, "err", err)
+			continue
+		}
+		if r.Parts && n > 0 && (n >= fetchPartSockets || len(buf)+len(raw)+2 > fetchPartBytes) {
+			flush()
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, raw...)
+		n++
+	}
+	flush()
+	for i, part := range parts {
+		resp := &wire.Response{RequestID: r.RequestID, Sockets: part}
+		if len(parts) > 1 {
+			resp.Part, resp.Parts = i+1, len(parts)
+		}
+		c.publishResponse(r.UID, resp)
 	}
 }
 
@@ -561,11 +889,23 @@ func mustJSON(v any) json.RawMessage {
 }
 
 func (c *Cluster) onResponse(data []byte) {
-	r, err := decodeResponse(data)
+	r, err := wire.DecodeResponse(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
 		return
 	}
+	// Sockets (fetch answers) are decoded before taking the lock.
+	var infos []SocketInfo
+	if len(r.Sockets) > 0 && r.Type == 0 {
+		var socks []wireSocket
+		if json.Unmarshal(r.Sockets, &socks) == nil {
+			infos = make([]SocketInfo, len(socks))
+			for i, s := range socks {
+				infos[i] = s.info(nspOf(c.ch))
+			}
+		}
+	}
+	c.seen(r.UID)
 	c.mu.Lock()
 	req := c.requests[r.RequestID]
 	if req == nil || req.finished {
@@ -573,7 +913,14 @@ func (c *Cluster) onResponse(data []byte) {
 		return
 	}
 	switch {
-	case req.typ == typeBroadcast && r.Type == typeClientCount:
+	case req.typ == wire.TypeBroadcast && r.Type == wire.TypeClientCount:
+		if req.missing != nil && r.UID != "" {
+			if !req.missing[r.UID] {
+				c.mu.Unlock()
+				return // counted as gone already, or not asked
+			}
+			delete(req.missing, r.UID)
+		}
 		onCount, n := req.onCount, 0
 		if r.ClientCount != nil {
 			n = *r.ClientCount
@@ -581,7 +928,7 @@ func (c *Cluster) onResponse(data []byte) {
 		c.mu.Unlock()
 		onCount(n)
 		return
-	case req.typ == typeBroadcast && r.Type == typeBroadcastAck:
+	case req.typ == wire.TypeBroadcast && r.Type == wire.TypeBroadcastAck:
 		onAck := req.onAck
 		c.mu.Unlock()
 		args, err := ackArgs(r.Packet)
@@ -589,16 +936,22 @@ func (c *Cluster) onResponse(data []byte) {
 			onAck("", args)
 		}
 		return
-	case req.typ == typeRemoteFetch:
-		var socks []wireSocket
-		if len(r.Sockets) > 0 && json.Unmarshal(r.Sockets, &socks) == nil {
-			for _, s := range socks {
-				req.sockets = append(req.sockets, s.info(c.ch.nsp()))
+	case req.typ == wire.TypeRemoteFetch:
+		req.sockets = append(req.sockets, infos...)
+		if r.Parts > 1 {
+			// A node has answered once its last part is in.
+			if req.parts == nil {
+				req.parts = make(map[string]int)
+			}
+			req.parts[r.UID]++
+			if req.parts[r.UID] < r.Parts {
+				c.mu.Unlock()
+				return
 			}
 		}
-	case req.typ == typeAllRooms:
+	case req.typ == wire.TypeAllRooms:
 		req.rooms = append(req.rooms, r.Rooms...)
-	case req.typ == typeServerSideEmit:
+	case req.typ == wire.TypeServerSideEmit:
 		raw := r.Data
 		if len(raw) == 0 {
 			raw = json.RawMessage("null")
@@ -611,47 +964,48 @@ func (c *Cluster) onResponse(data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	req.got++
-	if req.got >= req.want {
-		req.finished = true
-		close(req.done)
+	if req.missing != nil && r.UID != "" {
+		delete(req.missing, r.UID)
+	} else {
+		req.got++
 	}
+	c.finishIfDoneLocked(req)
 	c.mu.Unlock()
-}
-
-// ackArgs turns one node's ack value into Args.
-func ackArgs(v any) (socketio.Args, error) {
-	data, att, err := socketio.AppendArgs(nil, []any{v})
-	if err != nil {
-		return socketio.Args{}, err
-	}
-	return socketio.ParseArgs(data, att)
 }
 
 func (c *Cluster) heartbeat() {
 	defer c.wg.Done()
-	c.sendHeartbeat(true)
+	c.sendHeartbeat(`"init"`)
 	t := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			c.sendHeartbeat(false)
+			c.sendHeartbeat("")
+			c.expireNodes()
 		}
 	}
 }
 
-func (c *Cluster) sendHeartbeat(initial bool) {
-	r := &wireRequest{UID: c.uid, Type: typeHeartbeat}
-	if initial {
-		r.Data = json.RawMessage(`"init"`)
+// heartbeatBytes encodes a heartbeat with data ("" for none, `"init"`
+// to ask the other nodes to answer, `"reply"` to answer).
+func (c *Cluster) heartbeatBytes(data string) []byte {
+	r := &wire.Request{UID: c.uid, Type: wire.TypeHeartbeat}
+	if data != "" {
+		r.Data = json.RawMessage(data)
 	}
-	data, _ := encodeRequest(r)
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HeartbeatInterval)
+	b, _ := wire.EncodeRequest(r)
+	return b
+}
+
+// sendHeartbeat publishes a heartbeat at once, not through the outbox: a
+// backlog there must not make the other nodes think this one is gone.
+func (c *Cluster) sendHeartbeat(data string) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.HeartbeatInterval)
 	defer cancel()
-	if err := c.broker.Publish(ctx, c.ch.Request, data); err != nil {
+	if err := c.broker.Publish(ctx, c.ch.Request, c.heartbeatBytes(data)); err != nil {
 		c.cfg.Logger.Debug("adapter: heartbeat not published", "err", err)
 	}
 }
@@ -665,17 +1019,43 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	c.closed = true
+	sub := c.sub
 	c.mu.Unlock()
-	close(c.stop)
+	c.cancel()
 	c.wg.Wait()
-	if _, counts := c.broker.(SubscriberCounter); !counts {
-		data, _ := encodeRequest(&wireRequest{UID: c.uid, Type: typeNodeClose})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = c.broker.Publish(ctx, c.ch.Request, data)
-		cancel()
+	if !c.counts() && sub != nil {
+		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
+		_ = c.out.push(c.ch.Request, data, time.Time{})
 	}
-	if c.sub != nil {
-		return c.sub.Close()
+	// Send what is queued (the close announcement last), for a bounded
+	// time: a broker that is away gets no more waiting.
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.RequestTimeout, 2*time.Second))
+	c.out.waitIdle(ctx)
+	cancel()
+	if left := c.out.close(); left > 0 {
+		c.cfg.Logger.Warn("adapter: closing with messages for the other nodes unsent", "nsp", c.Memory.local.Name(), "unsent", left)
+	}
+	c.outEnd()
+	c.outWG.Wait()
+	if sub != nil {
+		return sub.Close()
 	}
 	return nil
+}
+
+// ClusterStats describe a cluster adapter's outbound queue.
+type ClusterStats struct {
+	// Queued and QueuedBytes are the messages waiting to be published.
+	Queued, QueuedBytes int
+	// Dropped counts the messages dropped because the queue was full.
+	Dropped uint64
+	// ServerEventsDropped counts the server-side events from other nodes
+	// dropped because the namespace's handlers were too slow.
+	ServerEventsDropped uint64
+}
+
+// Stats returns the adapter's current queue figures.
+func (c *Cluster) Stats() ClusterStats {
+	q, b, d := c.out.stats()
+	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d, ServerEventsDropped: c.eventsDropped.Load()}
 }

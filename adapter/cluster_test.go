@@ -1,11 +1,16 @@
 package adapter_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/siogate/siogate/adapter"
 	"github.com/siogate/siogate/adapter/adaptertest"
+	"github.com/siogate/siogate/adapter/wire"
 )
 
 // The conformance kit over the in-process bus, counting nodes both ways.
@@ -20,6 +25,132 @@ func TestClusterConformanceBusHeartbeat(t *testing.T) {
 		return adapter.NewCluster(adapter.NewBus().WithoutCounting(), adapter.ClusterConfig{
 			Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond,
+			// Generous: a node busy with 5,000-socket answers under -race must
+			// not be taken for gone.
+			HeartbeatTimeout: 3 * time.Second,
 		})
+	})
+}
+
+// Server-side events wait for a slow handler in a bounded queue; past it
+// they are dropped and counted.
+func TestServerEventQueueFull(t *testing.T) {
+	bus := adapter.NewBus()
+	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: time.Second}
+	a := adaptertest.NewNode("A", "/", adapter.NewCluster(bus, cfg))
+	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bus, cfg))
+	defer a.Adapter.Close()
+	defer b.Adapter.Close()
+	release := make(chan struct{})
+	entered := b.HoldServerEvent("slow", release)
+	ctx := context.Background()
+	if _, err := a.Adapter.ServerSideEmit(ctx, "slow", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	const queued = 256 // the adapter's queue
+	for i := range queued + 3 {
+		if _, err := a.Adapter.ServerSideEmit(ctx, "e", []any{i}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adaptertest.Eventually(t, "the events past the queue are dropped", func() error {
+		if d := b.Adapter.(*adapter.Cluster).Stats().ServerEventsDropped; d != 3 {
+			return fmt.Errorf("%d dropped", d)
+		}
+		return nil
+	})
+	close(release)
+	adaptertest.Eventually(t, "the queued events run", func() error {
+		if n := len(b.ServerEvents()); n != 1+queued {
+			return fmt.Errorf("%d handled", n)
+		}
+		return nil
+	})
+}
+
+// A fetch answer to a siogate node travels in bounded parts; a requester
+// that did not ask for parts (a Node server) gets one message.
+func TestFetchAnswersInParts(t *testing.T) {
+	bus := adapter.NewBus()
+	prefix := adaptertest.Prefix(t)
+	cfg := adapter.ClusterConfig{Prefix: prefix, RequestTimeout: 30 * time.Second}
+	a := adaptertest.NewNode("A", "/", adapter.NewCluster(bus, cfg))
+	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bus, cfg))
+	defer a.Adapter.Close()
+	defer b.Adapter.Close()
+	a.Connect("a1", false)
+	for i := range 1800 {
+		b.Connect(fmt.Sprint("b", i), false)
+	}
+	ch := wire.ChannelsFor(prefix, "/")
+	var mu sync.Mutex
+	parts := map[string][]*wire.Response{} // request id → responses
+	spy, err := bus.Subscribe(context.Background(), adapter.Subscription{Channels: []string{ch.Response}, Deliver: func(_ string, data []byte) {
+		r, err := wire.DecodeResponse(data)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if r.Parts > 0 && len(data) > 256<<10 {
+			t.Errorf("a part of %d bytes", len(data))
+		}
+		mu.Lock()
+		parts[r.RequestID] = append(parts[r.RequestID], r)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+
+	socks, err := a.Adapter.FetchSockets(context.Background(), adapter.BroadcastOptions{})
+	if err != nil || len(socks) != 1801 {
+		t.Fatalf("fetched %d sockets, %v; want 1801", len(socks), err)
+	}
+	adaptertest.Eventually(t, "the spy sees B's parts", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rs := range parts {
+			if len(rs) != 4 {
+				return fmt.Errorf("%d parts, want 4 (1800 sockets, 500 a part)", len(rs))
+			}
+			for i, r := range rs {
+				if r.Part != i+1 || r.Parts != 4 || r.UID == "" {
+					return fmt.Errorf("part %d: %d of %d from %q", i, r.Part, r.Parts, r.UID)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("no answer seen")
+	})
+
+	// A Node requester: no "parts" in its request, one answer.
+	mu.Lock()
+	clear(parts)
+	mu.Unlock()
+	req, _ := json.Marshal(map[string]any{"uid": "node-js", "requestId": "r1", "type": wire.TypeRemoteFetch, "opts": map[string]any{"rooms": []string{}, "except": []string{}}})
+	if err := bus.Publish(context.Background(), ch.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	adaptertest.Eventually(t, "one answer from each node to a Node requester", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		rs := parts["r1"]
+		if len(rs) != 2 {
+			return fmt.Errorf("%d answers", len(rs))
+		}
+		var sizes []int
+		for _, r := range rs {
+			var socks []json.RawMessage
+			if err := json.Unmarshal(r.Sockets, &socks); err != nil || r.Parts != 0 {
+				return fmt.Errorf("an answer in parts (%d) or bad: %v", r.Parts, err)
+			}
+			sizes = append(sizes, len(socks))
+		}
+		if sizes[0]+sizes[1] != 1801 || max(sizes[0], sizes[1]) != 1800 {
+			return fmt.Errorf("answers of %v sockets, want 1 and 1800", sizes)
+		}
+		return nil
 	})
 }

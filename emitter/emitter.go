@@ -6,8 +6,10 @@
 //	e := emitter.New(b, emitter.Options{})
 //	err := e.Of("/chat").To("room1").Emit(ctx, "news", "hello")
 //
-// It speaks the classic @socket.io/redis-emitter protocol, so Node servers
-// on @socket.io/redis-adapter receive its events too.
+// It speaks the classic @socket.io/redis-emitter protocol (package
+// adapter/wire), so Node servers on @socket.io/redis-adapter receive its
+// events too. It depends on no broker module: the program passes the
+// broker of its choice.
 package emitter
 
 import (
@@ -17,7 +19,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
@@ -38,12 +40,13 @@ type Options struct {
 // narrowing method returns a new Emitter; the zero-rooms Emitter targets
 // every socket of the namespace.
 type Emitter struct {
-	pub    Publisher
-	prefix string
-	nsp    string
-	rooms  []string
-	except []string
-	flags  adapter.Flags
+	pub      Publisher
+	prefix   string
+	nsp      string
+	rooms    []string
+	except   []string
+	volatile bool
+	compress bool
 }
 
 // New returns an emitter for the main namespace "/".
@@ -80,13 +83,13 @@ func (e Emitter) Except(rooms ...string) Emitter {
 
 // Volatile lets nodes drop the event for clients not ready for it.
 func (e Emitter) Volatile() Emitter {
-	e.flags.Volatile = true
+	e.volatile = true
 	return e
 }
 
 // Compress sets the compression flag.
 func (e Emitter) Compress(on bool) Emitter {
-	e.flags.Compress = on
+	e.compress = on
 	return e
 }
 
@@ -95,11 +98,11 @@ var ErrReserved = errors.New("emitter: reserved event name")
 
 var reserved = []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 
-func (e Emitter) opts() adapter.WireOpts {
-	return adapter.ToWireOpts(adapter.BroadcastOptions{Rooms: e.rooms, Except: e.except, Flags: e.flags})
+func (e Emitter) opts() wire.Opts {
+	return wire.NewOpts(e.rooms, e.except, e.volatile, e.compress)
 }
 
-func (e Emitter) channels() adapter.Channels { return adapter.ChannelsFor(e.prefix, e.nsp) }
+func (e Emitter) channels() wire.Channels { return wire.ChannelsFor(e.prefix, e.nsp) }
 
 // Emit publishes an event to the targeted sockets. Arguments may hold
 // []byte (binary) anywhere in maps and slices.
@@ -111,11 +114,11 @@ func (e Emitter) Emit(ctx context.Context, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	wp, err := adapter.ToWirePacket(&p)
+	wp, err := wire.PacketFrom(&p)
 	if err != nil {
 		return err
 	}
-	data, err := adapter.EncodeBroadcast(adapter.EmitterUID, wp, e.opts())
+	data, err := wire.EncodeBroadcast(wire.EmitterUID, wp, e.opts())
 	if err != nil {
 		return err
 	}
@@ -132,7 +135,7 @@ func (e Emitter) Send(ctx context.Context, args ...any) error { return e.Emit(ct
 
 // SocketsJoin puts the targeted sockets, on every node, into rooms.
 func (e Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
-	data, err := adapter.EncodeSocketsJoin(e.opts(), rooms)
+	data, err := wire.EncodeSocketsJoin(e.opts(), rooms)
 	if err != nil {
 		return err
 	}
@@ -141,7 +144,7 @@ func (e Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
 
 // SocketsLeave takes the targeted sockets, on every node, out of rooms.
 func (e Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
-	data, err := adapter.EncodeSocketsLeave(e.opts(), rooms)
+	data, err := wire.EncodeSocketsLeave(e.opts(), rooms)
 	if err != nil {
 		return err
 	}
@@ -151,7 +154,7 @@ func (e Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
 // DisconnectSockets disconnects the targeted sockets; close also closes
 // their connections.
 func (e Emitter) DisconnectSockets(ctx context.Context, close bool) error {
-	data, err := adapter.EncodeDisconnectSockets(e.opts(), close)
+	data, err := wire.EncodeDisconnectSockets(e.opts(), close)
 	if err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func (e Emitter) DisconnectSockets(ctx context.Context, close bool) error {
 // ServerSideEmit sends an event to the server-side handlers of every node
 // (gateway Namespace.OnServerEvent). Acknowledgements are not supported.
 func (e Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) error {
-	data, err := adapter.EncodeServerSideEmit(adapter.EmitterUID, event, args)
+	data, err := wire.EncodeServerSideEmit(wire.EmitterUID, event, args)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/siogate/siogate/adapter"
-	redisadapter "github.com/siogate/siogate/adapter-redis"
 	"github.com/siogate/siogate/adapter/adaptertest"
 	"github.com/siogate/siogate/emitter"
 )
@@ -33,15 +32,6 @@ func targets() []target {
 			bus := adapter.NewBus()
 			prefix := adaptertest.Prefix(t)
 			return bus, adapter.NewCluster(noPatterns{bus}, adapter.ClusterConfig{Prefix: prefix}), prefix
-		}},
-		{"redis", func(t *testing.T) (emitter.Publisher, adapter.Factory, string) {
-			b, err := redisadapter.NewBroker(redisadapter.Options{URL: "redis://127.0.0.1:6379/0"})
-			if err != nil {
-				t.Fatalf("Redis on 127.0.0.1:6379 is needed: %v", err)
-			}
-			t.Cleanup(func() { _ = b.Close() })
-			prefix := adaptertest.Prefix(t)
-			return b, adapter.NewCluster(b, adapter.ClusterConfig{Prefix: prefix}), prefix
 		}},
 	}
 }

@@ -6,7 +6,9 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/siogate/siogate/adapter-redis v0.0.0
 	github.com/siogate/siogate/client v0.0.0
+	github.com/siogate/siogate/emitter v0.0.0
 	github.com/siogate/siogate/gateway v0.0.0
 	github.com/siogate/siogate/protocol v0.0.0
 )
@@ -15,7 +17,9 @@ require (
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gabriel-vasile/mimetype v1.4.12 // indirect
 	github.com/gin-contrib/sse v1.1.0 // indirect
@@ -37,6 +41,7 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
+	github.com/redis/go-redis/v9 v9.17.2 // indirect
 	github.com/siogate/siogate/adapter v0.0.0 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
@@ -55,7 +60,9 @@ require (
 
 replace (
 	github.com/siogate/siogate/adapter => ../adapter
+	github.com/siogate/siogate/adapter-redis => ../adapter-redis
 	github.com/siogate/siogate/client => ../client
+	github.com/siogate/siogate/emitter => ../emitter
 	github.com/siogate/siogate/gateway => ../gateway
 	github.com/siogate/siogate/protocol => ../protocol
 )

@@ -48,6 +48,13 @@ func (l *LogBuffer) String() string {
 	return l.b.String()
 }
 
+// Count returns how many times s was written.
+func (l *LogBuffer) Count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Count(l.b.Bytes(), []byte(s))
+}
+
 // Contains reports whether s was written.
 func (l *LogBuffer) Contains(s string) bool {
 	l.mu.Lock()

@@ -35,7 +35,14 @@ type Node struct {
 	mu         sync.Mutex
 	socs       map[string]*sock
 	serverEvts []string
+	holds      map[string]hold // server-side event name → hold
 	changed    chan struct{}
+}
+
+// hold makes the server-side handler of one event wait for the test.
+type hold struct {
+	entered chan struct{}
+	release <-chan struct{}
 }
 
 type sock struct {
@@ -170,6 +177,14 @@ func (n *Node) Socket(sid string) (adapter.SocketInfo, bool) {
 // OnServerSideEmit implements adapter.Local: it records the event and
 // answers with the node's label.
 func (n *Node) OnServerSideEmit(event string, args socketio.Args, reply func([]any)) {
+	n.mu.Lock()
+	h, held := n.holds[event]
+	delete(n.holds, event)
+	n.mu.Unlock()
+	if held {
+		close(h.entered)
+		<-h.release
+	}
 	vals, _ := args.Values()
 	b, _ := json.Marshal(vals)
 	n.mu.Lock()
@@ -179,6 +194,20 @@ func (n *Node) OnServerSideEmit(event string, args socketio.Args, reply func([]a
 	if reply != nil {
 		reply([]any{"from:" + n.Label})
 	}
+}
+
+// HoldServerEvent makes the node's server-side handler, the next time it
+// runs for event, block until release is closed: a slow user handler. The
+// returned channel is closed once the handler is blocked.
+func (n *Node) HoldServerEvent(event string, release <-chan struct{}) <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.holds == nil {
+		n.holds = make(map[string]hold)
+	}
+	h := hold{entered: make(chan struct{}), release: release}
+	n.holds[event] = h
+	return h.entered
 }
 
 // Received returns what socket sid received.

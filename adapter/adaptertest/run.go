@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,6 +267,41 @@ func Run(t *testing.T, newNode NodeFactory) {
 			t.Errorf("fetched %d sockets, want 3 (a1, b1, c1)", len(all))
 		}
 	})
+	t.Run("FetchSocketsAtScale", func(t *testing.T) {
+		c := newCluster(t, newNode)
+		const perNode = 5000
+		for _, n := range c.all {
+			for i := range perNode {
+				n.Connect(fmt.Sprintf("%s-%d", n.Label, i), false)
+			}
+		}
+		// A minute to answer: the answers, in parts, must all arrive.
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		socks, err := c.A.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := make(map[string]bool, len(socks))
+		for _, s := range socks {
+			if seen[s.ID] {
+				t.Fatalf("%s fetched twice", s.ID)
+			}
+			seen[s.ID] = true
+			if m, _ := s.Data.(map[string]any); len(s.ID) > 2 && s.ID[1] == '-' && m["node"] != s.ID[:1] {
+				t.Fatalf("%s has the data of node %v", s.ID, m["node"])
+			}
+		}
+		if want := 3*perNode + 4; len(seen) != want {
+			t.Errorf("fetched %d sockets, want %d", len(seen), want)
+		}
+		// A room on one node only.
+		c.C.Adapter.AddAll("C-7", "seven")
+		socks, err = c.B.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{Rooms: []string{"seven"}})
+		if err != nil || len(socks) != 1 || socks[0].ID != "C-7" {
+			t.Errorf("fetched %v, %v; want C-7", socks, err)
+		}
+	})
 	t.Run("ServerSideEmit", func(t *testing.T) {
 		c := newCluster(t, newNode)
 		if _, err := c.A.Adapter.ServerSideEmit(ctx, "sync", []any{"x", 2}, false); err != nil {
@@ -296,6 +332,54 @@ func Run(t *testing.T, newNode NodeFactory) {
 		if !slices.Equal(from, []string{"from:B", "from:C"}) {
 			t.Errorf("answers %v, want from:B and from:C", from)
 		}
+	})
+	t.Run("SlowServerSideHandler", func(t *testing.T) {
+		c := newCluster(t, newNode)
+		release := make(chan struct{})
+		var once sync.Once
+		free := func() { once.Do(func() { close(release) }) }
+		defer free()
+		entered := c.B.HoldServerEvent("slow", release)
+		if _, err := c.A.Adapter.ServerSideEmit(ctx, "slow", nil, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.A.Adapter.ServerSideEmit(ctx, "next", nil, false); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-entered:
+		case <-time.After(Wait):
+			t.Fatal("B's server-side handler never ran")
+		}
+		// B's handler is blocked until release: everything else still
+		// reaches B's sockets and B still answers requests.
+		if err := c.A.Adapter.Broadcast(ctx, event(t, "meanwhile"), adapter.BroadcastOptions{Rooms: []string{"b1"}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "b1 gets a broadcast while B's handler is blocked", func() error {
+			if got := c.B.Received("b1"); !slices.Contains(got, "meanwhile[]") {
+				return fmt.Errorf("b1 got %v", got)
+			}
+			return nil
+		})
+		socks, err := c.A.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{Rooms: []string{"b1"}})
+		if err != nil || len(socks) != 1 || socks[0].ID != "b1" {
+			t.Errorf("FetchSockets while B's handler is blocked: %v, %v; want b1", socks, err)
+		}
+		acks, _, err := collectAcks(c.A, adapter.BroadcastOptions{Rooms: []string{"b1"}}, Wait)
+		if err != nil || !slices.Equal(acks, []string{"ack:b1"}) {
+			t.Errorf("broadcast with ack while B's handler is blocked: %v, %v; want b1's ack", acks, err)
+		}
+		if got := c.B.ServerEvents(); len(got) != 0 {
+			t.Errorf("B handled %v while its first handler was blocked", got)
+		}
+		free()
+		eventually(t, "B handles both events, in order, once released", func() error {
+			if got := c.B.ServerEvents(); !slices.Equal(got, []string{"slow[]", "next[]"}) {
+				return fmt.Errorf("B handled %v", got)
+			}
+			return nil
+		})
 	})
 	t.Run("BroadcastWithAck", func(t *testing.T) {
 		c := newCluster(t, newNode)

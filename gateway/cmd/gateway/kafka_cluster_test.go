@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/siogate/siogate/adapter"
 	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
+	"github.com/siogate/siogate/adapter/wire"
 )
 
 // TestHAProxyKafka runs the three-gateway scenario on Kafka. No Kafka
@@ -23,7 +23,7 @@ func TestHAProxyKafka(t *testing.T) {
 	defer mc.Close()
 	bin := buildGateway(t)
 	testHAProxy(t, bin, "kafka", func(prefix string) []string {
-		ch := adapter.ChannelsFor(prefix, "/")
+		ch := wire.ChannelsFor(prefix, "/")
 		for _, c := range []string{ch.Broadcast, ch.Request, ch.Response} {
 			if err := mc.CreateTopic(kafkaadapter.TopicName(c), 1, 1); err != nil {
 				t.Fatalf("create topic for %s: %v", c, err)

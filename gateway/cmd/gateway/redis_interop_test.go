@@ -33,6 +33,7 @@ import (
 
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/gateway"
 	"github.com/siogate/siogate/protocol/socketio"
 
@@ -696,7 +697,7 @@ func TestRedisInterop(t *testing.T) {
 		time.Sleep(redisInteropSettle)
 
 		msgs := c.wire.all(func(map[string]any) bool { return true })[from:]
-		ch := adapter.ChannelsFor(c.prefix, "/")
+		ch := wire.ChannelsFor(c.prefix, "/")
 		type wireMsg struct {
 			channel, data, shape, uid, requestID string
 			typ                                  int

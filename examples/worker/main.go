@@ -2,7 +2,7 @@
 // siogate cluster through Redis: a progress event to a room every second,
 // then a "done" event with a binary report.
 //
-//	go run ./examples/worker --redis-url redis://127.0.0.1:6379/0 --room jobs --steps 5
+//	cd examples && go run ./worker --redis-url redis://127.0.0.1:6379/0 --room jobs --steps 5
 package main
 
 import (

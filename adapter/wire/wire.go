@@ -1,0 +1,381 @@
+// Package wire is the byte format of siogate's cluster protocol: channel
+// names, broadcast messages, requests and responses. The cluster adapter
+// (package adapter) and the emitter both speak it through this package, so
+// a program that only emits depends on no broker module.
+//
+// The format is the classic one of Node's @socket.io/redis-adapter 8.x and
+// @socket.io/redis-emitter 5.x, so siogate nodes, Node servers and emitters
+// share one cluster:
+//
+//   - broadcasts: msgpack [uid, packet, opts] on "prefix#nsp#" (or
+//     "prefix#nsp#room#" from Node publishers targeting one room);
+//   - requests on "prefix-request#nsp#", responses on "prefix-response#nsp#"
+//     (or "prefix-response#nsp#uid#"): JSON, except the broadcast-with-ack
+//     request and the ack responses, which are msgpack (a receiver tells
+//     them apart by a leading '{').
+//
+// siogate adds two request types (heartbeat and close) that Node ignores,
+// used to count nodes on brokers that cannot count subscribers, and a few
+// JSON fields Node ignores (the responder's uid, fetch answers in parts).
+// Node's newer ClusterAdapterWithHeartbeat has the same three messages
+// (INITIAL_HEARTBEAT, HEARTBEAT, ADAPTER_CLOSE) in another envelope whose
+// type numbers (1, 2, 13) mean other requests in the classic one, so they
+// cannot travel as they are here; the responder's uid is named "uid" as in
+// that envelope.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/siogate/siogate/protocol/socketio"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Request and response types on the wire.
+const (
+	TypeSockets          = 0
+	TypeAllRooms         = 1
+	TypeRemoteJoin       = 2
+	TypeRemoteLeave      = 3
+	TypeRemoteDisconnect = 4
+	TypeRemoteFetch      = 5
+	TypeServerSideEmit   = 6
+	TypeBroadcast        = 7
+	TypeClientCount      = 8
+	TypeBroadcastAck     = 9
+	TypeHeartbeat        = 100 // siogate: a node is alive (data "init" asks others to answer)
+	TypeNodeClose        = 101 // siogate: a node is leaving
+)
+
+// EmitterUID is the uid Node's redis-emitter (and siogate's emitter) put in
+// their messages: never a node's, so every node applies them.
+const EmitterUID = "emitter"
+
+// Channels names a namespace's cluster channels under a prefix.
+type Channels struct {
+	Broadcast string // prefix#nsp#
+	Request   string // prefix-request#nsp#
+	Response  string // prefix-response#nsp#
+}
+
+// ChannelsFor returns the channels of namespace nsp under prefix.
+func ChannelsFor(prefix, nsp string) Channels {
+	return Channels{
+		Broadcast: prefix + "#" + nsp + "#",
+		Request:   prefix + "-request#" + nsp + "#",
+		Response:  prefix + "-response#" + nsp + "#",
+	}
+}
+
+// ResponseFor is the response channel addressed to one node.
+func (c Channels) ResponseFor(uid string) string { return c.Response + uid + "#" }
+
+// Opts are broadcast options as they travel.
+type Opts struct {
+	Rooms  []string       `json:"rooms" msgpack:"rooms"`
+	Except []string       `json:"except" msgpack:"except"`
+	Flags  map[string]any `json:"flags,omitempty" msgpack:"flags"` // Node always sends flags in msgpack
+}
+
+// NewOpts returns the options selecting rooms minus except, with the
+// volatile and compress flags when set.
+func NewOpts(rooms, except []string, volatile, compress bool) Opts {
+	o := Opts{Rooms: NonNil(rooms), Except: NonNil(except), Flags: map[string]any{}}
+	if volatile {
+		o.Flags["volatile"] = true
+	}
+	if compress {
+		o.Flags["compress"] = true
+	}
+	return o
+}
+
+// Flag reports whether a boolean flag is set.
+func (o Opts) Flag(name string) bool {
+	v, _ := o.Flags[name].(bool)
+	return v
+}
+
+// Timeout returns the broadcast's ack timeout flag, if any.
+func (o Opts) Timeout() time.Duration {
+	switch ms := normalizeValue(o.Flags["timeout"]).(type) {
+	case int64:
+		return time.Duration(ms) * time.Millisecond
+	case float64:
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+	return 0
+}
+
+// NonNil returns s, or an empty slice for nil (Node expects arrays).
+func NonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Packet is a Socket.IO packet as it travels between nodes: its data is
+// [event, ...args] with binary inline.
+type Packet struct {
+	Type int    `msgpack:"type"`
+	Data []any  `msgpack:"data"`
+	Nsp  string `msgpack:"nsp"`
+}
+
+// PacketFrom converts an EVENT packet for the wire.
+func PacketFrom(p *socketio.Packet) (Packet, error) {
+	args, err := socketio.ParseArgs(p.Data, p.Attachments)
+	if err != nil {
+		return Packet{}, err
+	}
+	data, err := args.Generic()
+	if err != nil {
+		return Packet{}, err
+	}
+	return Packet{Type: int(socketio.Event), Data: data, Nsp: p.Namespace}, nil
+}
+
+// Decode converts a wire packet back into a Socket.IO EVENT packet.
+func (w Packet) Decode() (socketio.Packet, error) {
+	nsp := w.Nsp
+	if nsp == "" {
+		nsp = socketio.MainNamespace
+	}
+	return socketio.PacketFromGeneric(nsp, w.Data)
+}
+
+// EncodeBroadcast encodes the broadcast message [uid, packet, opts].
+func EncodeBroadcast(uid string, p Packet, o Opts) ([]byte, error) {
+	return marshalMsgpack([]any{uid, p, o})
+}
+
+// BroadcastUID reads only the sender's uid of a broadcast message, so that
+// a node skips its own echoes without decoding the packet.
+func BroadcastUID(data []byte) (string, error) {
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	n, err := dec.DecodeArrayLen()
+	if err != nil || n < 3 {
+		return "", fmt.Errorf("wire: bad broadcast message (%d parts): %v", n, err)
+	}
+	uid, err := dec.DecodeString()
+	if err != nil {
+		return "", fmt.Errorf("wire: bad broadcast uid: %w", err)
+	}
+	return uid, nil
+}
+
+// DecodeBroadcast decodes a broadcast message.
+func DecodeBroadcast(data []byte) (uid string, p Packet, o Opts, err error) {
+	var parts []msgpack.RawMessage
+	if err = msgpack.Unmarshal(data, &parts); err != nil || len(parts) < 3 {
+		return "", p, o, fmt.Errorf("wire: bad broadcast message: %v", err)
+	}
+	if err = msgpack.Unmarshal(parts[0], &uid); err != nil {
+		return "", p, o, fmt.Errorf("wire: bad broadcast uid: %w", err)
+	}
+	if err = msgpack.Unmarshal(parts[1], &p); err != nil {
+		return "", p, o, fmt.Errorf("wire: bad broadcast packet: %w", err)
+	}
+	if err = msgpack.Unmarshal(parts[2], &o); err != nil {
+		return "", p, o, fmt.Errorf("wire: bad broadcast options: %w", err)
+	}
+	normalize(p.Data)
+	return uid, p, o, nil
+}
+
+// Request is every request shape; JSON field order follows Node's.
+type Request struct {
+	UID       string          `json:"uid,omitempty" msgpack:"uid,omitempty"`
+	RequestID string          `json:"requestId,omitempty" msgpack:"requestId,omitempty"`
+	Type      int             `json:"type" msgpack:"type"`
+	Packet    *Packet         `json:"-" msgpack:"packet,omitempty"` // before opts, as Node's
+	Opts      *Opts           `json:"opts,omitempty" msgpack:"opts,omitempty"`
+	Rooms     []string        `json:"rooms,omitempty" msgpack:"-"`
+	Close     *bool           `json:"close,omitempty" msgpack:"-"` // always set on type 4, as Node's
+	Data      json.RawMessage `json:"data,omitempty" msgpack:"-"`
+	// Parts, on a fetch request, tells siogate responders that the
+	// requester takes the answer in several parts (Node's requesters
+	// count one response per node and never set it).
+	Parts bool `json:"parts,omitempty" msgpack:"-"`
+	// Legacy single-socket forms (answered, never sent).
+	SID  string `json:"sid,omitempty" msgpack:"-"`
+	Room string `json:"room,omitempty" msgpack:"-"`
+}
+
+// Response is every response shape.
+type Response struct {
+	Type        int             `json:"type,omitempty" msgpack:"type"`
+	RequestID   string          `json:"requestId" msgpack:"requestId"`
+	Sockets     json.RawMessage `json:"sockets,omitempty" msgpack:"-"`
+	Rooms       []string        `json:"rooms,omitempty" msgpack:"-"`
+	ClientCount *int            `json:"clientCount,omitempty" msgpack:"-"`
+	Data        json.RawMessage `json:"data,omitempty" msgpack:"-"`
+	Packet      any             `json:"-" msgpack:"packet"`
+	// UID is the responder's uid (siogate responders set it; Node's
+	// classic adapter does not).
+	UID string `json:"uid,omitempty" msgpack:"uid,omitempty"`
+	// Part and Parts number the parts of a fetch answer sent in several
+	// messages: part i of n, from 1. Zero means a single message.
+	Part  int `json:"part,omitempty" msgpack:"-"`
+	Parts int `json:"parts,omitempty" msgpack:"-"`
+}
+
+// EncodeRequest encodes a request: msgpack for a broadcast with acks, JSON
+// otherwise.
+func EncodeRequest(r *Request) ([]byte, error) {
+	if r.Type == TypeBroadcast {
+		return marshalMsgpack(r)
+	}
+	return json.Marshal(r)
+}
+
+// DecodeRequest decodes a request of either encoding.
+func DecodeRequest(data []byte) (*Request, error) {
+	r := new(Request)
+	var err error
+	if len(data) > 0 && data[0] == '{' {
+		err = json.Unmarshal(data, r)
+	} else {
+		err = msgpack.Unmarshal(data, r)
+		if err == nil && r.Packet != nil {
+			normalize(r.Packet.Data)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wire: bad request: %w", err)
+	}
+	return r, nil
+}
+
+// EncodeResponse encodes a response: msgpack for an ack, JSON otherwise.
+func EncodeResponse(r *Response) ([]byte, error) {
+	if r.Type == TypeBroadcastAck {
+		return marshalMsgpack(r)
+	}
+	return json.Marshal(r)
+}
+
+// DecodeResponse decodes a response of either encoding.
+func DecodeResponse(data []byte) (*Response, error) {
+	r := new(Response)
+	var err error
+	if len(data) > 0 && data[0] == '{' {
+		err = json.Unmarshal(data, r)
+	} else {
+		err = msgpack.Unmarshal(data, r)
+		r.Packet = normalizeValue(r.Packet)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wire: bad response: %w", err)
+	}
+	return r, nil
+}
+
+// marshalMsgpack encodes like notepack: compact integers, string-keyed maps.
+func marshalMsgpack(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	enc.SetCustomStructTag("msgpack")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// normalize turns msgpack's decoded integer types into int64 and
+// map[string]any keys, in place.
+func normalize(data []any) {
+	for i, v := range data {
+		data[i] = normalizeValue(v)
+	}
+}
+
+func normalizeValue(v any) any {
+	switch t := v.(type) {
+	case int8:
+		return int64(t)
+	case int16:
+		return int64(t)
+	case int32:
+		return int64(t)
+	case uint8:
+		return int64(t)
+	case uint16:
+		return int64(t)
+	case uint32:
+		return int64(t)
+	case uint64:
+		if t <= 1<<63-1 {
+			return int64(t)
+		}
+		return float64(t)
+	case float32:
+		return float64(t)
+	case time.Time:
+		// A JS Date travels as a timestamp; Node's receivers turn it back
+		// into a Date, which JSON.stringify writes as toISOString does.
+		return t.UTC().Format("2006-01-02T15:04:05.000Z")
+	case []any:
+		normalize(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = normalizeValue(e)
+		}
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[fmt.Sprint(k)] = normalizeValue(e)
+		}
+		return m
+	}
+	return v
+}
+
+// ErrNoEvent reports a server-side emit without an event name.
+var ErrNoEvent = errors.New("wire: server-side emit without an event name")
+
+// SplitEvent reads [event, ...args] from a server-side emit request.
+func SplitEvent(data json.RawMessage) (string, socketio.Args, error) {
+	if len(data) == 0 {
+		return "", socketio.Args{}, ErrNoEvent
+	}
+	if !json.Valid(data) {
+		return "", socketio.Args{}, socketio.ErrInvalidPacket
+	}
+	p := socketio.Packet{Type: socketio.Event, Data: data}
+	return socketio.EventName(&p)
+}
+
+// The fire-and-forget requests an emitter publishes on the request
+// channel, as Node's @socket.io/redis-emitter does (no request id, so
+// every node applies them and none answers).
+
+// EncodeSocketsJoin encodes "put the selected sockets into rooms".
+func EncodeSocketsJoin(opts Opts, rooms []string) ([]byte, error) {
+	return EncodeRequest(&Request{Type: TypeRemoteJoin, Opts: &opts, Rooms: NonNil(rooms)})
+}
+
+// EncodeSocketsLeave encodes "take the selected sockets out of rooms".
+func EncodeSocketsLeave(opts Opts, rooms []string) ([]byte, error) {
+	return EncodeRequest(&Request{Type: TypeRemoteLeave, Opts: &opts, Rooms: NonNil(rooms)})
+}
+
+// EncodeDisconnectSockets encodes "disconnect the selected sockets".
+func EncodeDisconnectSockets(opts Opts, close bool) ([]byte, error) {
+	return EncodeRequest(&Request{Type: TypeRemoteDisconnect, Opts: &opts, Close: &close})
+}
+
+// EncodeServerSideEmit encodes a server-side event from uid, without ack.
+func EncodeServerSideEmit(uid, event string, args []any) ([]byte, error) {
+	data, _, err := socketio.AppendEvent(nil, event, args)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeRequest(&Request{UID: uid, Type: TypeServerSideEmit, Data: data})
+}
