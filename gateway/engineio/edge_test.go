@@ -7,7 +7,6 @@ package engineio_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,63 +26,25 @@ import (
 // continuation.
 func (c *rawWS) writeFragment(t testing.TB, fin bool, op byte, payload []byte) {
 	t.Helper()
-	b0 := op
 	if fin {
-		b0 |= 0x80
+		op |= 0x80
 	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	b = append(b, mask[:]...)
-	for i, x := range payload {
-		b = append(b, x^mask[i%4])
-	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := c.conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
+	c.send(t, maskedFrame(op, payload))
 }
 
 // closeCode reads frames until the server's close frame and returns its
 // status code.
 func (c *rawWS) closeCode(t testing.TB) uint16 {
 	t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(waitFor))
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(c.br, h[:]); err != nil {
-			t.Fatalf("connection ended without a close frame: %v", err)
+		f := c.readAny(t)
+		if f.op != 8 {
+			continue
 		}
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			_, _ = io.ReadFull(c.br, b[:])
-			n = int(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			_, _ = io.ReadFull(c.br, b[:])
-			n = int(binary.BigEndian.Uint64(b[:]))
+		if len(f.payload) < 2 {
+			t.Fatalf("close frame without a status: % x", f.payload)
 		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			t.Fatalf("reading a %d byte payload: %v", n, err)
-		}
-		if h[0]&0x0f == 8 {
-			if n < 2 {
-				t.Fatalf("close frame without a status: % x", payload)
-			}
-			return binary.BigEndian.Uint16(payload)
-		}
+		return binary.BigEndian.Uint16(f.payload)
 	}
 }
 
