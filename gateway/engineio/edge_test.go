@@ -125,12 +125,7 @@ func TestInvalidUTF8WebSocket(t *testing.T) {
 			t.Fatalf("probe close status %d, want 1007", code)
 		}
 		// The polling session is not the probe's to end.
-		if code, body := s.post(t, sid, "4after"); code != 200 || body != "ok" {
-			t.Fatalf("POST after a bad probe: %d %q", code, body)
-		}
-		if code, body := s.get(t, sid); code != 200 || body != "4after" {
-			t.Fatalf("GET after a bad probe: %d %q", code, body)
-		}
+		s.pollEcho(t, sid, "after")
 	})
 }
 
@@ -150,11 +145,17 @@ func TestInvalidUTF8Polling(t *testing.T) {
 		t.Fatalf("Stats().InvalidUTF8 = %d, want 1", n)
 	}
 	// Binary packets travel base64 in a payload, which stays UTF-8.
-	if code, body := s.post(t, goodSID, "4héllo €\x1ebAQID"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
+	s.pollEcho(t, goodSID, "héllo €\x1ebAQID")
+}
+
+// pollEcho posts a message for sid and polls its echo.
+func (s *testServer) pollEcho(t *testing.T, sid, text string) {
+	t.Helper()
+	if code, body := s.post(t, sid, "4"+text); code != 200 || body != "ok" {
+		t.Fatalf("POST of %q for %s: HTTP %d %q", text, sid, code, body)
 	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4héllo €\x1ebAQID" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
+	if code, body := s.get(t, sid); code != 200 || body != "4"+text {
+		t.Fatalf("GET of the echo of %q for %s: HTTP %d %q", text, sid, code, body)
 	}
 }
 
@@ -203,12 +204,7 @@ func TestPostBodyTimeout(t *testing.T) {
 	bad := s.rec.session(t, badSID)
 	eventually(t, "the endless POST to be read", func() bool { return engineio.PostPending(bad) })
 	// The well-behaved client is served while the endless body is pending.
-	if code, body := s.post(t, goodSID, "4during"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4during" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "during")
 	resp := cutResponse(t, conn, br)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("endless POST answered HTTP %d, want 400", resp.StatusCode)
@@ -219,9 +215,7 @@ func TestPostBodyTimeout(t *testing.T) {
 	if n := s.srv.Stats().BodyTimeouts; n != 1 {
 		t.Fatalf("Stats().BodyTimeouts = %d, want 1", n)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session after: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 	if s.rec.isClosed(goodSID) {
 		t.Fatal("the well-behaved session was closed")
 	}
@@ -245,12 +239,7 @@ func TestPostStopsWhenSessionEnds(t *testing.T) {
 	if n := s.srv.Stats().BodyTimeouts; n != 0 {
 		t.Fatalf("Stats().BodyTimeouts = %d, want 0", n)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4after" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 }
 
 // bigMessage is a 64 KiB message packet's payload.
@@ -335,12 +324,7 @@ func TestQueueBytesPolling(t *testing.T) {
 	if code, _ := s.get(t, badSID); code != http.StatusBadRequest {
 		t.Fatalf("GET of the closed abuser: HTTP %d, want 400", code)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4after" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 }
 
 func TestQueueBytesOneLargeMessage(t *testing.T) {
