@@ -306,8 +306,10 @@ func storeHead(t *testing.T, s adapter.RecoveryStore) {
 	if got := mustSince(ctx, t, s, "/", h, rooms, 100); len(got) != 0 {
 		t.Fatalf("Since(Head) right away: %d packets, want none", len(got))
 	}
-	if h2 := mustHead(ctx, t, s, "/"); h2 != h {
-		t.Fatalf("Head changed without an append: %q then %q", h, h2)
+	// A store may mint a new head each time (a mark in its log): a
+	// second one means "from now on" just as well.
+	if h2 := mustHead(ctx, t, s, "/"); len(mustSince(ctx, t, s, "/", h2, rooms, 100)) != 0 {
+		t.Fatalf("Since(second Head) without an append: packets")
 	}
 	var want []adapter.StoredPacket
 	for i := range 3 {
