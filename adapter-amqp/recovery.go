@@ -83,6 +83,10 @@ type RecoveryStoreOptions struct {
 // Sessions. It is an adapter.SharedStore, shared across nodes when
 // Sessions is.
 type RecoveryStore struct {
+	// DelegatedSessions does Save, Take, Delete and SharedAcrossNodes
+	// with opts.Sessions.
+	adapter.DelegatedSessions
+
 	conn *amqp.Connection
 	opts RecoveryStoreOptions
 
@@ -132,14 +136,7 @@ func NewRecoveryStore(ctx context.Context, conn *amqp.Connection, opts RecoveryS
 	if err != nil {
 		return nil, storeErr("declaring stream "+opts.Queue, err)
 	}
-	return &RecoveryStore{conn: conn, opts: opts}, ctx.Err()
-}
-
-// SharedAcrossNodes implements adapter.SharedStore: it is when Sessions
-// is.
-func (r *RecoveryStore) SharedAcrossNodes() bool {
-	s, ok := r.opts.Sessions.(adapter.SharedStore)
-	return ok && s.SharedAcrossNodes()
+	return &RecoveryStore{DelegatedSessions: adapter.DelegatedSessions{Sessions: opts.Sessions}, conn: conn, opts: opts}, ctx.Err()
 }
 
 func storeErr(op string, err error) error {
@@ -326,19 +323,4 @@ func (r *RecoveryStore) Since(ctx context.Context, nsp, offset string, rooms []s
 		return nil, adapter.ErrOffsetGone
 	}
 	return out, nil
-}
-
-// Save implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Save(ctx context.Context, s adapter.Session, ttl time.Duration) error {
-	return r.opts.Sessions.Save(ctx, s, ttl)
-}
-
-// Take implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Take(ctx context.Context, pid string) (adapter.Session, error) {
-	return r.opts.Sessions.Take(ctx, pid)
-}
-
-// Delete implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Delete(ctx context.Context, pid, owner string) error {
-	return r.opts.Sessions.Delete(ctx, pid, owner)
 }

@@ -135,35 +135,8 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	}
 }
 
-// BenchmarkRecoveryStore measures one call of each kind against the
-// shared RabbitMQ.
+// BenchmarkRecoveryStore measures the store's calls: events on the
+// shared RabbitMQ, sessions on the shared Redis.
 func BenchmarkRecoveryStore(b *testing.B) {
-	s := streamStore(b, sharedRabbit(b), amqpadapter.RecoveryStoreOptions{Sessions: adapter.NewMemoryStore(adapter.MemoryStoreOptions{})})
-	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Head", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Head(ctx, "/"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
+	adaptertest.BenchStore(b, streamStore(b, sharedRabbit(b), amqpadapter.RecoveryStoreOptions{Sessions: redisSessions(b)}))
 }

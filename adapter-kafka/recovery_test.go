@@ -158,19 +158,11 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 			t.Fatalf("DeleteRecords: %v (%T)", err, err)
 		}
 	}
-	// Kept: 3..7. From offset 2 nothing is missing; from 1 or before, 2 is.
-	if got, err := s.Since(ctx, "/", offs[2], nil, 100); err != nil || len(got) != 5 {
-		t.Fatalf("Since(offset 2) = %d packets, %v; want 5", len(got), err)
-	}
-	for _, off := range []string{offs[0], offs[1], head, ""} {
-		if _, err := s.Since(ctx, "/", off, nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("Since(%q) after the trim: %v, want ErrOffsetGone", off, err)
-		}
-	}
+	adaptertest.CheckTrimmed(t, s, "/", offs, 3, head)
 }
 
-// BenchmarkRecoveryStore measures one call of each kind: events on the
-// mock cluster, sessions on the shared Redis.
+// BenchmarkRecoveryStore measures the store's calls: events on the mock
+// cluster, sessions on the shared Redis.
 func BenchmarkRecoveryStore(b *testing.B) {
 	mc, err := ck.NewMockCluster(1)
 	if err != nil {
@@ -178,31 +170,5 @@ func BenchmarkRecoveryStore(b *testing.B) {
 	}
 	defer mc.Close()
 	s, _ := kafkaStore(b, mc, sessionStore(b))
-	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Head", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Head(ctx, "/"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
+	adaptertest.BenchStore(b, s)
 }

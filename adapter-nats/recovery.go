@@ -54,11 +54,14 @@ type RecoveryStoreOptions struct {
 	// Subject prefixes the namespaces' subjects (default
 	// "siogate.recovery"); the stream takes <Subject>.>.
 	Subject string
-	// MaxMsgs, MaxBytes and MaxAge bound the stream (defaults 100,000
-	// events, 64 MiB, 2 minutes); the oldest events go first.
-	MaxMsgs  int64
+	// MaxMsgs bounds the stream's events (default 100,000); the oldest
+	// go first.
+	MaxMsgs int64
+	// MaxBytes bounds the stream's size (default 64 MiB).
 	MaxBytes int64
-	MaxAge   time.Duration
+	// MaxAge drops events older than this (default 2 minutes, the
+	// gateway's default MaxDisconnectionDuration).
+	MaxAge time.Duration
 	// Bucket is the sessions' key-value bucket (default
 	// "siogate_sessions").
 	Bucket string

@@ -99,48 +99,16 @@ func streamOf(t *testing.T, s *redisadapter.RecoveryStore, c *redis.Client) stri
 	return keys[0]
 }
 
-// BenchmarkRecoveryStore measures one call of each kind against the
-// shared Redis (the latencies quoted in the package's report).
+// BenchmarkRecoveryStore measures the store's calls against the shared
+// Redis (the latencies quoted in the report).
 func BenchmarkRecoveryStore(b *testing.B) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer c.Close()
 	name := fmt.Sprintf("siogate-bench:%d", time.Now().UnixNano())
 	defer func() {
-		keys, _ := c.Keys(context.Background(), name+":*").Result()
-		if len(keys) > 0 {
+		if keys, _ := c.Keys(context.Background(), name+":*").Result(); len(keys) > 0 {
 			c.Del(context.Background(), keys...)
 		}
 	}()
-	s := redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: name + ":stream", SessionKeyPrefix: name + ":session:"})
-	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
-	b.Run("SaveTake", func(b *testing.B) {
-		sess := adapter.Session{PID: "p", SID: "s", Namespace: "/", Rooms: []string{"s"}, Data: []byte(`{"u":1}`), Owner: "o"}
-		for b.Loop() {
-			if err := s.Save(ctx, sess, time.Minute); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.Take(ctx, "p"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	adaptertest.BenchStore(b, redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: name + ":stream", SessionKeyPrefix: name + ":session:"}))
 }

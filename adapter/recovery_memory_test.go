@@ -38,20 +38,7 @@ func TestMemoryStoreTrimByCount(t *testing.T) {
 	ctx := context.Background()
 	s := adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxPackets: 5})
 	offs := appendN(t, s, "/", 8, 0)
-	// Kept: packets 3..7. From offset 2, packet 3 on is there: fine. From
-	// offset 1, packet 2 was trimmed.
-	got, err := s.Since(ctx, "/", offs[2], nil, 100)
-	if err != nil || len(got) != 5 {
-		t.Fatalf("Since(offset 2) = %d packets, %v; want 5", len(got), err)
-	}
-	for _, i := range []int{0, 1} {
-		if _, err := s.Since(ctx, "/", offs[i], nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("Since(trimmed offset %d): %v, want ErrOffsetGone", i, err)
-		}
-	}
-	if _, err := s.Since(ctx, "/", "", nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-		t.Fatalf("Since(\"\") after a trim: %v, want ErrOffsetGone", err)
-	}
+	adaptertest.CheckTrimmed(t, s, "/", offs, 3) // kept: packets 3..7
 	// A head taken before the trim is gone once a packet after it is.
 	h, _ := s.Head(ctx, "/")
 	appendN(t, s, "/other", 5, 0)

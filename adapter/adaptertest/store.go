@@ -650,3 +650,69 @@ func storeLarge(t *testing.T, s adapter.RecoveryStore) {
 		t.Fatalf("large session: %.300s", d)
 	}
 }
+
+// CheckTrimmed checks a store whose oldest packets were dropped: offs are
+// the offsets of the packets appended to nsp, in order, the first dropped
+// of them gone; stale are offsets taken before them (a Head). The offset
+// just before the first kept packet serves every kept one (nothing after
+// it is missing); the older ones, stale and "" are ErrOffsetGone.
+func CheckTrimmed(t *testing.T, s adapter.RecoveryStore, nsp string, offs []string, dropped int, stale ...string) {
+	t.Helper()
+	ctx := storeCtx(t)
+	if got := mustSince(ctx, t, s, nsp, offs[dropped-1], nil, len(offs)); len(got) != len(offs)-dropped {
+		t.Fatalf("Since(offset %d, just before the first kept) = %d packets, want %d", dropped-1, len(got), len(offs)-dropped)
+	}
+	for _, off := range append(append(offs[:dropped-1:dropped-1], stale...), "") {
+		if _, err := s.Since(ctx, nsp, off, nil, len(offs)); !errors.Is(err, adapter.ErrOffsetGone) {
+			t.Fatalf("Since(%q) after the trim: %v, want ErrOffsetGone", off, err)
+		}
+	}
+}
+
+// BenchStore measures one call of each kind on s: Append, Head, Since
+// over 10 missed packets, and Save followed by Take.
+func BenchStore(b *testing.B, s adapter.RecoveryStore) {
+	ctx := context.Background()
+	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
+	b.Run("Append", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Append(ctx, "/", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Head", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Head(ctx, "/"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Since10", func(b *testing.B) {
+		head, err := s.Head(ctx, "/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 10 {
+			if _, err := s.Append(ctx, "/", p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+	b.Run("SaveTake", func(b *testing.B) {
+		sess := adapter.Session{PID: uniquePID("bench"), SID: "s", Namespace: "/", Rooms: []string{"s"}, Data: []byte(`{"u":1}`), Owner: "o"}
+		for b.Loop() {
+			if err := s.Save(ctx, sess, time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Take(ctx, sess.PID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
