@@ -3,7 +3,6 @@ module github.com/siogate/siogate/adapter-amqp
 go 1.26
 
 require (
-	github.com/redis/go-redis/v9 v9.17.2
 	github.com/siogate/siogate/adapter v0.0.0
 	github.com/siogate/siogate/adapter-redis v0.0.0
 	github.com/siogate/siogate/emitter v0.0.0
@@ -13,6 +12,7 @@ require (
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
+	github.com/redis/go-redis/v9 v9.17.2 // indirect
 )
 
 require (

@@ -9,10 +9,9 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	amqpadapter "github.com/siogate/siogate/adapter-amqp"
-	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/siogate/siogate/adapter/adaptertest"
 )
 
@@ -25,23 +24,6 @@ func sharedRabbit(t testing.TB) *amqp.Connection {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
-}
-
-// redisSessions returns a Redis session store on the shared Redis with
-// its own key prefix, removed at cleanup.
-func redisSessions(t testing.TB) *redisadapter.RecoveryStore {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = c.Close() })
-	prefix := fmt.Sprintf("siogate-test:amqp:%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if keys, _ := c.Keys(ctx, prefix+":*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: prefix + ":unused", SessionKeyPrefix: prefix + ":session:"})
 }
 
 // streamStore returns a store with its own stream on conn, deleted at
@@ -74,7 +56,7 @@ func streamStore(t testing.TB, conn *amqp.Connection, opts amqpadapter.RecoveryS
 func TestRecoveryStoreConformance(t *testing.T) {
 	conn := sharedRabbit(t)
 	adaptertest.RunStore(t, func(t *testing.T) adapter.RecoveryStore {
-		s := streamStore(t, conn, amqpadapter.RecoveryStoreOptions{Sessions: redisSessions(t)})
+		s := streamStore(t, conn, amqpadapter.RecoveryStoreOptions{Sessions: redistest.Sessions(t)})
 		if !s.SharedAcrossNodes() {
 			t.Fatal("a RabbitMQ store with Redis sessions is not shared")
 		}
@@ -138,5 +120,5 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 // BenchmarkRecoveryStore measures the store's calls: events on the
 // shared RabbitMQ, sessions on the shared Redis.
 func BenchmarkRecoveryStore(b *testing.B) {
-	adaptertest.BenchStore(b, streamStore(b, sharedRabbit(b), amqpadapter.RecoveryStoreOptions{Sessions: redisSessions(b)}))
+	adaptertest.BenchStore(b, streamStore(b, sharedRabbit(b), amqpadapter.RecoveryStoreOptions{Sessions: redistest.Sessions(b)}))
 }

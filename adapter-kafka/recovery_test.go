@@ -11,34 +11,11 @@ import (
 	"time"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
-	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/siogate/siogate/adapter/adaptertest"
 )
-
-// sessionStore returns a Redis session store on the shared Redis with its
-// own key prefix, removed at cleanup.
-func sessionStore(t testing.TB) *redisadapter.RecoveryStore {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("the shared Redis on 127.0.0.1:6379 does not answer: %v", err)
-	}
-	prefix := fmt.Sprintf("siogate-test:kafka:%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if keys, _ := c.Keys(ctx, prefix+":*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: prefix + ":unused", SessionKeyPrefix: prefix + ":session:"})
-}
 
 // kafkaStore returns a store on mc with its own topic, and sessions in
 // sessions.
@@ -66,7 +43,7 @@ func kafkaStore(t testing.TB, mc *ck.MockCluster, sessions adapter.RecoveryStore
 func TestRecoveryStoreConformance(t *testing.T) {
 	mc := startKafka(t)
 	adaptertest.RunStore(t, func(t *testing.T) adapter.RecoveryStore {
-		s, _ := kafkaStore(t, mc, sessionStore(t))
+		s, _ := kafkaStore(t, mc, redistest.Sessions(t))
 		if !s.SharedAcrossNodes() {
 			t.Fatal("a Kafka store with Redis sessions is not shared")
 		}
@@ -126,14 +103,7 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offs []string
-	for i := range 8 {
-		off, err := s.Append(ctx, "/", adapter.StoredPacket{Data: fmt.Appendf(nil, `[%d]`, i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs = append(offs, off)
-	}
+	offs := adaptertest.AppendEvents(t, s, "/", 8, 0)
 	admin, err := ck.NewAdminClient(&ck.ConfigMap{"bootstrap.servers": mc.BootstrapServers()})
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +139,6 @@ func BenchmarkRecoveryStore(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mc.Close()
-	s, _ := kafkaStore(b, mc, sessionStore(b))
+	s, _ := kafkaStore(b, mc, redistest.Sessions(b))
 	adaptertest.BenchStore(b, s)
 }

@@ -82,14 +82,7 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offs []string
-	for i := range 8 {
-		off, err := s.Append(ctx, "/", adapter.StoredPacket{Data: fmt.Appendf(nil, `[%d]`, i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs = append(offs, off)
-	}
+	offs := adaptertest.AppendEvents(t, s, "/", 8, 0)
 	adaptertest.CheckTrimmed(t, s, "/", offs, 3, head) // MaxMsgs 5 of 8
 }
 

@@ -11,26 +11,26 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	ctx := context.Background()
-	s := testStore(t, c, redisadapter.RecoveryStoreOptions{})
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{})
 	// An entry of siogate's first, to learn the stream's key.
 	first, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["siogate"]`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := streamOf(t, s, c)
+	stream := name + ":stream"
 	nodeXAdd := func(typ, nsp, data string) string {
 		t.Helper()
 		id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"uid", "node-server", "nsp", nsp, "type", typ, "data", data}}).Result()
@@ -83,7 +83,7 @@ func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := strings.TrimSuffix(stream, ":stream") + ":session:" + pid
+	key := name + ":session:" + pid
 	if err := c.Set(ctx, key, base64.StdEncoding.EncodeToString(nodeSession), time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
 // TestRecoveryStoreWritesNodeLayout decodes siogate's entries and
 // sessions as Node's adapter does.
 func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	ctx := context.Background()
-	s := testStore(t, c, redisadapter.RecoveryStoreOptions{UID: "siogate-node-a"})
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{UID: "siogate-node-a"})
 	textID, err := s.Append(ctx, "/chat", adapter.StoredPacket{Data: []byte(`["msg", "hi" ,1.50]`), Rooms: []string{"r"}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := c.XRange(ctx, streamOf(t, s, c), "-", "+").Result()
+	entries, err := c.XRange(ctx, name+":stream", "-", "+").Result()
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("XRANGE: %d entries, %v", len(entries), err)
 	}
@@ -162,7 +162,7 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 	if err := s.Save(ctx, adapter.Session{PID: "p1", SID: "s1", Namespace: "/chat", Rooms: []string{"s1", "r"}, Data: json.RawMessage(`{"user":"ann"}`), Owner: "o"}, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	key := strings.TrimSuffix(streamOf(t, s, c), ":stream") + ":session:p1"
+	key := name + ":session:p1"
 	v, err := c.Get(ctx, key).Result()
 	if err != nil {
 		t.Fatal(err)

@@ -716,3 +716,18 @@ func BenchStore(b *testing.B, s adapter.RecoveryStore) {
 		}
 	})
 }
+
+// AppendEvents appends n events to nsp, each with pad bytes of padding,
+// and returns their offsets.
+func AppendEvents(t testing.TB, s adapter.RecoveryStore, nsp string, n, pad int) []string {
+	t.Helper()
+	offs := make([]string, 0, n)
+	for i := range n {
+		off, err := s.Append(context.Background(), nsp, adapter.StoredPacket{Data: fmt.Appendf(nil, `["e",%d,%q]`, i, strings.Repeat("x", pad))})
+		if err != nil {
+			t.Fatalf("Append(%q): %v", nsp, err)
+		}
+		offs = append(offs, off)
+	}
+	return offs
+}
