@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
@@ -62,4 +64,28 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 func BenchmarkRecoveryStore(b *testing.B) {
 	s, _ := redistest.Store(b, redistest.Client(b), redisadapter.RecoveryStoreOptions{})
 	adaptertest.BenchStore(b, s)
+}
+
+// TestRecoveryStoreOwnerTooLong: the save script reads owners of up to
+// 255 bytes (a MessagePack str8); a longer one is refused with an error,
+// and a Delete with one deletes nothing.
+func TestRecoveryStoreOwnerTooLong(t *testing.T) {
+	s, _ := redistest.Store(t, redistest.Client(t), redisadapter.RecoveryStoreOptions{})
+	ctx := context.Background()
+	max := strings.Repeat("o", 255)
+	if err := s.Save(ctx, adapter.Session{PID: "p", SID: "s", Owner: max}, time.Minute); err != nil {
+		t.Fatalf("Save with a 255-byte owner: %v", err)
+	}
+	if err := s.Save(ctx, adapter.Session{PID: "p", SID: "s", Owner: max + "o"}, time.Minute); err == nil || !strings.Contains(err.Error(), "owner longer than 255") {
+		t.Fatalf("Save with a 256-byte owner: %v, want an error", err)
+	}
+	if err := s.Delete(ctx, "p", max+"o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "p", max); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "p"); !errors.Is(err, adapter.ErrNoSession) {
+		t.Fatalf("Take after the owner's Delete: %v, want ErrNoSession", err)
+	}
 }

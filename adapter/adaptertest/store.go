@@ -508,6 +508,29 @@ func storeOwnerSave(t *testing.T, s adapter.RecoveryStore) {
 	if d := sameSession(got, stale); d != "" {
 		t.Fatalf("save after the take: %s", d)
 	}
+	// Long owners of one length, differing in their last byte only; and
+	// an owner that is a prefix of the other.
+	long := strings.Repeat("o", 40)
+	for _, other := range []string{long[:39] + "x", long[:39], long + "o", strings.Repeat("p", 200)} {
+		pid := uniquePID("long")
+		held := session(pid, long)
+		if err := s.Save(ctx, held, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx, session(pid, other), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, pid, other); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Take(ctx, pid)
+		if err != nil {
+			t.Fatalf("owner %q, then owner %q's save and delete: %v", long, other, err)
+		}
+		if d := sameSession(got, held); d != "" {
+			t.Fatalf("owner %q, then owner %q's save: %s", long, other, d)
+		}
+	}
 }
 
 func storeOwnerDelete(t *testing.T, s adapter.RecoveryStore) {
