@@ -383,6 +383,7 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
+// String formats the id as Redis does.
 func (a streamID) String() string {
 	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
 }
