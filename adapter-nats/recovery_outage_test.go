@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,30 +49,7 @@ func TestRecoveryStoreOutage(t *testing.T) {
 		}
 		return nil
 	})
-	calls := map[string]func(ctx context.Context) error{
-		"Append": func(ctx context.Context) error {
-			_, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["during"]`)})
-			return err
-		},
-		"Head":  func(ctx context.Context) error { _, err := s.Head(ctx, "/"); return err },
-		"Since": func(ctx context.Context) error { _, err := s.Since(ctx, "/", before, nil, 10); return err },
-		"Save": func(ctx context.Context) error {
-			return s.Save(ctx, adapter.Session{PID: "q", Owner: "o"}, time.Minute)
-		},
-		"Take":   func(ctx context.Context) error { _, err := s.Take(ctx, "p"); return err },
-		"Delete": func(ctx context.Context) error { return s.Delete(ctx, "p", "o") },
-	}
-	for name, call := range calls {
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		err := call(cctx)
-		cancel()
-		if err == nil || errors.Is(err, adapter.ErrNoSession) || errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("%s with NATS down: %v, want a connection error", name, err)
-		}
-		if !strings.HasPrefix(err.Error(), "nats recovery store: ") {
-			t.Fatalf("%s with NATS down: error %q does not name the store", name, err)
-		}
-	}
+	adaptertest.CheckStoreDown(t, s, "nats recovery store: ", before, 500*time.Millisecond)
 
 	startNATS(t, port, "-js", "-sd", dir)
 	adaptertest.Eventually(t, "the store answers again", func() error {

@@ -128,17 +128,7 @@ func TestRecoveryStoreStreamRecreated(t *testing.T) {
 	}
 	// The first store's offsets are good again once it read the new
 	// stream's info.
-	h, err := s.Head(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["next"]`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := again.Since(ctx, "/", h, nil, 10); err != nil || len(got) != 1 || got[0].Offset != next {
-		t.Fatalf("Since(head of the new stream): %v, %v", got, err)
-	}
+	adaptertest.CheckHeadAppend(t, s, again)
 }
 
 func TestRecoveryStoreTTLLongerThanBucket(t *testing.T) {

@@ -754,3 +754,57 @@ func AppendEvents(t testing.TB, s adapter.RecoveryStore, nsp string, n, pad int)
 	}
 	return offs
 }
+
+// StoreCalls are one call of each method of s (the session pid "p" of
+// owner "o", events of "/" after offset), by method name, for checks of a
+// store whose broker is down or back.
+func StoreCalls(s adapter.RecoveryStore, offset string) map[string]func(ctx context.Context) error {
+	return map[string]func(ctx context.Context) error{
+		"Append": func(ctx context.Context) error {
+			_, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["call"]`)})
+			return err
+		},
+		"Head":  func(ctx context.Context) error { _, err := s.Head(ctx, "/"); return err },
+		"Since": func(ctx context.Context) error { _, err := s.Since(ctx, "/", offset, nil, 10); return err },
+		"Save": func(ctx context.Context) error {
+			return s.Save(ctx, adapter.Session{PID: "q", Owner: "o"}, time.Minute)
+		},
+		"Take":   func(ctx context.Context) error { _, err := s.Take(ctx, "p"); return err },
+		"Delete": func(ctx context.Context) error { return s.Delete(ctx, "p", "o") },
+	}
+}
+
+// CheckStoreDown runs StoreCalls on s while its broker is unreachable:
+// each must fail within timeout with an error that starts with prefix and
+// is not one of a store's answers (no session, offset gone). It returns
+// the errors by method name.
+func CheckStoreDown(t *testing.T, s adapter.RecoveryStore, prefix, offset string, timeout time.Duration) map[string]error {
+	t.Helper()
+	errs := make(map[string]error)
+	for name, call := range StoreCalls(s, offset) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := call(ctx)
+		cancel()
+		if err == nil || errors.Is(err, adapter.ErrNoSession) || errors.Is(err, adapter.ErrOffsetGone) || errors.Is(err, adapter.ErrTooManyMissed) {
+			t.Fatalf("%s with the broker down: %v, want a connection error", name, err)
+		}
+		if !strings.HasPrefix(err.Error(), prefix) {
+			t.Fatalf("%s with the broker down: error %q does not start with %q", name, err, prefix)
+		}
+		errs[name] = err
+	}
+	return errs
+}
+
+// CheckHeadAppend takes a Head of writer, appends an event to it, and
+// checks that reader's Since from that head returns exactly the event
+// (reader may be writer, or another store on the same log).
+func CheckHeadAppend(t *testing.T, writer, reader adapter.RecoveryStore) {
+	t.Helper()
+	ctx := storeCtx(t)
+	head := mustHead(ctx, t, writer, "/")
+	next := mustAppend(ctx, t, writer, "/", storedEvent("next", 1))
+	if got := mustSince(ctx, t, reader, "/", head, nil, 10); len(got) != 1 || got[0].Offset != next {
+		t.Fatalf("Since(head %q) = %d packets, want the one appended after it (%q)", head, len(got), next)
+	}
+}
