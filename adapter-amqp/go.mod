@@ -23,6 +23,7 @@ require (
 
 replace (
 	github.com/siogate/siogate/adapter => ../adapter
+	github.com/siogate/siogate/adapter-redis => ../adapter-redis
 	github.com/siogate/siogate/emitter => ../emitter
 	github.com/siogate/siogate/protocol => ../protocol
 )
