@@ -152,7 +152,9 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	c.replied = make(chan struct{}, 1)
 	c.events = make(chan func(), serverEventQueue)
 	go c.runServerEvents() // not waited for by Close: a handler may hang
-	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
+	// One publish may take a while (a broker confirming a large message
+	// under load); giving up early would send it again.
+	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
 	var octx context.Context
 	octx, c.outEnd = context.WithCancel(context.Background())
 	c.outWG.Add(1)
