@@ -357,7 +357,11 @@ func (c *Cluster) awaitBroker(ctx context.Context) bool {
 }
 
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
-	r.UID = c.uid
+	// The responder's uid serves counting by heartbeat and answers in
+	// parts; elsewhere (Redis, with Node peers) responses keep Node's shape.
+	if !c.counts() || r.Parts > 0 {
+		r.UID = c.uid
+	}
 	data, err := wire.EncodeResponse(r)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)

@@ -1216,6 +1216,11 @@ func wireShape(data []byte) (shape, uid, requestID string, typ int) {
 		if f, ok := v.get("type").(float64); ok {
 			typ = int(f)
 		}
+		if typ == 5 {
+			// siogate's fetch requests add "parts": true (answers in
+			// parts, package adapter/wire), which Node ignores.
+			v.drop("parts")
+		}
 		return "json" + v.shape(""), uid, requestID, typ
 	}
 	d := msgpack.NewDecoder(bytes.NewReader(data))
@@ -1368,6 +1373,15 @@ func (o *orderedJSON) get(k string) any {
 		return nil
 	}
 	return o.obj[k].val
+}
+
+// drop removes key k from an object.
+func (o *orderedJSON) drop(k string) {
+	if o.kind != 'o' {
+		return
+	}
+	delete(o.obj, k)
+	o.keys = slices.DeleteFunc(o.keys, func(x string) bool { return x == k })
 }
 
 // shape writes the structure; the contents of headers, query, auth and
