@@ -1036,6 +1036,8 @@ func TestRedisInterop(t *testing.T) {
 		if err != nil || len(answers) != 1 {
 			t.Errorf("siogate To(r2).Except(a2).EmitWithAck = %d answers, %v; want n2's only", len(answers), err)
 		}
+		// n2's answer may come back before the client driver's log line.
+		c.clients.log.wait(t, "n2 logs ask-go-r2", fields("ev", "event", "name", "n2", "event", "ask-go-r2"))
 		if got := c.received("n2", "ask-go-r2"); len(got) != 1 || !reflect.DeepEqual(got[0], []any{bin("09")}) {
 			t.Errorf("n2 got ask-go-r2 %v", got)
 		}
