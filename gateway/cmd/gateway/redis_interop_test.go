@@ -1062,6 +1062,21 @@ func TestRedisInterop(t *testing.T) {
 				t.Errorf("%s disconnect reason %v", n, m["reason"])
 			}
 		}
+		// With close: Node's server sends DISCONNECT before it closes the
+		// connection, and so must siogate, whoever asks: the client sees
+		// "io server disconnect" and stays away.
+		c.connect("dc", c.b.url, "/")
+		c.connect("dm", c.nodeURL, "/")
+		c.nodeSrv.call(t, map[string]any{"cmd": "disconnectSockets", "to": c.sids["dc"], "close": true})
+		if m := c.clients.log.wait(t, "dc closed by Node", fields("ev", "disconnect", "name", "dc")); m["reason"] != "io server disconnect" {
+			t.Errorf("dc (siogate socket, closed by Node) reason %v, want io server disconnect", m["reason"])
+		}
+		if err := c.a.srv.Of("/").In(c.sids["dm"]).DisconnectSockets(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		if m := c.clients.log.wait(t, "dm closed by siogate", fields("ev", "disconnect", "name", "dm")); m["reason"] != "io server disconnect" {
+			t.Errorf("dm (Node socket, closed by siogate) reason %v, want io server disconnect", m["reason"])
+		}
 		time.Sleep(redisInteropSettle)
 		for _, n := range c.all() {
 			if d := c.clients.log.all(fields("ev", "disconnect", "name", n)); len(d) > 0 {
