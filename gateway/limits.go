@@ -103,7 +103,7 @@ func (b *bucket) take(now time.Time, rate float64, burst int) bool {
 // limitLog logs refusals, one line per kind a second at most.
 type limitLog struct {
 	mu    sync.Mutex
-	kinds map[string]*limitLogKind
+	kinds map[Limit]*limitLogKind
 }
 
 type limitLogKind struct {
@@ -111,12 +111,15 @@ type limitLogKind struct {
 	suppressed int
 }
 
-func (s *Server) limitHit(kind string, attrs ...any) {
+func (s *Server) limitHit(kind Limit, attrs ...any) {
+	if m := s.meterOf(); m != nil {
+		m.LimitHit(kind)
+	}
 	l := &s.limits
 	now := time.Now()
 	l.mu.Lock()
 	if l.kinds == nil {
-		l.kinds = make(map[string]*limitLogKind)
+		l.kinds = make(map[Limit]*limitLogKind)
 	}
 	k := l.kinds[kind]
 	if k == nil {
@@ -131,7 +134,7 @@ func (s *Server) limitHit(kind string, attrs ...any) {
 	suppressed := k.suppressed
 	k.last, k.suppressed = now, 0
 	l.mu.Unlock()
-	s.log.Warn("gateway: refused ("+kind+")", append(attrs, "refused_since_last_line", suppressed)...)
+	s.log.Warn("gateway: refused ("+string(kind)+")", append(attrs, "refused_since_last_line", suppressed)...)
 }
 
 // allowEvent spends a token of the socket's event bucket.

@@ -140,6 +140,7 @@ type Server struct {
 	keep *keeper
 
 	draining atomic.Bool
+	meter    atomic.Pointer[meterRef]
 	limits   limitLog
 	gate     handshakeGate
 	dynamics int // namespaces created for clients, alive; guarded by mu

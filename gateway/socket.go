@@ -592,7 +592,14 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 		// servers do; the client's callback times out.
 		return
 	}
-	res := s.runHandler(h, e)
+	var res []any
+	if m := s.ns.srv.meterOf(); m != nil {
+		start := time.Now()
+		res = s.runHandler(h, e)
+		m.HandlerDone(s, e.Name, time.Since(start))
+	} else {
+		res = s.runHandler(h, e)
+	}
 	if e.hasID {
 		_ = e.Ack(res...)
 	}

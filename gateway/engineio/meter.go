@@ -1,0 +1,143 @@
+package engineio
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Meter hears what a server counts for metrics: refused requests,
+// upgrades, and the packets and bytes that cross the transports. Its
+// methods are called synchronously where the thing happens, from many
+// goroutines at once, and must not block. With no meter set (the
+// default) the server skips them at the cost of one atomic load.
+type Meter interface {
+	// Refused is called for each request answered with an error: cause
+	// is one of the Refusal constants, status the HTTP status sent.
+	Refused(r *http.Request, cause Refusal, status int)
+	// Upgraded is called when a session moves from polling to websocket.
+	Upgraded(s *Session)
+	// Received is called for each packet read from a client, with the
+	// size of its payload.
+	Received(bytes int)
+	// Sent is called for each batch of packets written to a client (one
+	// WebSocket write or one polling response), with their count and
+	// payload bytes.
+	Sent(packets, bytes int)
+}
+
+// Refusal names why a request was refused; the values are fit for a
+// metric label and a log line.
+type Refusal string
+
+// The causes of refused requests.
+const (
+	// RefusedCORS: the Origin is not allowed (HTTP 400).
+	RefusedCORS Refusal = "cors"
+	// RefusedUnknownTransport: missing, unknown or disabled transport.
+	RefusedUnknownTransport Refusal = "unknown_transport"
+	// RefusedUnknownSID: no open session has the request's sid.
+	RefusedUnknownSID Refusal = "unknown_sid"
+	// RefusedBadHandshakeMethod: a handshake that is not a GET.
+	RefusedBadHandshakeMethod Refusal = "bad_handshake_method"
+	// RefusedBadRequest: any other malformed request (websocket transport
+	// without an upgrade, a bad method, a request the session's state
+	// does not allow, a payload that does not decode).
+	RefusedBadRequest Refusal = "bad_request"
+	// RefusedForbidden: Config.AllowRequest said no (HTTP 403, or the
+	// code its *Error chose).
+	RefusedForbidden Refusal = "forbidden"
+	// RefusedProtocolVersion: EIO is not 4.
+	RefusedProtocolVersion Refusal = "unsupported_protocol_version"
+	// RefusedPayloadTooLarge: a polling POST over Config.MaxPayload
+	// (HTTP 413).
+	RefusedPayloadTooLarge Refusal = "payload_too_large"
+)
+
+// refusalOf maps an error code to its cause.
+func refusalOf(c ErrorCode) Refusal {
+	switch c {
+	case CodeUnknownTransport:
+		return RefusedUnknownTransport
+	case CodeUnknownSID:
+		return RefusedUnknownSID
+	case CodeBadHandshakeMethod:
+		return RefusedBadHandshakeMethod
+	case CodeForbidden:
+		return RefusedForbidden
+	case CodeUnsupportedProtocolVersion:
+		return RefusedProtocolVersion
+	}
+	return RefusedBadRequest
+}
+
+// meterBox holds a server's meter; nil when none is set.
+type meterBox struct{ p atomic.Pointer[meterRef] }
+
+type meterRef struct{ m Meter }
+
+// SetMeter sets the server's meter; nil removes it.
+func (s *Server) SetMeter(m Meter) {
+	if m == nil {
+		s.meter.p.Store(nil)
+		return
+	}
+	s.meter.p.Store(&meterRef{m})
+}
+
+// m returns the meter, or nil.
+func (b *meterBox) m() Meter {
+	if r := b.p.Load(); r != nil {
+		return r.m
+	}
+	return nil
+}
+
+// refusalLog logs refused requests, at most one line per cause a second,
+// each with the count of refusals of that cause left unlogged since the
+// previous line.
+type refusalLog struct {
+	mu     sync.Mutex
+	causes map[Refusal]*refusalLogCause
+}
+
+type refusalLogCause struct {
+	last       time.Time
+	suppressed int
+}
+
+// refused logs and counts a refused request; why is the detail logged.
+func (s *Server) refused(r *http.Request, cause Refusal, status int, why string) {
+	if m := s.meter.m(); m != nil {
+		m.Refused(r, cause, status)
+	}
+	log := s.cfg.Logger
+	level := s.cfg.RefusalLogLevel
+	if !log.Enabled(context.Background(), level) {
+		return
+	}
+	now := time.Now()
+	l := &s.refusals
+	l.mu.Lock()
+	if l.causes == nil {
+		l.causes = make(map[Refusal]*refusalLogCause)
+	}
+	c := l.causes[cause]
+	if c == nil {
+		c = &refusalLogCause{}
+		l.causes[cause] = c
+	}
+	if now.Sub(c.last) < time.Second {
+		c.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := c.suppressed
+	c.last, c.suppressed = now, 0
+	l.mu.Unlock()
+	log.Log(context.Background(), level, "engineio: request refused",
+		"cause", string(cause), "status", status, "why", why, "remote", r.RemoteAddr,
+		"method", r.Method, "refused_since_last_line", suppressed)
+}
