@@ -143,6 +143,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.publishErrs = counter("adapter_publish_errors_total", "Publish attempts the broker refused (the message is retried).")
 	m.received = counter("adapter_received_total", "Messages delivered by the broker to this node.")
 	m.outboxDrops = counter("adapter_outbox_dropped_total", "Messages for the other nodes dropped because the outbound queue was full.")
+	m.initSeries()
 	cs := []prometheus.Collector{
 		m.connects, m.disconnects, m.upgrades, m.refusals, m.packetsIn, m.bytesIn, m.packetsOut, m.bytesOut,
 		m.fanOut, m.limits, m.handlers, m.recoveries, m.requests, m.timeouts, m.published, m.publishErrs,
