@@ -7,8 +7,8 @@ import "time"
 // attempts. Its methods are called synchronously, from many goroutines at
 // once, and must not block. With no meter set (the default) the server
 // skips them at the cost of one atomic load. The engine's own counts
-// (refused requests, packets, bytes) go to an engineio.Meter, set with
-// Engine().SetMeter.
+// (refused requests, packets, bytes) go to an engineio.Meter, added with
+// Engine().AddMeter.
 type Meter interface {
 	// LimitHit is called for every refusal of a Limits limit and for
 	// every handshake refused while draining; kind is one of the Limit
@@ -65,7 +65,8 @@ const (
 
 type meterRef struct{ m Meter }
 
-// SetMeter sets the server's meter; nil removes it.
+// SetMeter sets the server's meter, replacing the one set before; nil
+// removes it. (The engine takes several: Engine().AddMeter.)
 func (s *Server) SetMeter(m Meter) {
 	if m == nil {
 		s.meter.Store(nil)

@@ -224,7 +224,11 @@ type Admin struct {
 	started  time.Time
 	features []string
 	stopObs  func()
-	logins   *loginThrottle
+	// traffic counts packets and bytes through an engineio.Meter,
+	// removed by stopMeter.
+	traffic   adminTraffic
+	stopMeter func()
+	logins    *loginThrottle
 
 	mu       sync.Mutex
 	queue    []adminReport
@@ -340,6 +344,7 @@ func Instrument(s *gateway.Server, opts Options) (*Admin, error) {
 	ns.On("leave", a.command(a.cmdLeave))
 	ns.On("_disconnect", a.command(a.cmdDisconnect))
 	a.stopObs = s.Observe(adminObserver{a})
+	a.stopMeter = s.Engine().AddMeter(adminMeter{&a.traffic})
 	go a.run()
 	return a, nil
 }
@@ -354,6 +359,7 @@ func (a *Admin) Namespace() *gateway.Namespace { return a.ns }
 func (a *Admin) Close() {
 	a.closeOnce.Do(func() {
 		a.stopObs()
+		a.stopMeter()
 		a.mu.Lock()
 		a.closed = true
 		a.mu.Unlock()
@@ -957,6 +963,7 @@ func (a *Admin) stats(take bool) adminStats {
 	st.AggregatedEvents = []adminAgg{}
 	if take {
 		a.mu.Lock()
+		a.takeTrafficLocked()
 		for k, n := range a.agg {
 			st.AggregatedEvents = append(st.AggregatedEvents, adminAgg{Timestamp: k.at, Type: k.typ, SubType: k.sub, Count: n})
 		}

@@ -11,7 +11,7 @@ import (
 // Meter hears what a server counts for metrics: refused requests,
 // upgrades, and the packets and bytes that cross the transports. Its
 // methods are called synchronously where the thing happens, from many
-// goroutines at once, and must not block. With no meter set (the
+// goroutines at once, and must not block. With no meter added (the
 // default) the server skips them at the cost of one atomic load.
 type Meter interface {
 	// Refused is called for each request answered with an error: cause
@@ -73,26 +73,103 @@ func refusalOf(c ErrorCode) Refusal {
 	return RefusedBadRequest
 }
 
-// meterBox holds a server's meter; nil when none is set.
-type meterBox struct{ p atomic.Pointer[meterRef] }
-
-type meterRef struct{ m Meter }
-
-// SetMeter sets the server's meter; nil removes it.
-func (s *Server) SetMeter(m Meter) {
-	if m == nil {
-		s.meter.p.Store(nil)
-		return
-	}
-	s.meter.p.Store(&meterRef{m})
+// meterBox holds a server's meters: nil when there are none, else one
+// Meter (a fan-out when there are several), copied on write.
+type meterBox struct {
+	mu sync.Mutex // serializes writers
+	p  atomic.Pointer[meterRef]
 }
 
-// m returns the meter, or nil.
+type meterRef struct {
+	m    Meter         // what the hooks call
+	list []*meterEntry // the meters added, each once
+}
+
+// meterEntry gives each added meter an identity of its own, so that any
+// Meter, comparable or not, can be removed.
+type meterEntry struct{ m Meter }
+
+// AddMeter adds m to the server's meters and returns the function that
+// removes it.
+func (s *Server) AddMeter(m Meter) (remove func()) {
+	b := &s.meter
+	e := &meterEntry{m}
+	b.mu.Lock()
+	b.set(append(b.list(), e))
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			list := b.list()
+			for i, x := range list {
+				if x == e {
+					b.set(append(list[:i:i], list[i+1:]...))
+					return
+				}
+			}
+		})
+	}
+}
+
+// list returns a copy of the entries; b.mu is held.
+func (b *meterBox) list() []*meterEntry {
+	if r := b.p.Load(); r != nil {
+		return append([]*meterEntry(nil), r.list...)
+	}
+	return nil
+}
+
+// set installs list; b.mu is held.
+func (b *meterBox) set(list []*meterEntry) {
+	switch len(list) {
+	case 0:
+		b.p.Store(nil)
+	case 1:
+		b.p.Store(&meterRef{m: list[0].m, list: list})
+	default:
+		ms := make(meters, len(list))
+		for i, e := range list {
+			ms[i] = e.m
+		}
+		b.p.Store(&meterRef{m: ms, list: list})
+	}
+}
+
+// m returns the meter to call, or nil.
 func (b *meterBox) m() Meter {
 	if r := b.p.Load(); r != nil {
 		return r.m
 	}
 	return nil
+}
+
+// meters calls several meters in turn.
+type meters []Meter
+
+func (ms meters) Refused(r *http.Request, cause Refusal, status int) {
+	for _, m := range ms {
+		m.Refused(r, cause, status)
+	}
+}
+
+func (ms meters) Upgraded(s *Session) {
+	for _, m := range ms {
+		m.Upgraded(s)
+	}
+}
+
+func (ms meters) Received(bytes int) {
+	for _, m := range ms {
+		m.Received(bytes)
+	}
+}
+
+func (ms meters) Sent(packets, bytes int) {
+	for _, m := range ms {
+		m.Sent(packets, bytes)
+	}
 }
 
 // refusalLog logs refused requests, at most one line per cause a second,

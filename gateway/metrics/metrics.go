@@ -166,20 +166,20 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	return m, nil
 }
 
-// Attach makes m count srv's activity: it registers an Observer and sets
-// the server's and its engine's meters (replacing any others). The
-// returned function detaches it.
+// Attach makes m count srv's activity: it registers an Observer, adds a
+// meter to its engine and sets the server's meter (replacing another).
+// The returned function detaches it.
 func (m *Metrics) Attach(srv *gateway.Server) (detach func()) {
 	stop := srv.Observe(observer{m})
 	srv.SetMeter(serverMeter{m})
-	srv.Engine().SetMeter(engineMeter{m})
+	removeMeter := srv.Engine().AddMeter(engineMeter{m})
 	m.mu.Lock()
 	m.servers = append(m.servers, srv)
 	m.mu.Unlock()
 	return func() {
 		stop()
 		srv.SetMeter(nil)
-		srv.Engine().SetMeter(nil)
+		removeMeter()
 		m.mu.Lock()
 		m.servers = slices.DeleteFunc(m.servers, func(s *gateway.Server) bool { return s == srv })
 		m.mu.Unlock()
