@@ -100,41 +100,15 @@ func (b *bucket) take(now time.Time, rate float64, burst int) bool {
 	return true
 }
 
-// limitLog logs refusals, one line per kind a second at most.
-type limitLog struct {
-	mu    sync.Mutex
-	kinds map[Limit]*limitLogKind
-}
-
-type limitLogKind struct {
-	last       time.Time
-	suppressed int
-}
-
+// limitHit tells the meter of a refusal by a limit and logs it, one line
+// per kind a second at most, with the count of refusals left out.
 func (s *Server) limitHit(kind Limit, attrs ...any) {
 	if m := s.meterOf(); m != nil {
 		m.LimitHit(kind)
 	}
-	l := &s.limits
-	now := time.Now()
-	l.mu.Lock()
-	if l.kinds == nil {
-		l.kinds = make(map[Limit]*limitLogKind)
+	if ok, suppressed := s.limits.Allow(kind, time.Now()); ok {
+		s.log.Warn("gateway: refused ("+string(kind)+")", append(attrs, "refused_since_last_line", suppressed)...)
 	}
-	k := l.kinds[kind]
-	if k == nil {
-		k = &limitLogKind{}
-		l.kinds[kind] = k
-	}
-	if now.Sub(k.last) < time.Second {
-		k.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := k.suppressed
-	k.last, k.suppressed = now, 0
-	l.mu.Unlock()
-	s.log.Warn("gateway: refused ("+string(kind)+")", append(attrs, "refused_since_last_line", suppressed)...)
 }
 
 // allowEvent spends a token of the socket's event bucket.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/siogate/siogate/adapter"
 	"github.com/siogate/siogate/gateway/engineio"
+	"github.com/siogate/siogate/gateway/internal/ratelog"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
@@ -141,7 +142,7 @@ type Server struct {
 
 	draining atomic.Bool
 	meter    atomic.Pointer[meterRef]
-	limits   limitLog
+	limits   ratelog.Limiter[Limit] // refusals logged
 	gate     handshakeGate
 	dynamics int // namespaces created for clients, alive; guarded by mu
 }

@@ -172,19 +172,6 @@ func (ms meters) Sent(packets, bytes int) {
 	}
 }
 
-// refusalLog logs refused requests, at most one line per cause a second,
-// each with the count of refusals of that cause left unlogged since the
-// previous line.
-type refusalLog struct {
-	mu     sync.Mutex
-	causes map[Refusal]*refusalLogCause
-}
-
-type refusalLogCause struct {
-	last       time.Time
-	suppressed int
-}
-
 // refused logs and counts a refused request; why is the detail logged.
 func (s *Server) refused(r *http.Request, cause Refusal, status int, why string) {
 	if m := s.meter.m(); m != nil {
@@ -195,25 +182,11 @@ func (s *Server) refused(r *http.Request, cause Refusal, status int, why string)
 	if !log.Enabled(context.Background(), level) {
 		return
 	}
-	now := time.Now()
-	l := &s.refusals
-	l.mu.Lock()
-	if l.causes == nil {
-		l.causes = make(map[Refusal]*refusalLogCause)
-	}
-	c := l.causes[cause]
-	if c == nil {
-		c = &refusalLogCause{}
-		l.causes[cause] = c
-	}
-	if now.Sub(c.last) < time.Second {
-		c.suppressed++
-		l.mu.Unlock()
+	// At most one line per cause a second, with the count left out.
+	ok, suppressed := s.refusals.Allow(cause, time.Now())
+	if !ok {
 		return
 	}
-	suppressed := c.suppressed
-	c.last, c.suppressed = now, 0
-	l.mu.Unlock()
 	log.Log(context.Background(), level, "engineio: request refused",
 		"cause", string(cause), "status", status, "why", why, "remote", r.RemoteAddr,
 		"method", r.Method, "refused_since_last_line", suppressed)

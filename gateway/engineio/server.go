@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/siogate/siogate/gateway/internal/ratelog"
 	eio "github.com/siogate/siogate/protocol/engineio"
 )
 
@@ -68,7 +69,7 @@ type Server struct {
 	frames    frameWriters   // scratch space of WebSocket writes
 	stats     serverStats
 	meter     meterBox
-	refusals  refusalLog
+	refusals  ratelog.Limiter[Refusal] // refused requests logged
 }
 
 // Stats counts the sessions and requests a server cut for misbehaving,
