@@ -4,16 +4,20 @@ go 1.26.0
 
 require (
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
+	github.com/redis/go-redis/v9 v9.17.2
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/siogate/siogate/adapter v0.0.0
+	github.com/siogate/siogate/adapter-redis v0.0.0
 	github.com/siogate/siogate/emitter v0.0.0
 	github.com/siogate/siogate/protocol v0.0.0
+	github.com/vmihailenco/msgpack/v5 v5.4.1
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
 	github.com/pierrec/lz4/v4 v4.1.15 // indirect
-	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 )
 

@@ -73,6 +73,7 @@ type Broker struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
+	hub    hub // the one subscribing connection of every subscription
 }
 
 var (
@@ -83,6 +84,7 @@ var (
 // NewBroker connects to Redis (see Options) and checks that it answers.
 func NewBroker(opts Options) (*Broker, error) {
 	b := &Broker{client: opts.Client, log: opts.Logger, stop: make(chan struct{})}
+	b.hub.b = b
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,8 +131,10 @@ func (b *Broker) NumSub(ctx context.Context, channel string) (int, error) {
 
 // Subscribe subscribes to the channels and, with PSUBSCRIBE, to the
 // prefixes. A channel that a prefix already covers is not subscribed
-// again, so each message arrives once. go-redis reconnects and
-// resubscribes by itself after an outage.
+// again, so each message arrives once. Every subscription of the broker
+// shares one Redis connection and one reading goroutine, however many
+// namespaces subscribe (see hub); go-redis reconnects and resubscribes by
+// itself after an outage.
 func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Closer, error) {
 	var exact []string
 	for _, c := range sub.Channels {
@@ -148,45 +152,7 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 	for i, p := range sub.Prefixes {
 		patterns[i] = escapeGlob(p) + "*"
 	}
-	ps := b.client.Subscribe(ctx)
-	// go-redis records the channels and patterns even when Redis cannot be
-	// reached, and subscribes them when it reconnects: an outage at
-	// subscription time is logged, not fatal, so that the subscriber joins
-	// the cluster once Redis is back.
-	var err error
-	if len(exact) > 0 {
-		err = ps.Subscribe(ctx, exact...)
-	}
-	if len(patterns) > 0 {
-		if perr := ps.PSubscribe(ctx, patterns...); err == nil {
-			err = perr
-		}
-	}
-	// Wait for the confirmations, so that messages published after
-	// Subscribe returns are not missed.
-	for i := 0; err == nil && i < len(exact)+len(patterns); i++ {
-		_, err = ps.Receive(ctx)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			_ = ps.Close()
-			return nil, fmt.Errorf("redisadapter: subscribe: %w", err)
-		}
-		b.log.Warn("redisadapter: Redis unreachable at subscription; subscribing when it returns", "err", err)
-	}
-	done := make(chan struct{})
-	msgs := ps.Channel(redis.WithChannelSize(4096))
-	go func() {
-		defer close(done)
-		for m := range msgs {
-			sub.Deliver(m.Channel, []byte(m.Payload))
-		}
-	}()
-	return closerFunc(func() error {
-		err := ps.Close()
-		<-done
-		return err
-	}), nil
+	return b.hub.add(ctx, &hubSub{deliver: sub.Deliver, exact: exact, patterns: patterns})
 }
 
 type closerFunc func() error
@@ -237,6 +203,7 @@ func (b *Broker) Close() error {
 	b.once.Do(func() {
 		close(b.stop)
 		b.wg.Wait()
+		b.hub.close()
 		if b.own {
 			err = b.client.Close()
 		}

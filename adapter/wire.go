@@ -23,7 +23,7 @@ func toWireOpts(o BroadcastOptions) wire.Opts {
 func fromWireOpts(w wire.Opts) BroadcastOptions {
 	o := BroadcastOptions{Rooms: w.Rooms, Except: w.Except}
 	o.Flags.Volatile = w.Flag("volatile")
-	o.Flags.Compress = w.Flag("compress")
+	o.Flags.Compress = w.Compress()
 	return o
 }
 

@@ -40,13 +40,13 @@ type Options struct {
 // narrowing method returns a new Emitter; the zero-rooms Emitter targets
 // every socket of the namespace.
 type Emitter struct {
-	pub      Publisher
-	prefix   string
-	nsp      string
-	rooms    []string
-	except   []string
-	volatile bool
-	compress bool
+	pub        Publisher
+	prefix     string
+	nsp        string
+	rooms      []string
+	except     []string
+	volatile   bool
+	noCompress bool // Compress(false): compression is on by default, as in Node
 }
 
 // New returns an emitter for the main namespace "/".
@@ -87,9 +87,10 @@ func (e Emitter) Volatile() Emitter {
 	return e
 }
 
-// Compress sets the compression flag.
+// Compress sets whether the event may be compressed (default true, as
+// Node's emitter).
 func (e Emitter) Compress(on bool) Emitter {
-	e.compress = on
+	e.noCompress = !on
 	return e
 }
 
@@ -99,7 +100,7 @@ var ErrReserved = errors.New("emitter: reserved event name")
 var reserved = []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 
 func (e Emitter) opts() wire.Opts {
-	return wire.NewOpts(e.rooms, e.except, e.volatile, e.compress)
+	return wire.NewOpts(e.rooms, e.except, e.volatile, !e.noCompress)
 }
 
 func (e Emitter) channels() wire.Channels { return wire.ChannelsFor(e.prefix, e.nsp) }

@@ -82,16 +82,25 @@ type Opts struct {
 }
 
 // NewOpts returns the options selecting rooms minus except, with the
-// volatile and compress flags when set.
+// volatile flag when set. Compression is on unless said otherwise, as in
+// Node: the compress flag travels only as false (Node sends flags {} for
+// a plain emit, and reads a missing compress as true).
 func NewOpts(rooms, except []string, volatile, compress bool) Opts {
 	o := Opts{Rooms: NonNil(rooms), Except: NonNil(except), Flags: map[string]any{}}
 	if volatile {
 		o.Flags["volatile"] = true
 	}
-	if compress {
-		o.Flags["compress"] = true
+	if !compress {
+		o.Flags["compress"] = false
 	}
 	return o
+}
+
+// Compress reports whether the options allow compression: unless the
+// compress flag is false.
+func (o Opts) Compress() bool {
+	v, ok := o.Flags["compress"].(bool)
+	return !ok || v
 }
 
 // Flag reports whether a boolean flag is set.

@@ -27,7 +27,7 @@ func TestBroadcastUID(t *testing.T) {
 		t.Fatalf("uid = %q, %v; want node-1", uid, err)
 	}
 	uid2, wp2, o, err := wire.DecodeBroadcast(data)
-	if err != nil || uid2 != "node-1" || !o.Flag("volatile") || o.Flag("compress") || len(wp2.Data) != 3 {
+	if err != nil || uid2 != "node-1" || !o.Flag("volatile") || o.Compress() || len(wp2.Data) != 3 {
 		t.Fatalf("DecodeBroadcast = %q %v %v, %v", uid2, wp2, o, err)
 	}
 	// [uid, <not a packet>, <not options>]: the uid still reads.

@@ -35,7 +35,9 @@ import (
 // The engine sets its own deadline on a polling POST's body, PingTimeout
 // (a body that never ends is cut, the session closed with
 // ReasonTransportError, Stats.BodyTimeouts counted), and cuts it at once
-// when the session ends. None of the server's timeouts applies to a
+// when the session ends. It does so through http.ResponseController: a
+// middleware that wraps the ResponseWriter must let it through (an
+// Unwrap method), or only the server's ReadTimeout bounds the body. None of the server's timeouts applies to a
 // WebSocket: net/http clears the deadlines of the connection it hands
 // over, the WebSocket handshake has its own 10s bound, and the heartbeat
 // (PingInterval, PingTimeout) then closes a connection that goes silent.

@@ -82,6 +82,16 @@ func dialRawPath(t testing.TB, s *testServer, path string, extensions ...string)
 // read returns the next frame, failing on a close frame.
 func (c *rawWS) read(t testing.TB) rawFrame {
 	t.Helper()
+	f := c.readAny(t)
+	if f.op == 8 {
+		t.Fatalf("the server closed the connection: % x", f.payload)
+	}
+	return f
+}
+
+// readAny returns the next frame, whatever it is.
+func (c *rawWS) readAny(t testing.TB) rawFrame {
+	t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(waitFor))
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
@@ -108,9 +118,6 @@ func (c *rawWS) read(t testing.TB) rawFrame {
 	if _, err := io.ReadFull(c.br, f.payload); err != nil {
 		t.Fatalf("reading a %d byte payload: %v", n, err)
 	}
-	if f.op == 8 {
-		t.Fatalf("the server closed the connection: % x", f.payload)
-	}
 	return f
 }
 
@@ -124,13 +131,28 @@ func (c *rawWS) message(t testing.TB) (rawFrame, []byte) {
 	return f, inflate(t, f.payload)
 }
 
-// write sends one masked frame.
+// write sends one masked, final frame.
 func (c *rawWS) write(t testing.TB, op byte, compressed bool, payload []byte) {
 	t.Helper()
 	b0 := 0x80 | op
 	if compressed {
 		b0 |= 0x40
 	}
+	c.send(t, maskedFrame(b0, payload))
+}
+
+// send writes b, a frame or several.
+func (c *rawWS) send(t testing.TB, b []byte) {
+	t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(waitFor))
+	if _, err := c.conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// maskedFrame is a client's frame: first header byte b0 (FIN, RSV1,
+// opcode) and the payload, masked.
+func maskedFrame(b0 byte, payload []byte) []byte {
 	b := []byte{b0}
 	switch n := len(payload); {
 	case n < 126:
@@ -147,10 +169,7 @@ func (c *rawWS) write(t testing.TB, op byte, compressed bool, payload []byte) {
 	for i, x := range payload {
 		b = append(b, x^mask[i%4])
 	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := c.conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
+	return b
 }
 
 // open reads the Engine.IO open packet and returns the sid.

@@ -1,8 +1,6 @@
 package engineio_test
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +43,7 @@ func benchEcho(b *testing.B, check bool, msg []byte) {
 	t := &tally{}
 	t.cond.L = &t.mu
 	go t.drain(c.br)
-	frame := maskedText(msg)
+	frame := maskedFrame(0x81, msg) // a final text frame
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -58,27 +56,6 @@ func benchEcho(b *testing.B, check bool, msg []byte) {
 		}
 	}
 	t.wait(b.N)
-}
-
-// maskedText is a client's text frame carrying msg.
-func maskedText(msg []byte) []byte {
-	b := []byte{0x81}
-	switch n := len(msg); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	b = append(b, mask[:]...)
-	for i, x := range msg {
-		b = append(b, x^mask[i%4])
-	}
-	return b
 }
 
 // BenchmarkUTF8Valid is the check alone, on the payloads of

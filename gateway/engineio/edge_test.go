@@ -7,7 +7,6 @@ package engineio_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,63 +26,25 @@ import (
 // continuation.
 func (c *rawWS) writeFragment(t testing.TB, fin bool, op byte, payload []byte) {
 	t.Helper()
-	b0 := op
 	if fin {
-		b0 |= 0x80
+		op |= 0x80
 	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	b = append(b, mask[:]...)
-	for i, x := range payload {
-		b = append(b, x^mask[i%4])
-	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := c.conn.Write(b); err != nil {
-		t.Fatal(err)
-	}
+	c.send(t, maskedFrame(op, payload))
 }
 
 // closeCode reads frames until the server's close frame and returns its
 // status code.
 func (c *rawWS) closeCode(t testing.TB) uint16 {
 	t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(waitFor))
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(c.br, h[:]); err != nil {
-			t.Fatalf("connection ended without a close frame: %v", err)
+		f := c.readAny(t)
+		if f.op != 8 {
+			continue
 		}
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			_, _ = io.ReadFull(c.br, b[:])
-			n = int(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			_, _ = io.ReadFull(c.br, b[:])
-			n = int(binary.BigEndian.Uint64(b[:]))
+		if len(f.payload) < 2 {
+			t.Fatalf("close frame without a status: % x", f.payload)
 		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			t.Fatalf("reading a %d byte payload: %v", n, err)
-		}
-		if h[0]&0x0f == 8 {
-			if n < 2 {
-				t.Fatalf("close frame without a status: % x", payload)
-			}
-			return binary.BigEndian.Uint16(payload)
-		}
+		return binary.BigEndian.Uint16(f.payload)
 	}
 }
 
@@ -164,12 +125,7 @@ func TestInvalidUTF8WebSocket(t *testing.T) {
 			t.Fatalf("probe close status %d, want 1007", code)
 		}
 		// The polling session is not the probe's to end.
-		if code, body := s.post(t, sid, "4after"); code != 200 || body != "ok" {
-			t.Fatalf("POST after a bad probe: %d %q", code, body)
-		}
-		if code, body := s.get(t, sid); code != 200 || body != "4after" {
-			t.Fatalf("GET after a bad probe: %d %q", code, body)
-		}
+		s.pollEcho(t, sid, "after")
 	})
 }
 
@@ -189,11 +145,17 @@ func TestInvalidUTF8Polling(t *testing.T) {
 		t.Fatalf("Stats().InvalidUTF8 = %d, want 1", n)
 	}
 	// Binary packets travel base64 in a payload, which stays UTF-8.
-	if code, body := s.post(t, goodSID, "4héllo €\x1ebAQID"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
+	s.pollEcho(t, goodSID, "héllo €\x1ebAQID")
+}
+
+// pollEcho posts a message for sid and polls its echo.
+func (s *testServer) pollEcho(t *testing.T, sid, text string) {
+	t.Helper()
+	if code, body := s.post(t, sid, "4"+text); code != 200 || body != "ok" {
+		t.Fatalf("POST of %q for %s: HTTP %d %q", text, sid, code, body)
 	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4héllo €\x1ebAQID" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
+	if code, body := s.get(t, sid); code != 200 || body != "4"+text {
+		t.Fatalf("GET of the echo of %q for %s: HTTP %d %q", text, sid, code, body)
 	}
 }
 
@@ -242,12 +204,7 @@ func TestPostBodyTimeout(t *testing.T) {
 	bad := s.rec.session(t, badSID)
 	eventually(t, "the endless POST to be read", func() bool { return engineio.PostPending(bad) })
 	// The well-behaved client is served while the endless body is pending.
-	if code, body := s.post(t, goodSID, "4during"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4during" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "during")
 	resp := cutResponse(t, conn, br)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("endless POST answered HTTP %d, want 400", resp.StatusCode)
@@ -258,9 +215,7 @@ func TestPostBodyTimeout(t *testing.T) {
 	if n := s.srv.Stats().BodyTimeouts; n != 1 {
 		t.Fatalf("Stats().BodyTimeouts = %d, want 1", n)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session after: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 	if s.rec.isClosed(goodSID) {
 		t.Fatal("the well-behaved session was closed")
 	}
@@ -284,12 +239,7 @@ func TestPostStopsWhenSessionEnds(t *testing.T) {
 	if n := s.srv.Stats().BodyTimeouts; n != 0 {
 		t.Fatalf("Stats().BodyTimeouts = %d, want 0", n)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4after" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 }
 
 // bigMessage is a 64 KiB message packet's payload.
@@ -374,12 +324,7 @@ func TestQueueBytesPolling(t *testing.T) {
 	if code, _ := s.get(t, badSID); code != http.StatusBadRequest {
 		t.Fatalf("GET of the closed abuser: HTTP %d, want 400", code)
 	}
-	if code, body := s.post(t, goodSID, "4after"); code != 200 || body != "ok" {
-		t.Fatalf("POST of the well-behaved session: %d %q", code, body)
-	}
-	if code, body := s.get(t, goodSID); code != 200 || body != "4after" {
-		t.Fatalf("GET of the well-behaved session: %d %q", code, body)
-	}
+	s.pollEcho(t, goodSID, "after")
 }
 
 func TestQueueBytesOneLargeMessage(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/siogate/siogate/adapter"
 	amqpadapter "github.com/siogate/siogate/adapter-amqp"
 	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
@@ -51,7 +52,7 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this 127.0.0.1 address (empty: off)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	recovery := flag.Bool("recovery", false, "connection state recovery on (store: --recovery-store)")
-	recoveryStore := flag.String("recovery-store", "memory", "recovery store: memory")
+	recoveryStore := flag.String("recovery-store", "memory", "recovery store: memory, redis (at --redis-url) or nats (JetStream at --nats-url)")
 	flag.Parse()
 
 	var level slog.Level
@@ -111,7 +112,7 @@ func main() {
 	}
 	var rec gateway.RecoveryConfig
 	if *recovery {
-		store, err := benchStore(*recoveryStore, *prefix)
+		store, err := benchStore(*recoveryStore, *redisURL, *natsURL)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "benchnode:", err)
 			os.Exit(2)
@@ -140,11 +141,29 @@ func main() {
 	}
 }
 
-// benchStore opens the recovery store named by --recovery-store.
-func benchStore(name, prefix string) (adapter.RecoveryStore, error) {
+// benchStore opens the recovery store named by --recovery-store. Its
+// stream and bucket have fixed names, bounded in size, reused by every run
+// (a run reads only offsets it wrote), so runs leave one of each behind.
+func benchStore(name, redisURL, natsURL string) (adapter.RecoveryStore, error) {
 	switch name {
 	case "memory":
 		return adapter.NewMemoryStore(adapter.MemoryStoreOptions{}), nil
+	case "redis":
+		client, err := redisadapter.ClientFromURL(redisURL)
+		if err != nil {
+			return nil, err
+		}
+		return redisadapter.NewRecoveryStore(client, redisadapter.RecoveryStoreOptions{StreamName: "siogate-bench-recovery"}), nil
+	case "nats":
+		b, err := natsadapter.NewBroker(natsadapter.Options{URL: natsURL})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return natsadapter.NewRecoveryStore(ctx, b.Conn(), natsadapter.RecoveryStoreOptions{
+			Stream: "siogate_bench_recovery", Subject: "siogate.bench.recovery", Bucket: "siogate_bench_sessions", Storage: jetstream.MemoryStorage,
+		})
 	default:
 		return nil, fmt.Errorf("unknown --recovery-store %q", name)
 	}

@@ -95,7 +95,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.wsCompress, "ws-compression", false, "permessage-deflate on WebSocket for clients that offer it (messages of 1024 bytes and more)")
 	fs.BoolVar(&o.recovery, "recovery", false, "connection state recovery: clients that lose their connection get their session and missed events back")
 	fs.DurationVar(&o.recoveryMax, "recovery-max-disconnection", 2*time.Minute, "how long a dropped session waits for its client (with --recovery)")
-	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only), redis (Redis Streams at --redis-url, shared by the nodes)")
+	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only), redis (Redis Streams at --redis-url), nats (JetStream at --nats-url); redis and nats are shared by the nodes")
 	fs.DurationVar(&o.drainWindow, "drain-window", 30*time.Second, "on SIGTERM/SIGINT: readiness fails at once, new connections are refused, held ones are closed spread over this window (clients reconnect elsewhere), then the process exits")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -179,9 +179,40 @@ func recoveryStore(o options) (adapter.RecoveryStore, io.Closer, error) {
 		// The stream is named after the channel prefix ("socket.io" by
 		// default, the stream Node's redis-streams-adapter uses).
 		return redisadapter.NewRecoveryStore(client, redisadapter.RecoveryStoreOptions{StreamName: o.prefix}), client, nil
+	case "nats":
+		b, err := natsadapter.NewBroker(natsadapter.Options{URL: o.natsURL})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--recovery-store nats: %w", err)
+		}
+		// Stream, subjects and bucket are named after the channel prefix,
+		// so that clusters with different prefixes do not mix.
+		name := jetStreamName(o.prefix)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		store, err := natsadapter.NewRecoveryStore(ctx, b.Conn(), natsadapter.RecoveryStoreOptions{
+			Stream: "siogate_recovery_" + name, Subject: "siogate.recovery." + name, Bucket: "siogate_sessions_" + name,
+			MaxAge: o.recoveryMax, SessionTTL: o.recoveryMax * 3 / 2,
+		})
+		if err != nil {
+			_ = b.Close()
+			return nil, nil, fmt.Errorf("--recovery-store nats (JetStream at --nats-url): %w", err)
+		}
+		return store, b, nil
 	default:
-		return nil, nil, fmt.Errorf("unknown --recovery-store %q: want memory or redis", o.recoveryStore)
+		return nil, nil, fmt.Errorf("unknown --recovery-store %q: want memory, redis or nats", o.recoveryStore)
 	}
+}
+
+// jetStreamName maps a channel prefix to the characters JetStream names
+// allow.
+func jetStreamName(prefix string) string {
+	b := []byte(prefix)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // closers closes several closers, last opened first.

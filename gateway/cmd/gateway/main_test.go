@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siogate/siogate/gateway"
 )
 
 func TestParseFlagsDefaultsEnvAndOverrides(t *testing.T) {
@@ -57,8 +59,8 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 	}
 }
 
-// startFromFlags serves the gateway the flags describe on a test server.
-func startFromFlags(t *testing.T, args ...string) *httptest.Server {
+// fromFlags builds the gateway the flags describe.
+func fromFlags(t *testing.T, args ...string) (options, *gateway.Server) {
 	t.Helper()
 	o, err := parseFlags(args, func(string) string { return "" })
 	if err != nil {
@@ -68,6 +70,13 @@ func startFromFlags(t *testing.T, args ...string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return o, srv
+}
+
+// startFromFlags serves the gateway the flags describe on a test server.
+func startFromFlags(t *testing.T, args ...string) *httptest.Server {
+	t.Helper()
+	_, srv := fromFlags(t, args...)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts

@@ -18,8 +18,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/siogate/siogate/client"
 )
+
+// dropJetStream deletes the stream and bucket --recovery-store nats made
+// for prefix on the shared NATS server.
+func dropJetStream(t *testing.T, prefix string) {
+	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	name := jetStreamName(prefix)
+	_ = js.DeleteStream(ctx, "siogate_recovery_"+name)
+	_ = js.DeleteKeyValue(ctx, "siogate_sessions_"+name)
+}
 
 // TestRecoveryClusterNodeKilled: three gateway processes behind the
 // deploy/haproxy.cfg recipe, recovery on with a store the nodes share. The
@@ -32,6 +54,7 @@ func TestRecoveryClusterNodeKilled(t *testing.T) {
 	bin := buildGateway(t)
 	for _, c := range []struct{ adapter, store string }{
 		{"redis", "redis"},
+		{"nats", "nats"},
 	} {
 		t.Run(c.store, func(t *testing.T) { testRecoveryNodeKilled(t, bin, c.adapter, c.store) })
 	}
@@ -48,6 +71,9 @@ func testRecoveryNodeKilled(t *testing.T, bin, adapterName, store string) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	prefix := "rectest-" + hex.EncodeToString(rnd[:])
+	if store == "nats" {
+		t.Cleanup(func() { dropJetStream(t, prefix) })
+	}
 	var nodes []string
 	procs := map[string]*exec.Cmd{}
 	for range 3 {

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -773,15 +774,25 @@ func TestRedisInterop(t *testing.T) {
 				}
 				continue
 			}
-			if g.shape != n.shape {
+			gs := g.shape
+			if typ == 5 {
+				// siogate's FETCH_SOCKETS also says it can take its answer
+				// in parts; Node ignores the field and answers whole.
+				gs = strings.Replace(gs, ",parts:bool}", "}", 1)
+			}
+			if gs != n.shape {
 				t.Errorf("request type %d: siogate %s\n  Node %s", typ, g.shape, n.shape)
 			}
 		}
 		// Responses to go-a's requests come from go-b and Node, to Node's
 		// from go-a and go-b.
 		var shapes []string
+		uidField := regexp.MustCompile(`,uid:string(\(0x[0-9a-f]+\))?`)
 		for _, r := range resps {
-			shapes = append(shapes, r.shape)
+			// siogate's answers also name the node that sent them (so a
+			// requester can stop waiting for a node that left); Node
+			// ignores the field.
+			shapes = append(shapes, uidField.ReplaceAllString(r.shape, ""))
 		}
 		sort.Strings(shapes)
 		shapes = slices.Compact(shapes)
@@ -1117,8 +1128,10 @@ func TestRedisInterop(t *testing.T) {
 			t.Errorf("ea disconnect reason %v", m["reason"])
 		}
 		c.emitter(map[string]any{"action": "disconnectSockets", "to": c.sids["eb"], "close": true})
-		if m := c.clients.log.wait(t, "eb closed by the emitter", fields("ev", "disconnect", "name", "eb")); m["reason"] != "transport close" {
-			t.Errorf("eb disconnect reason %v, want transport close (close=true)", m["reason"])
+		// As a Node server does: DISCONNECT before the close, so the
+		// client stays away.
+		if m := c.clients.log.wait(t, "eb closed by the emitter", fields("ev", "disconnect", "name", "eb")); m["reason"] != "io server disconnect" {
+			t.Errorf("eb disconnect reason %v, want io server disconnect (close=true)", m["reason"])
 		}
 
 		tok := "em-sse-" + randomHex(3)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -21,14 +20,7 @@ const timeoutsWait = 10 * time.Second
 // for the flags given, on 127.0.0.1. It returns the address.
 func serveBinary(t *testing.T, args ...string) (string, *http.Server) {
 	t.Helper()
-	o, err := parseFlags(args, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _, err := newServer(o, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, srv := fromFlags(t, args...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
