@@ -24,7 +24,9 @@ package admin
 // socket of this node, and "server_stats". Every ServerStatsInterval:
 // "server_stats" {serverId, hostname, pid, uptime (seconds), clientsCount,
 // pollingClientsCount, aggregatedEvents: [{timestamp, type, subType,
-// count}], namespaces: [{name, socketsCount}]}. In development mode, as
+// count}] (types rawConnection, rawDisconnection, packetsIn, packetsOut,
+// bytesIn, bytesOut, per second), namespaces: [{name, socketsCount}]}.
+// In development mode, as
 // things happen: "socket_connected" (socket, time), "socket_updated"
 // {id, nsp, transport} after a transport upgrade, "socket_disconnected"
 // (nsp, id, reason, time), "room_joined" and "room_left" (nsp, room, id,
