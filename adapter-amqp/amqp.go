@@ -5,6 +5,11 @@
 // AsyncAioPikaManager. Nodes are counted by heartbeats; the protocol itself
 // lives once in package adapter.
 //
+// RecoveryStore keeps connection state recovery's events in a RabbitMQ
+// stream (x-queue-type=stream over AMQP 0-9-1) and its sessions in
+// another store: see its file's notes for what RabbitMQ can and cannot
+// do there.
+//
 //	f, closer, err := amqpadapter.New(amqpadapter.Options{URL: "amqp://guest:guest@127.0.0.1:5672/"})
 //	srv := gateway.NewServer(gateway.Config{Adapter: f})
 package amqpadapter

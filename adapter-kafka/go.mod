@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
-	github.com/redis/go-redis/v9 v9.17.2
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/siogate/siogate/adapter v0.0.0
 	github.com/siogate/siogate/adapter-redis v0.0.0
@@ -18,11 +17,13 @@ require (
 	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
 	github.com/pierrec/lz4/v4 v4.1.15 // indirect
+	github.com/redis/go-redis/v9 v9.17.2 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 )
 
 replace (
 	github.com/siogate/siogate/adapter => ../adapter
+	github.com/siogate/siogate/adapter-redis => ../adapter-redis
 	github.com/siogate/siogate/emitter => ../emitter
 	github.com/siogate/siogate/protocol => ../protocol
 )

@@ -72,6 +72,10 @@ type RecoveryStoreOptions struct {
 // RecoveryStore keeps events in Kafka and sessions in Sessions. It is an
 // adapter.SharedStore, shared across nodes when Sessions is.
 type RecoveryStore struct {
+	// DelegatedSessions does Save, Take, Delete and SharedAcrossNodes
+	// with opts.Sessions.
+	adapter.DelegatedSessions
+
 	client *kafka.Client
 	tr     *kafka.Transport
 	own    bool
@@ -108,7 +112,7 @@ func NewRecoveryStore(ctx context.Context, opts RecoveryStoreOptions) (*Recovery
 	if opts.RequiredAcks == 0 {
 		opts.RequiredAcks = kafka.RequireAll
 	}
-	r := &RecoveryStore{tr: opts.Transport, opts: opts}
+	r := &RecoveryStore{DelegatedSessions: adapter.DelegatedSessions{Sessions: opts.Sessions}, tr: opts.Transport, opts: opts}
 	if r.tr == nil {
 		r.tr, r.own = &kafka.Transport{ClientID: "siogate"}, true
 	}
@@ -157,13 +161,6 @@ func (r *RecoveryStore) Close() {
 	if r.own {
 		r.tr.CloseIdleConnections()
 	}
-}
-
-// SharedAcrossNodes implements adapter.SharedStore: it is when Sessions
-// is.
-func (r *RecoveryStore) SharedAcrossNodes() bool {
-	s, ok := r.opts.Sessions.(adapter.SharedStore)
-	return ok && s.SharedAcrossNodes()
 }
 
 func storeErr(op string, err error) error {
@@ -409,19 +406,4 @@ func readBytes(b kafka.Bytes) ([]byte, error) {
 		return nil, nil
 	}
 	return io.ReadAll(b)
-}
-
-// Save implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Save(ctx context.Context, s adapter.Session, ttl time.Duration) error {
-	return r.opts.Sessions.Save(ctx, s, ttl)
-}
-
-// Take implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Take(ctx context.Context, pid string) (adapter.Session, error) {
-	return r.opts.Sessions.Take(ctx, pid)
-}
-
-// Delete implements adapter.RecoveryStore with Sessions.
-func (r *RecoveryStore) Delete(ctx context.Context, pid, owner string) error {
-	return r.opts.Sessions.Delete(ctx, pid, owner)
 }

@@ -11,34 +11,11 @@ import (
 	"time"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
-	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/siogate/siogate/adapter/adaptertest"
 )
-
-// sessionStore returns a Redis session store on the shared Redis with its
-// own key prefix, removed at cleanup.
-func sessionStore(t testing.TB) *redisadapter.RecoveryStore {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("the shared Redis on 127.0.0.1:6379 does not answer: %v", err)
-	}
-	prefix := fmt.Sprintf("siogate-test:kafka:%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if keys, _ := c.Keys(ctx, prefix+":*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: prefix + ":unused", SessionKeyPrefix: prefix + ":session:"})
-}
 
 // kafkaStore returns a store on mc with its own topic, and sessions in
 // sessions.
@@ -66,7 +43,7 @@ func kafkaStore(t testing.TB, mc *ck.MockCluster, sessions adapter.RecoveryStore
 func TestRecoveryStoreConformance(t *testing.T) {
 	mc := startKafka(t)
 	adaptertest.RunStore(t, func(t *testing.T) adapter.RecoveryStore {
-		s, _ := kafkaStore(t, mc, sessionStore(t))
+		s, _ := kafkaStore(t, mc, redistest.Sessions(t))
 		if !s.SharedAcrossNodes() {
 			t.Fatal("a Kafka store with Redis sessions is not shared")
 		}
@@ -126,14 +103,7 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offs []string
-	for i := range 8 {
-		off, err := s.Append(ctx, "/", adapter.StoredPacket{Data: fmt.Appendf(nil, `[%d]`, i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs = append(offs, off)
-	}
+	offs := adaptertest.AppendEvents(t, s, "/", 8, 0)
 	admin, err := ck.NewAdminClient(&ck.ConfigMap{"bootstrap.servers": mc.BootstrapServers()})
 	if err != nil {
 		t.Fatal(err)
@@ -158,51 +128,17 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 			t.Fatalf("DeleteRecords: %v (%T)", err, err)
 		}
 	}
-	// Kept: 3..7. From offset 2 nothing is missing; from 1 or before, 2 is.
-	if got, err := s.Since(ctx, "/", offs[2], nil, 100); err != nil || len(got) != 5 {
-		t.Fatalf("Since(offset 2) = %d packets, %v; want 5", len(got), err)
-	}
-	for _, off := range []string{offs[0], offs[1], head, ""} {
-		if _, err := s.Since(ctx, "/", off, nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("Since(%q) after the trim: %v, want ErrOffsetGone", off, err)
-		}
-	}
+	adaptertest.CheckTrimmed(t, s, "/", offs, 3, head)
 }
 
-// BenchmarkRecoveryStore measures one call of each kind: events on the
-// mock cluster, sessions on the shared Redis.
+// BenchmarkRecoveryStore measures the store's calls: events on the mock
+// cluster, sessions on the shared Redis.
 func BenchmarkRecoveryStore(b *testing.B) {
 	mc, err := ck.NewMockCluster(1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer mc.Close()
-	s, _ := kafkaStore(b, mc, sessionStore(b))
-	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Head", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Head(ctx, "/"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
+	s, _ := kafkaStore(b, mc, redistest.Sessions(b))
+	adaptertest.BenchStore(b, s)
 }

@@ -24,6 +24,10 @@ package natsadapter
 // Expiry is thus checked against this process's clock (skew with the
 // server shortens or lengthens a session by as much).
 //
+// Writes are refused while the connection is down (nats.go would buffer
+// them and send them on reconnecting, after the caller was told they
+// failed); a write that times out once sent may still be applied.
+//
 // Save, Take and Delete are compare-and-set on the key's revision
 // (expected last sequence per subject): two concurrent Takes of one
 // session both read revision n, one deletes it with "last revision n",
@@ -54,11 +58,14 @@ type RecoveryStoreOptions struct {
 	// Subject prefixes the namespaces' subjects (default
 	// "siogate.recovery"); the stream takes <Subject>.>.
 	Subject string
-	// MaxMsgs, MaxBytes and MaxAge bound the stream (defaults 100,000
-	// events, 64 MiB, 2 minutes); the oldest events go first.
-	MaxMsgs  int64
+	// MaxMsgs bounds the stream's events (default 100,000); the oldest
+	// go first.
+	MaxMsgs int64
+	// MaxBytes bounds the stream's size (default 64 MiB).
 	MaxBytes int64
-	MaxAge   time.Duration
+	// MaxAge drops events older than this (default 2 minutes, the
+	// gateway's default MaxDisconnectionDuration).
+	MaxAge time.Duration
 	// Bucket is the sessions' key-value bucket (default
 	// "siogate_sessions").
 	Bucket string
@@ -74,6 +81,7 @@ type RecoveryStoreOptions struct {
 
 // RecoveryStore is an adapter.SharedStore on NATS JetStream.
 type RecoveryStore struct {
+	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
@@ -140,7 +148,7 @@ func NewRecoveryStore(ctx context.Context, nc *nats.Conn, opts RecoveryStoreOpti
 	if err != nil {
 		return nil, fmt.Errorf("nats recovery store: creating bucket %s: %w", opts.Bucket, err)
 	}
-	return &RecoveryStore{js: js, stream: stream, kv: kv, opts: opts}, nil
+	return &RecoveryStore{nc: nc, js: js, stream: stream, kv: kv, opts: opts}, nil
 }
 
 // SharedAcrossNodes implements adapter.SharedStore.
@@ -148,6 +156,20 @@ func (r *RecoveryStore) SharedAcrossNodes() bool { return true }
 
 func storeErr(op string, err error) error {
 	return fmt.Errorf("nats recovery store: %s: %w", op, err)
+}
+
+// errDisconnected refuses a write while the connection is down: nats.go
+// would buffer it and send it on reconnecting, long after the caller was
+// told it failed (an event stored without its offset ever being sent, a
+// session taken by nobody).
+var errDisconnected = errors.New("not connected to NATS")
+
+// connected fails op while the connection is down.
+func (r *RecoveryStore) connected(op string) error {
+	if r.nc.IsConnected() {
+		return nil
+	}
+	return storeErr(op, errDisconnected)
 }
 
 func (r *RecoveryStore) subject(nsp string) string {
@@ -182,6 +204,9 @@ func (r *RecoveryStore) Append(ctx context.Context, nsp string, p adapter.Stored
 	body, err := msgpack.Marshal(natsPacket{Rooms: p.Rooms, Except: p.Except, Data: p.Data, Attachments: p.Attachments})
 	if err != nil {
 		return "", storeErr("encoding an event", err)
+	}
+	if err := r.connected("publish to " + r.subject(nsp)); err != nil {
+		return "", err
 	}
 	ack, err := r.js.Publish(ctx, r.subject(nsp), body, jetstream.WithExpectStream(r.opts.Stream))
 	if err != nil {
@@ -334,6 +359,9 @@ func (r *RecoveryStore) Save(ctx context.Context, s adapter.Session, ttl time.Du
 		if err != nil {
 			return err
 		}
+		if err := r.connected("put " + key + " in " + r.opts.Bucket); err != nil {
+			return err
+		}
 		if old == nil {
 			_, err = r.kv.Create(ctx, key, body)
 		} else if old.s.Owner != s.Owner {
@@ -362,6 +390,9 @@ func (r *RecoveryStore) Take(ctx context.Context, pid string) (adapter.Session, 
 		if old == nil {
 			return adapter.Session{}, adapter.ErrNoSession
 		}
+		if err := r.connected("delete " + key + " from " + r.opts.Bucket); err != nil {
+			return adapter.Session{}, err
+		}
 		err = r.kv.Delete(ctx, key, jetstream.LastRevision(old.rev))
 		if err == nil {
 			s := old.s
@@ -387,6 +418,9 @@ func (r *RecoveryStore) Delete(ctx context.Context, pid, owner string) error {
 		}
 		if old == nil || old.s.Owner != owner {
 			return nil
+		}
+		if err := r.connected("delete " + key + " from " + r.opts.Bucket); err != nil {
+			return err
 		}
 		err = r.kv.Delete(ctx, key, jetstream.LastRevision(old.rev))
 		if err == nil {

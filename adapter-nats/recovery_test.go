@@ -82,23 +82,8 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offs []string
-	for i := range 8 {
-		off, err := s.Append(ctx, "/", adapter.StoredPacket{Data: fmt.Appendf(nil, `[%d]`, i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs = append(offs, off)
-	}
-	// Kept: 3..7. From offset 2 nothing is missing; from 1 or before, 2 is.
-	if got, err := s.Since(ctx, "/", offs[2], nil, 100); err != nil || len(got) != 5 {
-		t.Fatalf("Since(offset 2) = %d packets, %v; want 5", len(got), err)
-	}
-	for _, off := range []string{offs[0], offs[1], head, ""} {
-		if _, err := s.Since(ctx, "/", off, nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("Since(%q) after the trim: %v, want ErrOffsetGone", off, err)
-		}
-	}
+	offs := adaptertest.AppendEvents(t, s, "/", 8, 0)
+	adaptertest.CheckTrimmed(t, s, "/", offs, 3, head) // MaxMsgs 5 of 8
 }
 
 // TestRecoveryStoreStreamRecreated: sequences start over in a stream
@@ -143,17 +128,7 @@ func TestRecoveryStoreStreamRecreated(t *testing.T) {
 	}
 	// The first store's offsets are good again once it read the new
 	// stream's info.
-	h, err := s.Head(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["next"]`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := again.Since(ctx, "/", h, nil, 10); err != nil || len(got) != 1 || got[0].Offset != next {
-		t.Fatalf("Since(head of the new stream): %v, %v", got, err)
-	}
+	adaptertest.CheckHeadAppend(t, s, again)
 }
 
 func TestRecoveryStoreTTLLongerThanBucket(t *testing.T) {
@@ -165,39 +140,8 @@ func TestRecoveryStoreTTLLongerThanBucket(t *testing.T) {
 	}
 }
 
-// BenchmarkRecoveryStore measures one call of each kind against the
-// shared NATS (memory storage).
+// BenchmarkRecoveryStore measures the store's calls against the shared
+// NATS (memory storage).
 func BenchmarkRecoveryStore(b *testing.B) {
-	s := testStore(b, sharedNATS(b), natsadapter.RecoveryStoreOptions{})
-	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
-	b.Run("SaveTake", func(b *testing.B) {
-		sess := adapter.Session{PID: "p", SID: "s", Namespace: "/", Rooms: []string{"s"}, Data: []byte(`{"u":1}`), Owner: "o"}
-		for b.Loop() {
-			if err := s.Save(ctx, sess, time.Minute); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.Take(ctx, "p"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	adaptertest.BenchStore(b, testStore(b, sharedNATS(b), natsadapter.RecoveryStoreOptions{}))
 }

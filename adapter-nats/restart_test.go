@@ -27,11 +27,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startNATS runs a private nats-server on port until the test ends or the
-// returned stop is called.
-func startNATS(t *testing.T, port int) (stop func()) {
+// startNATS runs a private nats-server on port, with extra arguments
+// (JetStream: "-js", "-sd", dir), until the test ends or the returned stop
+// is called.
+func startNATS(t *testing.T, port int, extra ...string) (stop func()) {
 	t.Helper()
-	cmd := exec.Command(natsServerBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(natsServerBin, append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, extra...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("nats-server (Debian package nats-server) is needed at %s: %v", natsServerBin, err)

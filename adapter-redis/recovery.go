@@ -86,9 +86,13 @@ type RecoveryStoreOptions struct {
 	UID string
 }
 
-// RecoveryStore is an adapter.SharedStore on Redis. Every method is one
-// round trip to Redis, except Since over more than ReadCount entries,
-// which reads in pages.
+// RecoveryStore is an adapter.SharedStore on Redis (7.0 or later), in the
+// layout of Node's @socket.io/redis-streams-adapter: events are entries of
+// one stream, offsets their ids; sessions are base64 MessagePack values
+// of "sio:session:<pid>" keys with a PX ttl. Take is GETDEL; Save and
+// Delete are owner-guarded Lua scripts. Every method is one round trip to
+// Redis, except Since over more than ReadCount entries, which reads in
+// pages.
 type RecoveryStore struct {
 	client redis.UniversalClient
 	opts   RecoveryStoreOptions
@@ -335,6 +339,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', '0-0', '0-0', 0, {}} e
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local f = {}
 for i = 1, #info, 2 do f[info[i]] = info[i + 1] end
+if f['entries-added'] == nil then
+  return redis.error_reply('the siogate recovery store needs Redis 7.0 or later (XINFO STREAM entries-added)')
+end
 local page = {}
 if ARGV[2] ~= '0' then page = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2]) end
 return {f['last-generated-id'], f['max-deleted-entry-id'], f['recorded-first-entry-id'],
@@ -376,6 +383,7 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
+// String formats the id as Redis does.
 func (a streamID) String() string {
 	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
 }

@@ -10,7 +10,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +25,20 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	ctx := context.Background()
-	s := testStore(t, c, redisadapter.RecoveryStoreOptions{})
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{})
 	// An entry of siogate's first, to learn the stream's key.
 	first, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["siogate"]`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := streamOf(t, s, c)
+	stream := name + ":stream"
 	nodeXAdd := func(typ, nsp, data string) string {
 		t.Helper()
 		id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"uid", "node-server", "nsp", nsp, "type", typ, "data", data}}).Result()
@@ -83,7 +91,7 @@ func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := strings.TrimSuffix(stream, ":stream") + ":session:" + pid
+	key := name + ":session:" + pid
 	if err := c.Set(ctx, key, base64.StdEncoding.EncodeToString(nodeSession), time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +117,9 @@ func TestRecoveryStoreReadsNodeLayout(t *testing.T) {
 // TestRecoveryStoreWritesNodeLayout decodes siogate's entries and
 // sessions as Node's adapter does.
 func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	ctx := context.Background()
-	s := testStore(t, c, redisadapter.RecoveryStoreOptions{UID: "siogate-node-a"})
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{UID: "siogate-node-a"})
 	textID, err := s.Append(ctx, "/chat", adapter.StoredPacket{Data: []byte(`["msg", "hi" ,1.50]`), Rooms: []string{"r"}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +128,7 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := c.XRange(ctx, streamOf(t, s, c), "-", "+").Result()
+	entries, err := c.XRange(ctx, name+":stream", "-", "+").Result()
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("XRANGE: %d entries, %v", len(entries), err)
 	}
@@ -162,7 +170,7 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 	if err := s.Save(ctx, adapter.Session{PID: "p1", SID: "s1", Namespace: "/chat", Rooms: []string{"s1", "r"}, Data: json.RawMessage(`{"user":"ann"}`), Owner: "o"}, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	key := strings.TrimSuffix(streamOf(t, s, c), ":stream") + ":session:p1"
+	key := name + ":session:p1"
 	v, err := c.Get(ctx, key).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -181,4 +189,128 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 	if ttl, err := c.PTTL(ctx, key).Result(); err != nil || ttl <= 80*time.Second || ttl > 90*time.Second {
 		t.Fatalf("session PTTL %v, %v; want about 90s", ttl, err)
 	}
+}
+
+// TestRecoveryStoreNodeInterop runs Node's side for real: a socket.io
+// server with @socket.io/redis-streams-adapter restores a session and the
+// events siogate stored, and siogate reads the session and events Node
+// stored. It needs node and a directory whose node_modules holds
+// @socket.io/redis-streams-adapter, socket.io, socket.io-client and redis,
+// named by SIOGATE_NODE_STREAMS_ADAPTER.
+func TestRecoveryStoreNodeInterop(t *testing.T) {
+	dir := os.Getenv("SIOGATE_NODE_STREAMS_ADAPTER")
+	if dir == "" {
+		t.Skip("SIOGATE_NODE_STREAMS_ADAPTER is not set (a directory where npm installed @socket.io/redis-streams-adapter socket.io socket.io-client redis)")
+	}
+	c := redistest.Client(t)
+	ctx := context.Background()
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{})
+	off0, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["before"]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, adapter.Session{PID: "pidA", SID: "sidA", Namespace: "/", Rooms: []string{"sidA", "room1"}, Data: json.RawMessage(`{"user":"ann","n":1.5}`), Owner: "o"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var offs []string
+	for _, e := range []struct {
+		nsp string
+		p   adapter.StoredPacket
+	}{
+		{"/", adapter.StoredPacket{Data: []byte(`["ev1","hello"]`)}},
+		{"/", adapter.StoredPacket{Data: []byte(`["bin",{"_placeholder":true,"num":0},{"k":2}]`), Attachments: [][]byte{{1, 2, 3}}}},
+		{"/", adapter.StoredPacket{Data: []byte(`["room2 only"]`), Rooms: []string{"room2"}}},
+		{"/", adapter.StoredPacket{Data: []byte(`["room1 only"]`), Rooms: []string{"room1"}}},
+		{"/", adapter.StoredPacket{Data: []byte(`["not room1"]`), Except: []string{"room1"}}},
+		{"/other", adapter.StoredPacket{Data: []byte(`["other namespace"]`)}},
+	} {
+		off, err := s.Append(ctx, e.nsp, e.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, off)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	nctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(nctx, "node", "testdata/streams_interop.js", name+":stream", name+":session:", strconv.Itoa(port), off0)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s%s", err, out, stderr.String())
+	}
+	var a struct {
+		Recovered bool
+		ID        string
+		Rooms     []string
+		Data      map[string]any
+		Missed    []json.RawMessage
+	}
+	var b struct{ PID, Offset, ID string }
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m struct{ A, B json.RawMessage }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("node printed %q: %v", line, err)
+		}
+		if m.A != nil && json.Unmarshal(m.A, &a) != nil || m.B != nil && json.Unmarshal(m.B, &b) != nil {
+			t.Fatalf("node printed %q", line)
+		}
+	}
+	// Node restored siogate's session, with the events that reach it.
+	if !a.Recovered || a.ID != "sidA" || !reflect.DeepEqual(a.Rooms, []string{"sidA", "room1"}) || !reflect.DeepEqual(a.Data, map[string]any{"user": "ann", "n": 1.5}) {
+		t.Fatalf("Node's recovery of siogate's session: %+v", a)
+	}
+	want := []string{
+		fmt.Sprintf(`["ev1","hello",%q]`, offs[0]),
+		fmt.Sprintf(`["bin",{"buffer":[1,2,3]},{"k":2},%q]`, offs[1]),
+		fmt.Sprintf(`["room1 only",%q]`, offs[3]),
+	}
+	if len(a.Missed) != len(want) {
+		t.Fatalf("Node replayed %s, want %q", a.Missed, want)
+	}
+	for i := range want {
+		if !jsonSame(a.Missed[i], []byte(want[i])) {
+			t.Fatalf("Node replayed %s, want %s", a.Missed[i], want[i])
+		}
+	}
+
+	// siogate reads the session and the events Node stored.
+	sess, err := s.Take(ctx, b.PID)
+	if err != nil {
+		t.Fatalf("Take of Node's session %q: %v", b.PID, err)
+	}
+	if sess.SID != b.ID || !slices.Contains(sess.Rooms, "roomB") || string(sess.Data) != `{"user":"bob"}` {
+		t.Fatalf("Node's session read as %+v (data %s)", sess, sess.Data)
+	}
+	missed, err := s.Since(ctx, "/", b.Offset, sess.Rooms, 100)
+	if err != nil {
+		t.Fatalf("Since(Node's offset %q): %v", b.Offset, err)
+	}
+	var names []string
+	for _, p := range missed {
+		var args []any
+		if err := json.Unmarshal(p.Data, &args); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, fmt.Sprint(args[0]))
+		if args[0] == "missed bin" && (len(p.Attachments) != 1 || !bytes.Equal(p.Attachments[0], []byte{9, 8, 7})) {
+			t.Fatalf("Node's binary event read as %s %v", p.Data, p.Attachments)
+		}
+	}
+	if !reflect.DeepEqual(names, []string{"missed text", "missed bin", "last"}) {
+		t.Fatalf("siogate read Node's events %q, want missed text, missed bin, last", names)
+	}
+}
+
+func jsonSame(a, b []byte) bool {
+	var va, vb any
+	return json.Unmarshal(a, &va) == nil && json.Unmarshal(b, &vb) == nil && reflect.DeepEqual(va, vb)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter/adaptertest"
 )
 
 // TestRecoveryStoreOutage runs the store on a private redis-server that is
@@ -36,31 +37,11 @@ func TestRecoveryStoreOutage(t *testing.T) {
 	}
 
 	r.kill(t)
-	calls := map[string]func(ctx context.Context) error{
-		"XADD": func(ctx context.Context) error {
-			_, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["during"]`)})
-			return err
-		},
-		"XINFO": func(ctx context.Context) error { _, err := s.Head(ctx, "/"); return err },
-		"XRANGE": func(ctx context.Context) error {
-			_, err := s.Since(ctx, "/", off, nil, 10)
-			return err
-		},
-		"SET": func(ctx context.Context) error {
-			return s.Save(ctx, adapter.Session{PID: "q", Owner: "o"}, time.Minute)
-		},
-		"GETDEL": func(ctx context.Context) error { _, err := s.Take(ctx, "p"); return err },
-		"DEL":    func(ctx context.Context) error { return s.Delete(ctx, "p", "o") },
-	}
-	for cmd, call := range calls {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := call(cctx)
-		cancel()
-		if err == nil || errors.Is(err, adapter.ErrNoSession) || errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("%s with Redis down: %v, want a connection error", cmd, err)
-		}
-		if msg := err.Error(); !strings.HasPrefix(msg, "redis recovery store: ") || !strings.Contains(msg, cmd) {
-			t.Fatalf("%s with Redis down: error %q does not say what failed", cmd, msg)
+	// Each error names the store and the command that failed.
+	for name, err := range adaptertest.CheckStoreDown(t, s, "redis recovery store: ", off, 5*time.Second) {
+		cmd := map[string]string{"Append": "XADD", "Head": "XINFO", "Since": "XRANGE", "Save": "SET", "Take": "GETDEL", "Delete": "DEL"}[name]
+		if !strings.Contains(err.Error(), cmd) {
+			t.Fatalf("%s with Redis down: error %q does not name %s", name, err, cmd)
 		}
 	}
 
@@ -78,23 +59,12 @@ func TestRecoveryStoreOutage(t *testing.T) {
 	if _, err := s.Take(ctx, "p"); !errors.Is(err, adapter.ErrNoSession) {
 		t.Fatalf("Take of a lost session: %v, want ErrNoSession", err)
 	}
-	for cmd, call := range calls {
+	for name, call := range adaptertest.StoreCalls(s, off) {
 		if err := call(ctx); err != nil && !errors.Is(err, adapter.ErrNoSession) && !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("%s after the restart: %v", cmd, err)
+			t.Fatalf("%s after the restart: %v", name, err)
 		}
 	}
-	head, err := s.Head(ctx, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := s.Append(ctx, "/", adapter.StoredPacket{Data: []byte(`["after"]`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Since(ctx, "/", head, nil, 10)
-	if err != nil || len(got) != 1 || got[0].Offset != next {
-		t.Fatalf("Since(head) after the restart: %v, %v", got, err)
-	}
+	adaptertest.CheckHeadAppend(t, s, s)
 }
 
 // storeEventually waits until check succeeds, failing after outageWait.

@@ -4,57 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
 	"github.com/siogate/siogate/adapter/adaptertest"
 )
 
-// sharedRedis connects to the shared Redis on :6379.
-func sharedRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("the shared Redis on 127.0.0.1:6379 does not answer: %v", err)
-	}
-	return c
-}
-
-// testStore returns a store with its own stream and session prefix on c,
-// both removed at cleanup.
-func testStore(t *testing.T, c redis.UniversalClient, opts redisadapter.RecoveryStoreOptions) *redisadapter.RecoveryStore {
-	t.Helper()
-	name := fmt.Sprintf("siogate-test:%s:%d", t.Name(), time.Now().UnixNano())
-	opts.StreamName = name + ":stream"
-	opts.SessionKeyPrefix = name + ":session:"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		keys, _ := c.Keys(ctx, name+":*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return redisadapter.NewRecoveryStore(c, opts)
-}
-
 func TestRecoveryStoreConformance(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	adaptertest.RunStore(t, func(t *testing.T) adapter.RecoveryStore {
-		return testStore(t, c, redisadapter.RecoveryStoreOptions{ReadCount: 7})
+		s, _ := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{ReadCount: 7})
+		return s
 	})
 }
 
 func TestRecoveryStoreTrimmed(t *testing.T) {
-	c := sharedRedis(t)
+	c := redistest.Client(t)
 	ctx := context.Background()
-	s := testStore(t, c, redisadapter.RecoveryStoreOptions{MaxLen: 10})
+	s, name := redistest.Store(t, c, redisadapter.RecoveryStoreOptions{MaxLen: 10})
 	head, err := s.Head(ctx, "/")
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +39,7 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 			t.Fatal(err)
 		}
 		offs = append(offs, off)
-		if n, err := c.XRange(ctx, streamOf(t, s, c), offs[0], offs[0]).Result(); err != nil || len(n) > 0 {
+		if n, err := c.XRange(ctx, name+":stream", offs[0], offs[0]).Result(); err != nil || len(n) > 0 {
 			return fmt.Errorf("first entry still there (%v)", err)
 		}
 		return nil
@@ -88,59 +59,33 @@ func TestRecoveryStoreTrimmed(t *testing.T) {
 	}
 }
 
-// streamOf finds the stream key of s (the only stream under the test's
-// name).
-func streamOf(t *testing.T, s *redisadapter.RecoveryStore, c *redis.Client) string {
-	t.Helper()
-	keys, err := c.Keys(context.Background(), fmt.Sprintf("siogate-test:%s:*:stream", t.Name())).Result()
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("stream key of the test: %q, %v", keys, err)
-	}
-	return keys[0]
+// BenchmarkRecoveryStore measures the store's calls against the shared
+// Redis (the latencies quoted in the report).
+func BenchmarkRecoveryStore(b *testing.B) {
+	s, _ := redistest.Store(b, redistest.Client(b), redisadapter.RecoveryStoreOptions{})
+	adaptertest.BenchStore(b, s)
 }
 
-// BenchmarkRecoveryStore measures one call of each kind against the
-// shared Redis (the latencies quoted in the package's report).
-func BenchmarkRecoveryStore(b *testing.B) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer c.Close()
-	name := fmt.Sprintf("siogate-bench:%d", time.Now().UnixNano())
-	defer func() {
-		keys, _ := c.Keys(context.Background(), name+":*").Result()
-		if len(keys) > 0 {
-			c.Del(context.Background(), keys...)
-		}
-	}()
-	s := redisadapter.NewRecoveryStore(c, redisadapter.RecoveryStoreOptions{StreamName: name + ":stream", SessionKeyPrefix: name + ":session:"})
+// TestRecoveryStoreOwnerTooLong: the save script reads owners of up to
+// 255 bytes (a MessagePack str8); a longer one is refused with an error,
+// and a Delete with one deletes nothing.
+func TestRecoveryStoreOwnerTooLong(t *testing.T) {
+	s, _ := redistest.Store(t, redistest.Client(t), redisadapter.RecoveryStoreOptions{})
 	ctx := context.Background()
-	p := adapter.StoredPacket{Data: []byte(`["event",{"text":"hello","n":1}]`)}
-	b.Run("Append", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Append(ctx, "/", p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Since10", func(b *testing.B) {
-		head, _ := s.Head(ctx, "/")
-		for range 10 {
-			_, _ = s.Append(ctx, "/", p)
-		}
-		for b.Loop() {
-			if got, err := s.Since(ctx, "/", head, []string{"sid"}, 100); err != nil || len(got) != 10 {
-				b.Fatal(len(got), err)
-			}
-		}
-	})
-	b.Run("SaveTake", func(b *testing.B) {
-		sess := adapter.Session{PID: "p", SID: "s", Namespace: "/", Rooms: []string{"s"}, Data: []byte(`{"u":1}`), Owner: "o"}
-		for b.Loop() {
-			if err := s.Save(ctx, sess, time.Minute); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.Take(ctx, "p"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	max := strings.Repeat("o", 255)
+	if err := s.Save(ctx, adapter.Session{PID: "p", SID: "s", Owner: max}, time.Minute); err != nil {
+		t.Fatalf("Save with a 255-byte owner: %v", err)
+	}
+	if err := s.Save(ctx, adapter.Session{PID: "p", SID: "s", Owner: max + "o"}, time.Minute); err == nil || !strings.Contains(err.Error(), "owner longer than 255") {
+		t.Fatalf("Save with a 256-byte owner: %v, want an error", err)
+	}
+	if err := s.Delete(ctx, "p", max+"o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "p", max); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "p"); !errors.Is(err, adapter.ErrNoSession) {
+		t.Fatalf("Take after the owner's Delete: %v, want ErrNoSession", err)
+	}
 }

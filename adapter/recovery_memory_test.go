@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,45 +19,18 @@ func TestMemoryStoreConformance(t *testing.T) {
 	})
 }
 
-func appendN(t *testing.T, s adapter.RecoveryStore, nsp string, n int, size int) []string {
-	t.Helper()
-	var offs []string
-	for i := range n {
-		data := fmt.Appendf(nil, `["e",%d,%q]`, i, strings.Repeat("x", size))
-		off, err := s.Append(context.Background(), nsp, adapter.StoredPacket{Data: data})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offs = append(offs, off)
-	}
-	return offs
-}
-
 func TestMemoryStoreTrimByCount(t *testing.T) {
 	ctx := context.Background()
 	s := adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxPackets: 5})
-	offs := appendN(t, s, "/", 8, 0)
-	// Kept: packets 3..7. From offset 2, packet 3 on is there: fine. From
-	// offset 1, packet 2 was trimmed.
-	got, err := s.Since(ctx, "/", offs[2], nil, 100)
-	if err != nil || len(got) != 5 {
-		t.Fatalf("Since(offset 2) = %d packets, %v; want 5", len(got), err)
-	}
-	for _, i := range []int{0, 1} {
-		if _, err := s.Since(ctx, "/", offs[i], nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-			t.Fatalf("Since(trimmed offset %d): %v, want ErrOffsetGone", i, err)
-		}
-	}
-	if _, err := s.Since(ctx, "/", "", nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
-		t.Fatalf("Since(\"\") after a trim: %v, want ErrOffsetGone", err)
-	}
+	offs := adaptertest.AppendEvents(t, s, "/", 8, 0)
+	adaptertest.CheckTrimmed(t, s, "/", offs, 3) // kept: packets 3..7
 	// A head taken before the trim is gone once a packet after it is.
 	h, _ := s.Head(ctx, "/")
-	appendN(t, s, "/other", 5, 0)
+	adaptertest.AppendEvents(t, s, "/other", 5, 0)
 	if got, err := s.Since(ctx, "/", h, nil, 100); err != nil || len(got) != 0 {
 		t.Fatalf("Since(head) with packets after it kept: %d, %v", len(got), err)
 	}
-	appendN(t, s, "/other", 1, 0)
+	adaptertest.AppendEvents(t, s, "/other", 1, 0)
 	if _, err := s.Since(ctx, "/", h, nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
 		t.Fatalf("Since(head) once a packet after it was trimmed: %v, want ErrOffsetGone", err)
 	}
@@ -67,7 +39,7 @@ func TestMemoryStoreTrimByCount(t *testing.T) {
 func TestMemoryStoreTrimByBytes(t *testing.T) {
 	ctx := context.Background()
 	s := adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxBytes: 10 << 10})
-	offs := appendN(t, s, "/", 10, 2<<10) // ~2 KiB each: about 4 fit
+	offs := adaptertest.AppendEvents(t, s, "/", 10, 2<<10) // ~2 KiB each: about 4 fit
 	if _, err := s.Since(ctx, "/", offs[0], nil, 100); !errors.Is(err, adapter.ErrOffsetGone) {
 		t.Fatalf("Since(oldest) past MaxBytes: %v, want ErrOffsetGone", err)
 	}
@@ -80,7 +52,7 @@ func TestMemoryStoreTrimByBytes(t *testing.T) {
 func TestMemoryStoreTrimByAge(t *testing.T) {
 	ctx := context.Background()
 	s := adapter.NewMemoryStore(adapter.MemoryStoreOptions{MaxAge: 100 * time.Millisecond})
-	offs := appendN(t, s, "/", 3, 0)
+	offs := adaptertest.AppendEvents(t, s, "/", 3, 0)
 	if got, err := s.Since(ctx, "/", offs[0], nil, 100); err != nil || len(got) != 2 {
 		t.Fatalf("Since before MaxAge: %d packets, %v", len(got), err)
 	}

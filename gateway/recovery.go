@@ -180,7 +180,9 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 		ns.recoveryOutcome(RecoveryUnknownSession)
 		return false
 	}
-	if sess.Namespace != ns.name || sess.SID == "" {
+	// A session Node's redis-streams-adapter wrote names no namespace (a
+	// pid is per socket, so per namespace, anyway).
+	if sess.Namespace != "" && sess.Namespace != ns.name || sess.SID == "" {
 		log.Info("gateway: recovery failed, fresh session", "nsp", ns.name, "cause", "session of another namespace")
 		ns.recoveryOutcome(RecoveryOtherNamespace)
 		return false
