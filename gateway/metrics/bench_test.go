@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -83,15 +82,8 @@ func benchNode(b *testing.B, on bool) *node {
 func (n *node) benchClient(b *testing.B, wait *fanIn) *benchClient {
 	b.Helper()
 	c := &benchClient{wait: wait, acks: make(chan struct{}, 1), ready: make(chan struct{}, 1)}
-	addr := "ws" + strings.TrimPrefix(n.io.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: addr})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c.conn = conn
-	go conn.ReadLoop()
-	b.Cleanup(func() { _ = conn.NetConn().Close() })
-	if err := conn.WriteString("40"); err != nil {
+	c.conn = n.dial(b, "", c)
+	if err := c.conn.WriteString("40"); err != nil {
 		b.Fatal(err)
 	}
 	select {

@@ -186,18 +186,25 @@ func (c *wsClient) OnMessage(conn *gws.Conn, m *gws.Message) {
 	}
 }
 
+// dial opens a WebSocket to the node, query added to the URL, with h
+// hearing its events, and starts its reader.
+func (n *node) dial(t testing.TB, query string, h gws.Event) *gws.Conn {
+	t.Helper()
+	addr := "ws" + strings.TrimPrefix(n.io.URL, "http") + "/socket.io/?EIO=4&transport=websocket" + query
+	conn, _, err := gws.NewClient(h, &gws.ClientOption{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go conn.ReadLoop()
+	t.Cleanup(func() { _ = conn.NetConn().Close() })
+	return conn
+}
+
 // dialWS opens a WebSocket to the node; query is added to the URL.
 func (n *node) dialWS(t testing.TB, query string) *wsClient {
 	t.Helper()
 	c := &wsClient{frames: make(chan string, 1024), closed: make(chan struct{})}
-	addr := "ws" + strings.TrimPrefix(n.io.URL, "http") + "/socket.io/?EIO=4&transport=websocket" + query
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.conn = conn
-	go conn.ReadLoop()
-	t.Cleanup(func() { _ = conn.NetConn().Close() })
+	c.conn = n.dial(t, query, c)
 	return c
 }
 
