@@ -125,7 +125,7 @@ func (s *Socket) allowEvent() bool {
 // floodEvent handles an event past the rate limit.
 func (s *Socket) floodEvent() {
 	srv := s.ns.srv
-	srv.limitHit("events per second", "nsp", s.ns.name, "sid", s.id)
+	srv.limitHit(LimitEventsPerSecond, "nsp", s.ns.name, "sid", s.id)
 	if srv.cfg.Limits.DisconnectOnEventFlood {
 		s.Disconnect(false)
 		return
@@ -160,12 +160,12 @@ func (s *Server) admitHandshake(w http.ResponseWriter, r *http.Request) bool {
 		return true // not a handshake
 	}
 	if draining {
-		s.limitHit("handshake refused while draining", "remote", r.RemoteAddr)
+		s.limitHit(LimitDraining, "remote", r.RemoteAddr)
 		refuse(w, http.StatusServiceUnavailable, "Server draining")
 		return false
 	}
 	if lim.Connections > 0 && s.engine.Count() >= lim.Connections {
-		s.limitHit("connections per node", "remote", r.RemoteAddr, "limit", lim.Connections)
+		s.limitHit(LimitConnections, "remote", r.RemoteAddr, "limit", lim.Connections)
 		refuse(w, http.StatusServiceUnavailable, "Server at its connection limit")
 		return false
 	}
@@ -196,7 +196,7 @@ func (s *Server) admitHandshake(w http.ResponseWriter, r *http.Request) bool {
 		ok := b.take(now, lim.HandshakesPerSecond, lim.HandshakeBurst)
 		g.mu.Unlock()
 		if !ok {
-			s.limitHit("handshakes per second per address", "remote", host)
+			s.limitHit(LimitHandshakesPerSecond, "remote", host)
 			refuse(w, http.StatusTooManyRequests, "Too many handshakes from this address")
 			return false
 		}

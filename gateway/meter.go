@@ -34,14 +34,23 @@ type Limit string
 
 // The limits reported to Meter.LimitHit.
 const (
-	LimitEventsPerSecond         Limit = "events per second"
-	LimitRoomsPerSocket          Limit = "rooms per socket"
-	LimitPendingAcks             Limit = "pending acks per socket"
+	// LimitEventsPerSecond: Limits.EventsPerSecond and EventBurst.
+	LimitEventsPerSecond Limit = "events per second"
+	// LimitRoomsPerSocket: Limits.RoomsPerSocket.
+	LimitRoomsPerSocket Limit = "rooms per socket"
+	// LimitPendingAcks: Limits.PendingAcks.
+	LimitPendingAcks Limit = "pending acks per socket"
+	// LimitNamespacesPerConnection: Limits.NamespacesPerConnection.
 	LimitNamespacesPerConnection Limit = "namespaces per connection"
-	LimitDynamicNamespaces       Limit = "dynamic namespaces"
-	LimitConnections             Limit = "connections per node"
-	LimitHandshakesPerSecond     Limit = "handshakes per second per address"
-	LimitDraining                Limit = "handshake refused while draining"
+	// LimitDynamicNamespaces: Limits.DynamicNamespaces.
+	LimitDynamicNamespaces Limit = "dynamic namespaces"
+	// LimitConnections: Limits.Connections (HTTP 503).
+	LimitConnections Limit = "connections per node"
+	// LimitHandshakesPerSecond: Limits.HandshakesPerSecond and
+	// HandshakeBurst (HTTP 429).
+	LimitHandshakesPerSecond Limit = "handshakes per second per address"
+	// LimitDraining: a handshake while the node drains (HTTP 503).
+	LimitDraining Limit = "handshake refused while draining"
 )
 
 // RecoveryCause is the outcome of a connection state recovery attempt.

@@ -290,7 +290,7 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 	}
 	if ns = s.nsps[name]; ns == nil {
 		if lim := s.cfg.Limits.DynamicNamespaces; lim > 0 && s.dynamics >= lim {
-			s.limitHit("dynamic namespaces", "nsp", name, "limit", lim)
+			s.limitHit(LimitDynamicNamespaces, "nsp", name, "limit", lim)
 			return nil
 		}
 		s.dynamics++
