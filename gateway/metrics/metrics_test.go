@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -261,5 +262,44 @@ func TestNoDefaultRegistry(t *testing.T) {
 	}
 	if _, err := metrics.New(nil, metrics.Options{}); err == nil {
 		t.Fatal("New(nil) succeeded")
+	}
+}
+
+// TestDetach: a detached server is neither observed nor scraped.
+func TestDetach(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gateway.NewServer(gateway.Config{})
+	if srv.ObserverCount() != 0 {
+		t.Fatal("a new server has observers")
+	}
+	detach := m.Attach(srv)
+	if srv.ObserverCount() != 1 {
+		t.Fatalf("attached: %d observers", srv.ObserverCount())
+	}
+	n := &node{srv: srv, m: m}
+	n.io = httptest.NewServer(srv)
+	defer n.io.Close()
+	n.scraped = httptest.NewServer(metrics.Handler(reg))
+	defer n.scraped.Close()
+	n.connect(t, "")
+	n.waitValue(t, 1, "siogate_connections", "transport", "websocket")
+	detach()
+	if srv.ObserverCount() != 0 {
+		t.Fatalf("detached: %d observers", srv.ObserverCount())
+	}
+	n.connect(t, "")
+	fams := n.families(t)
+	if v, _ := value(fams, "siogate_connections", "transport", "websocket"); v != 0 {
+		t.Fatalf("a detached server's connections scraped: %v", v)
+	}
+	if v, _ := value(fams, "siogate_socket_connects_total"); v != 1 {
+		t.Fatalf("socket_connects_total %v after detaching, want the 1 from before", v)
+	}
+	if v, _ := value(fams, "siogate_packets_received_total"); v != 1 {
+		t.Fatalf("packets_received_total %v after detaching, want the 1 CONNECT from before", v)
 	}
 }
