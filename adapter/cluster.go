@@ -156,7 +156,9 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	c.replied = make(chan struct{}, 1)
 	c.events = make(chan func(), serverEventQueue)
 	go c.runServerEvents() // not waited for by Close: a handler may hang
-	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, cfg.RequestTimeout, c.awaitBroker)
+	// One publish may take a while (a broker confirming a large message
+	// under load); giving up early would send it again.
+	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
 	if cfg.Observer != nil {
 		c.meter = &clusterMeter{obs: cfg.Observer}
 		c.out.meter = c.meter
@@ -368,7 +370,11 @@ func (c *Cluster) awaitBroker(ctx context.Context) bool {
 }
 
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
-	r.UID = c.uid
+	// The responder's uid serves counting by heartbeat and answers in
+	// parts; elsewhere (Redis, with Node peers) responses keep Node's shape.
+	if !c.counts() || r.Parts > 0 {
+		r.UID = c.uid
+	}
 	data, err := wire.EncodeResponse(r)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)

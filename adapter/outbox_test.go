@@ -57,6 +57,18 @@ func (g *gate) set(down bool, block chan struct{}) {
 	g.mu.Unlock()
 }
 
+// twoNodes starts nodes A and B of namespace "/", each on its broker, and
+// closes them when t ends.
+func twoNodes(t *testing.T, bA adapter.Broker, cfgA adapter.ClusterConfig, bB adapter.Broker, cfgB adapter.ClusterConfig) (a, b *adaptertest.Node) {
+	a = adaptertest.NewNode("A", "/", adapter.NewCluster(bA, cfgA))
+	b = adaptertest.NewNode("B", "/", adapter.NewCluster(bB, cfgB))
+	t.Cleanup(func() {
+		_ = a.Adapter.Close()
+		_ = b.Adapter.Close()
+	})
+	return a, b
+}
+
 func ev(t *testing.T, name string) *socketio.Packet {
 	t.Helper()
 	p, err := socketio.NewEvent("/", name, nil)
@@ -76,10 +88,7 @@ func TestOutboxHoldsThenDrops(t *testing.T) {
 	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second, OutboxLimit: 5}
 	cfgA := cfg
 	cfgA.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	a := adaptertest.NewNode("A", "/", adapter.NewCluster(g, cfgA))
-	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bus, cfg))
-	defer a.Adapter.Close()
-	defer b.Adapter.Close()
+	a, b := twoNodes(t, g, cfgA, bus, cfg)
 	b.Connect("b1", false)
 	ctx := context.Background()
 	to := adapter.BroadcastOptions{Rooms: []string{"b1"}}
@@ -159,10 +168,7 @@ func TestPublishNeverBlocks(t *testing.T) {
 	bus := adapter.NewBus()
 	g := &gate{bus: bus}
 	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second}
-	a := adaptertest.NewNode("A", "/", adapter.NewCluster(g, cfg))
-	b := adaptertest.NewNode("B", "/", adapter.NewCluster(bus, cfg))
-	defer a.Adapter.Close()
-	defer b.Adapter.Close()
+	a, b := twoNodes(t, g, cfg, bus, cfg)
 	a.Connect("a1", false)
 	b.Connect("b1", false)
 	release := make(chan struct{})

@@ -8,8 +8,10 @@
 // (OnReconnectAttempt, OnReconnect, OnReconnectError, OnReconnectFailed),
 // class-style namespaces (Register), emits buffered while reconnecting,
 // acknowledgements awaited (EmitWithAck) or called back
-// (EmitWithCallback), and the Volatile, Timeout and Retries emit modifiers
-// (Emitter). SimpleClient is a blocking one for a single namespace.
+// (EmitWithCallback), the Volatile, Timeout and Retries emit modifiers
+// (Emitter), and connection state recovery with servers that have it on,
+// as socket.io-client 4.6+ (Namespace.Recovered, Event.Offset).
+// SimpleClient is a blocking one for a single namespace.
 package client
 
 import (
@@ -63,6 +65,20 @@ type Event struct {
 	// AckRequested reports whether the server waits for an
 	// acknowledgement, which the handler's return values become.
 	AckRequested bool
+	// Offset is the connection state recovery offset the client took
+	// from this event, "" when it took none. With recovery on, the server
+	// appends an offset to every event it stores as the event's last
+	// argument, and the client remembers the last one to present it when
+	// it reconnects. The offset stays in Args, as socket.io-client passes
+	// it to listeners as an extra argument: a handler that reads its
+	// arguments by position is unaffected, one that takes them all (Values,
+	// Items) gets the offset last. The client takes the last argument of
+	// every event without an acknowledgement request, on a namespace
+	// whose CONNECT answer carried a pid, when it is a string; a server
+	// cannot mark its offsets, so an event the server did not store (a
+	// volatile one, say) whose last argument is a string is taken for one
+	// too, as in socket.io-client, and the next recovery then fails.
+	Offset string
 }
 
 // EventHandler handles an event. When the server asked for an
@@ -114,6 +130,7 @@ type session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	rec    map[string]*recoveryState // per namespace, guarded by Client.mu
 }
 
 // pendingAck is an acknowledgement the client waits for. Its fields after
@@ -538,8 +555,9 @@ func encodeAuth(auth any) ([]byte, error) {
 }
 
 // connectPackets builds the CONNECT packets of namespaces ns, evaluating
-// the auth options afresh.
-func (c *Client) connectPackets(ns []string) ([]engineio.Packet, error) {
+// the auth options afresh, with the recovery session of each namespace in
+// rec merged into its auth.
+func (c *Client) connectPackets(ns []string, rec map[string]recoveryState) ([]engineio.Packet, error) {
 	var common []byte
 	if c.opts.NamespaceAuthFunc == nil {
 		auth := c.opts.Auth
@@ -557,6 +575,12 @@ func (c *Client) connectPackets(ns []string) ([]engineio.Packet, error) {
 		if c.opts.NamespaceAuthFunc != nil {
 			var err error
 			if data, err = encodeAuth(c.opts.NamespaceAuthFunc(n)); err != nil {
+				return nil, err
+			}
+		}
+		if r, ok := rec[n]; ok {
+			var err error
+			if data, err = withRecovery(data, r); err != nil {
 				return nil, err
 			}
 		}
@@ -587,11 +611,12 @@ func (c *Client) attempt(ctx context.Context, s *session, wait bool) error {
 	}
 	c.mu.Lock()
 	ns := slices.Clone(s.ns)
+	rec := s.recoveryLocked()
 	c.mu.Unlock()
 	if len(ns) == 0 {
 		return ErrClosed // every namespace was disconnected
 	}
-	connectPkts, err := c.connectPackets(ns)
+	connectPkts, err := c.connectPackets(ns, rec)
 	if err != nil {
 		return err
 	}
@@ -601,7 +626,7 @@ func (c *Client) attempt(ctx context.Context, s *session, wait bool) error {
 	cfg := c.engineConfig(u, header)
 	cn.eng = newEngineConn(cfg, cn.onMessage, cn.onClose)
 	for _, n := range ns {
-		cn.nss[n] = &nsState{}
+		cn.nss[n] = &nsState{presented: rec[n].pid}
 	}
 	c.mu.Lock()
 	if s.ctx.Err() != nil {

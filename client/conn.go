@@ -30,6 +30,9 @@ type conn struct {
 type nsState struct {
 	sid       string
 	connected bool
+	presented string      // the recovery pid its CONNECT carried, if any
+	recovered bool        // the CONNECT answer carried that pid back
+	held      []heldEvent // events that came before the CONNECT answer
 }
 
 // markReady closes ready once. Client.mu must be held.
@@ -98,6 +101,7 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 	case socketio.Connect:
 		var d struct {
 			SID string `json:"sid"`
+			PID string `json:"pid"`
 		}
 		if p.Data != nil {
 			_ = json.Unmarshal(p.Data, &d)
@@ -109,6 +113,17 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 			return
 		}
 		s.sid, s.connected = d.SID, true
+		recovered := cn.sess.connectedLocked(p.Namespace, s.presented, d.PID)
+		s.recovered = recovered
+		// The events the server sent before its answer (the missed ones,
+		// when it recovered the session) go first, in order, then the
+		// connect handler, as in socket.io-client.
+		held := s.held
+		s.held = nil
+		for _, h := range held {
+			cn.sess.takeOffsetLocked(h.e)
+			c.queue.run(func() { c.dispatch(cn, h.e, h.id) })
+		}
 		// Queued before ready is closed: the handlers of Connect's caller
 		// and of the reconnect event come after the connect handlers.
 		if h := c.connectHandler(p.Namespace); h != nil {
@@ -122,7 +137,7 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 			o.flushing = true // emits made from now on queue behind the buffer
 		}
 		c.mu.Unlock()
-		c.log.Debug("namespace connected", "namespace", p.Namespace, "sid", d.SID)
+		c.log.Debug("namespace connected", "namespace", p.Namespace, "sid", d.SID, "recovered", recovered, "replayed", len(held))
 		c.flush(cn, p.Namespace)
 
 	case socketio.ConnectError:
@@ -189,15 +204,27 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 			c.log.Error("invalid event from the server", "err", err)
 			return
 		}
-		c.mu.Lock()
-		s := cn.nss[p.Namespace]
-		ok := s != nil && s.connected
-		c.mu.Unlock()
-		if !ok {
-			return
-		}
 		e := &Event{Namespace: p.Namespace, Name: name, Args: args, AckRequested: p.HasID}
 		id := p.ID
+		c.mu.Lock()
+		s := cn.nss[p.Namespace]
+		switch {
+		case s == nil || cn.closed:
+			c.mu.Unlock()
+			return
+		case !s.connected:
+			// Before the CONNECT answer: a recovering server replays the
+			// missed events first. Dispatched once it answers; dropped
+			// with the connection if it never does.
+			s.held = append(s.held, heldEvent{e: e, id: id})
+			c.mu.Unlock()
+			return
+		}
+		// The offset is taken on arrival, not once handled: a reconnection
+		// while events wait for the handler goroutine must not have them
+		// replayed.
+		cn.sess.takeOffsetLocked(e)
+		c.mu.Unlock()
 		c.queue.run(func() { c.dispatch(cn, e, id) })
 
 	case socketio.Ack, socketio.BinaryAck:
@@ -235,6 +262,7 @@ func (cn *conn) onMessage(data []byte, binary bool) {
 func (cn *conn) dropNamespaceLocked(ns string, err error) {
 	s := cn.sess
 	s.ns = slices.DeleteFunc(s.ns, func(n string) bool { return n == ns })
+	delete(s.rec, ns)
 	if cn.c.sess == s {
 		cn.c.discardLocked(ns, err)
 	}
@@ -364,10 +392,16 @@ func (cn *conn) onClose(reason DisconnectReason, cause error) {
 	if established {
 		c.log.Info("disconnected", "reason", string(reason), "cause", cause)
 	}
+	s := cn.sess
 	if !established {
+		if cn.closing {
+			// Disconnect called while Connect or a reconnection attempt
+			// was still waiting on this conn (from a connect handler, say):
+			// the session ends, the attempt fails and is not retried.
+			c.endSession(s)
+		}
 		return // Connect or the reconnection loop deals with it
 	}
-	s := cn.sess
 	if reason == ReasonClientDisconnect || reason == ReasonServerDisconnect ||
 		c.opts.DisableReconnection || s.ctx.Err() != nil {
 		c.endSession(s)

@@ -448,6 +448,7 @@ func (c *Client) disconnectNamespace(ns string) error {
 		return ErrNotConnected
 	}
 	s.ns = slices.DeleteFunc(s.ns, func(n string) bool { return n == ns })
+	delete(s.rec, ns)
 	left := len(s.ns)
 	c.discardLocked(ns, ErrDisconnected)
 	cn := c.cur

@@ -4,6 +4,8 @@ go 1.26
 
 require (
 	github.com/lxzan/gws v1.8.9
+	github.com/siogate/siogate/adapter v0.0.0 // tests only, with gateway
+	github.com/siogate/siogate/gateway v0.0.0 // the tests run a gateway in process
 	github.com/siogate/siogate/protocol v0.0.0
 )
 
@@ -14,4 +16,8 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 )
 
-replace github.com/siogate/siogate/protocol => ../protocol
+replace (
+	github.com/siogate/siogate/adapter => ../adapter
+	github.com/siogate/siogate/gateway => ../gateway
+	github.com/siogate/siogate/protocol => ../protocol
+)

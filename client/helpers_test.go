@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,13 +64,18 @@ func freePort(t *testing.T) int {
 
 // lockedBuffer collects a child's output.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // has a value after a Write; see waitOutput
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	select {
+	case l.written <- struct{}{}:
+	default:
+	}
 	return l.b.Write(p)
 }
 
@@ -103,7 +109,7 @@ func (s *server) start() {
 	cmd := exec.CommandContext(ctx, s.argv[0], s.argv[1:]...)
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), s.env...)
-	s.out = &lockedBuffer{}
+	s.out = &lockedBuffer{written: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -131,6 +137,19 @@ func (s *server) start() {
 	}
 	s.stop()
 	s.t.Fatalf("%s did not listen on port %d within 20s: %s", s.name, s.port, s.out.String())
+}
+
+// waitOutput waits until the process has printed sub at least n times.
+func (s *server) waitOutput(sub string, n int) {
+	s.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for strings.Count(s.out.String(), sub) < n {
+		select {
+		case <-s.out.written:
+		case <-timeout:
+			s.t.Fatalf("%s did not print %q %d times within 10s: %s", s.name, sub, n, s.out.String())
+		}
+	}
 }
 
 // stop kills the process (idempotent) and waits for it to exit.

@@ -33,6 +33,9 @@ type Received struct {
 	Name string
 	// Args are the event's arguments.
 	Args socketio.Args
+	// Offset is the connection state recovery offset the event carried
+	// as its last argument (see Event.Offset), "" if none.
+	Offset string
 }
 
 // NewSimpleClient returns a SimpleClient configured by opts
@@ -61,7 +64,7 @@ func (s *SimpleClient) Connect(ctx context.Context, url, ns string) error {
 	c := New(opts)
 	c.Of(ns).On(CatchAll, func(e *Event) []any {
 		s.mu.Lock()
-		s.events = append(s.events, Received{Name: e.Name, Args: e.Args})
+		s.events = append(s.events, Received{Name: e.Name, Args: e.Args, Offset: e.Offset})
 		s.mu.Unlock()
 		s.wake()
 		return nil

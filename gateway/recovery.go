@@ -248,6 +248,34 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 	return true
 }
 
+// replayDedupe is how long a recovered socket drops live copies of the
+// events it was replayed: the time an event may take from its store
+// append to its delivery (a publish held through a broker outage
+// included).
+const replayDedupe = 30 * time.Second
+
+// replayedAlready reports whether p is an event the socket was replayed
+// (and forgets it), for a recovered socket.
+func (s *Socket) replayedAlready(p *socketio.Packet) bool {
+	off := lastOffset(p.Data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Now().After(s.replayedUntil) {
+		s.replayed = nil
+		s.dedupe.Store(false)
+		return false
+	}
+	if _, ok := s.replayed[off]; ok && off != "" {
+		delete(s.replayed, off)
+		if len(s.replayed) == 0 {
+			s.replayed = nil
+			s.dedupe.Store(false)
+		}
+		return true
+	}
+	return false
+}
+
 // replayFrames encodes the missed events, each with its offset, and
 // returns them with the set of offsets replayed. s.mu is held.
 func (s *Socket) replayFrames() ([]engineio.Frame, map[string]struct{}) {

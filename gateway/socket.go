@@ -108,7 +108,12 @@ type Socket struct {
 	recovered  bool
 	recovering bool                   // registered early: held frames carry offsets
 	replay     []adapter.StoredPacket // missed events, sent before the CONNECT answer
-	smu        sync.Mutex             // serializes UpdateSession
+	// replayed are the offsets replayed on recovery, dropped when they
+	// also arrive live, until replayedUntil; dedupe says there are some.
+	replayed      map[string]struct{}
+	replayedUntil time.Time
+	dedupe        atomic.Bool
+	smu           sync.Mutex // serializes UpdateSession
 }
 
 func newSocket(ns *Namespace, c *conn, auth json.RawMessage) *Socket {
@@ -229,6 +234,9 @@ func (s *Socket) holdLocked(f engineio.Frame, all []engineio.Frame, offset strin
 // deliver queues a broadcast's frames, encoded once for every recipient.
 // Before the CONNECT answer has gone out they are held, as send does.
 func (s *Socket) deliver(p *socketio.Packet, f engineio.Frame, all []engineio.Frame, flags adapter.Flags) error {
+	if s.dedupe.Load() && p != nil && s.replayedAlready(p) {
+		return nil
+	}
 	if !s.open.Load() {
 		s.mu.Lock()
 		if !s.ready {
@@ -321,13 +329,21 @@ func (s *Socket) connected(ack *socketio.Packet) {
 	frames := make([]engineio.Frame, 0, len(s.pending))
 	for _, pf := range s.pending {
 		if _, dup := replayed[pf.offset]; dup && pf.offset != "" {
+			delete(replayed, pf.offset)
 			continue // replayed already
 		}
 		frames = append(frames, pf.f)
 	}
 	s.pending = nil
 	s.ready = true
-	s.open.Store(true)
+	if len(replayed) > 0 {
+		// An event stored before the replay was read may still be on its
+		// way to this socket (stored, not yet broadcast): drop it when it
+		// comes, for a while.
+		s.replayed = replayed
+		s.replayedUntil = time.Now().Add(replayDedupe)
+		s.dedupe.Store(true)
+	}
 	// A failed Send means the session is closing: the socket is already
 	// registered on its connection, whose close reports it with the real
 	// reason (a shutdown, a ping timeout...), so errors are not handled
@@ -335,6 +351,9 @@ func (s *Socket) connected(ack *socketio.Packet) {
 	if err == nil && len(frames) > 0 {
 		_ = s.conn.ss.Send(frames...)
 	}
+	// Only now may broadcasts skip the lock: none overtakes the held
+	// frames.
+	s.open.Store(true)
 	s.mu.Unlock()
 }
 

@@ -225,8 +225,9 @@ type Response struct {
 	ClientCount *int            `json:"clientCount,omitempty" msgpack:"-"`
 	Data        json.RawMessage `json:"data,omitempty" msgpack:"-"`
 	Packet      any             `json:"-" msgpack:"packet"`
-	// UID is the responder's uid (siogate responders set it; Node's
-	// classic adapter does not).
+	// UID is the responder's uid. siogate responders set it on brokers
+	// that count nodes by heartbeat and on answers in parts; Node's classic
+	// adapter never does.
 	UID string `json:"uid,omitempty" msgpack:"uid,omitempty"`
 	// Part and Parts number the parts of a fetch answer sent in several
 	// messages: part i of n, from 1. Zero means a single message.
