@@ -50,6 +50,9 @@ type ClusterConfig struct {
 	PublishOnSpecificResponseChannel bool
 	// Logger receives the adapter's logs (broker outages, bad messages).
 	Logger *slog.Logger
+	// Observer, when set, hears the adapter's requests, publishes,
+	// deliveries, drops and broker state (metrics); nil costs nothing.
+	Observer ClusterObserver
 }
 
 func (c ClusterConfig) withDefaults() ClusterConfig {
@@ -99,6 +102,7 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	out    *outbox
+	meter  *clusterMeter
 	outEnd context.CancelFunc // stops the outbox's sender
 	outWG  sync.WaitGroup
 	// events runs the namespace's server-side handlers for events from
@@ -155,6 +159,10 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	// One publish may take a while (a broker confirming a large message
 	// under load); giving up early would send it again.
 	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
+	if cfg.Observer != nil {
+		c.meter = &clusterMeter{obs: cfg.Observer}
+		c.out.meter = c.meter
+	}
 	var octx context.Context
 	octx, c.outEnd = context.WithCancel(context.Background())
 	c.outWG.Add(1)
@@ -174,6 +182,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	closer, err := b.Subscribe(context.Background(), sub)
 	if err != nil {
 		cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers (retrying)", "nsp", local.Name(), "err", err)
+		c.meter.brokerUp(false)
 		c.wg.Add(1)
 		go c.subscribeLater(sub)
 		return c
@@ -262,6 +271,7 @@ func (c *Cluster) joined(closer io.Closer) {
 		return
 	}
 	c.sub = closer
+	c.meter.brokerUp(true)
 	if !c.counts() {
 		c.wg.Add(1)
 		go c.heartbeat()
@@ -299,6 +309,9 @@ func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires b
 	data, err := wire.EncodeRequest(r)
 	if err != nil {
 		return err
+	}
+	if c.meter != nil {
+		c.meter.obs.RequestSent(RequestTypeName(r.Type))
 	}
 	return c.publish(ctx, c.ch.Request, data, expires)
 }
@@ -654,6 +667,9 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 		c.mu.Lock()
 		got := req.got
 		c.mu.Unlock()
+		if c.meter != nil {
+			c.meter.obs.RequestTimedOut(RequestTypeName(r.Type))
+		}
 		return req, fmt.Errorf("adapter: %w: %d of %d nodes answered", ErrTimeout, got, others)
 	}
 }
@@ -678,6 +694,9 @@ func (c *Cluster) untrack(id string) {
 
 // deliver dispatches one message from the broker.
 func (c *Cluster) deliver(channel string, data []byte) {
+	if c.meter != nil {
+		c.meter.obs.Received()
+	}
 	switch {
 	case channel == c.ch.Request:
 		c.onRequest(data)
@@ -1043,6 +1062,7 @@ func (c *Cluster) Close() error {
 	}
 	c.outEnd()
 	c.outWG.Wait()
+	c.meter.brokerUp(true) // a closed adapter no longer counts as down
 	if sub != nil {
 		return sub.Close()
 	}

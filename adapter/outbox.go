@@ -29,6 +29,7 @@ type outbox struct {
 	// await is called after a failed publish; it returns once the broker
 	// answers again (false when ctx ends first).
 	await func(ctx context.Context) bool
+	meter *clusterMeter // nil: nothing counted
 
 	mu      sync.Mutex
 	q       []outMsg
@@ -65,6 +66,9 @@ func (o *outbox) push(channel string, data []byte, expires time.Time) error {
 	}
 	if len(o.q) >= o.maxCount || o.bytes+len(data) > o.maxBytes {
 		o.dropped++
+		if o.meter != nil {
+			o.meter.obs.OutboxDropped()
+		}
 		warn := !o.warned
 		o.warned = true
 		queued, bytes, dropped := len(o.q), o.bytes, o.dropped
@@ -135,10 +139,17 @@ func (o *outbox) run(ctx context.Context) {
 			err := o.broker.Publish(pctx, m.channel, m.data)
 			cancel()
 			if err == nil {
+				if o.meter != nil {
+					o.meter.obs.Published()
+				}
 				break
 			}
 			if ctx.Err() != nil {
 				return
+			}
+			if o.meter != nil {
+				o.meter.obs.PublishFailed()
+				o.meter.brokerUp(false)
 			}
 			o.mu.Lock()
 			held := len(o.q)
@@ -147,6 +158,7 @@ func (o *outbox) run(ctx context.Context) {
 			if !o.await(ctx) {
 				return
 			}
+			o.meter.brokerUp(true)
 			o.mu.Lock()
 			held, o.warned = len(o.q), false
 			o.mu.Unlock()

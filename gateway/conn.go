@@ -164,7 +164,7 @@ func (c *conn) connect(p *socketio.Packet) {
 		auth = append(json.RawMessage(nil), auth...)
 	}
 	if lim := c.srv.cfg.Limits.NamespacesPerConnection; lim > 0 && c.count() >= lim && c.socket(p.Namespace) == nil {
-		c.srv.limitHit("namespaces per connection", "conn", c.ss.ID(), "limit", lim)
+		c.srv.limitHit(LimitNamespacesPerConnection, "conn", c.ss.ID(), "limit", lim)
 		c.sendPacket(&socketio.Packet{Type: socketio.ConnectError, Namespace: p.Namespace, Data: tooManyNamespaces})
 		return
 	}

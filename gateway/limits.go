@@ -100,38 +100,15 @@ func (b *bucket) take(now time.Time, rate float64, burst int) bool {
 	return true
 }
 
-// limitLog logs refusals, one line per kind a second at most.
-type limitLog struct {
-	mu    sync.Mutex
-	kinds map[string]*limitLogKind
-}
-
-type limitLogKind struct {
-	last       time.Time
-	suppressed int
-}
-
-func (s *Server) limitHit(kind string, attrs ...any) {
-	l := &s.limits
-	now := time.Now()
-	l.mu.Lock()
-	if l.kinds == nil {
-		l.kinds = make(map[string]*limitLogKind)
+// limitHit tells the meter of a refusal by a limit and logs it, one line
+// per kind a second at most, with the count of refusals left out.
+func (s *Server) limitHit(kind Limit, attrs ...any) {
+	if m := s.meterOf(); m != nil {
+		m.LimitHit(kind)
 	}
-	k := l.kinds[kind]
-	if k == nil {
-		k = &limitLogKind{}
-		l.kinds[kind] = k
+	if ok, suppressed := s.limits.Allow(kind, time.Now()); ok {
+		s.log.Warn("gateway: refused ("+string(kind)+")", append(attrs, "refused_since_last_line", suppressed)...)
 	}
-	if now.Sub(k.last) < time.Second {
-		k.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := k.suppressed
-	k.last, k.suppressed = now, 0
-	l.mu.Unlock()
-	s.log.Warn("gateway: refused ("+kind+")", append(attrs, "refused_since_last_line", suppressed)...)
 }
 
 // allowEvent spends a token of the socket's event bucket.
@@ -148,7 +125,7 @@ func (s *Socket) allowEvent() bool {
 // floodEvent handles an event past the rate limit.
 func (s *Socket) floodEvent() {
 	srv := s.ns.srv
-	srv.limitHit("events per second", "nsp", s.ns.name, "sid", s.id)
+	srv.limitHit(LimitEventsPerSecond, "nsp", s.ns.name, "sid", s.id)
 	if srv.cfg.Limits.DisconnectOnEventFlood {
 		s.Disconnect(false)
 		return
@@ -183,12 +160,12 @@ func (s *Server) admitHandshake(w http.ResponseWriter, r *http.Request) bool {
 		return true // not a handshake
 	}
 	if draining {
-		s.limitHit("handshake refused while draining", "remote", r.RemoteAddr)
+		s.limitHit(LimitDraining, "remote", r.RemoteAddr)
 		refuse(w, http.StatusServiceUnavailable, "Server draining")
 		return false
 	}
 	if lim.Connections > 0 && s.engine.Count() >= lim.Connections {
-		s.limitHit("connections per node", "remote", r.RemoteAddr, "limit", lim.Connections)
+		s.limitHit(LimitConnections, "remote", r.RemoteAddr, "limit", lim.Connections)
 		refuse(w, http.StatusServiceUnavailable, "Server at its connection limit")
 		return false
 	}
@@ -219,7 +196,7 @@ func (s *Server) admitHandshake(w http.ResponseWriter, r *http.Request) bool {
 		ok := b.take(now, lim.HandshakesPerSecond, lim.HandshakeBurst)
 		g.mu.Unlock()
 		if !ok {
-			s.limitHit("handshakes per second per address", "remote", host)
+			s.limitHit(LimitHandshakesPerSecond, "remote", host)
 			refuse(w, http.StatusTooManyRequests, "Too many handshakes from this address")
 			return false
 		}

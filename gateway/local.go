@@ -48,6 +48,9 @@ func (l *localSide) Deliver(p *socketio.Packet, sids []string, flags adapter.Fla
 			n++
 		}
 	}
+	if m := ns.srv.meterOf(); m != nil {
+		m.Broadcast(ns.name, n)
+	}
 	return n
 }
 

@@ -177,12 +177,14 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 	sess, err := rec.Store.Take(ctx, a.PID)
 	if err != nil {
 		log.Info("gateway: recovery failed, fresh session", "nsp", ns.name, "cause", err)
+		ns.recoveryOutcome(RecoveryUnknownSession)
 		return false
 	}
 	// A session Node's redis-streams-adapter wrote names no namespace (a
 	// pid is per socket, so per namespace, anyway).
 	if sess.Namespace != "" && sess.Namespace != ns.name || sess.SID == "" {
 		log.Info("gateway: recovery failed, fresh session", "nsp", ns.name, "cause", "session of another namespace")
+		ns.recoveryOutcome(RecoveryOtherNamespace)
 		return false
 	}
 	ns.mu.Lock()
@@ -191,6 +193,7 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 	if live || other {
 		ns.mu.Unlock()
 		log.Info("gateway: recovery failed, fresh session", "nsp", ns.name, "cause", "the session's socket is still connected")
+		ns.recoveryOutcome(RecoveryStillConnected)
 		return false
 	}
 	s.id = sess.SID
@@ -219,6 +222,7 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 		s.pending = nil
 		s.mu.Unlock()
 		log.Info("gateway: recovery failed, fresh session", "nsp", ns.name, "cause", err)
+		ns.recoveryOutcome(RecoveryReplayFailed)
 		return false
 	}
 	s.mu.Lock()
@@ -240,6 +244,7 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 	}
 	s.mu.Unlock()
 	log.Debug("gateway: session recovered", "nsp", ns.name, "sid", s.id, "missed", len(missed))
+	ns.recoveryOutcome(RecoveryHit)
 	return true
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/siogate/siogate/adapter"
 	"github.com/siogate/siogate/gateway/engineio"
+	"github.com/siogate/siogate/gateway/internal/ratelog"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
@@ -140,7 +141,8 @@ type Server struct {
 	keep *keeper
 
 	draining atomic.Bool
-	limits   limitLog
+	meter    atomic.Pointer[meterRef]
+	limits   ratelog.Limiter[Limit] // refusals logged
 	gate     handshakeGate
 	dynamics int // namespaces created for clients, alive; guarded by mu
 }
@@ -288,7 +290,7 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 	}
 	if ns = s.nsps[name]; ns == nil {
 		if lim := s.cfg.Limits.DynamicNamespaces; lim > 0 && s.dynamics >= lim {
-			s.limitHit("dynamic namespaces", "nsp", name, "limit", lim)
+			s.limitHit(LimitDynamicNamespaces, "nsp", name, "limit", lim)
 			return nil
 		}
 		s.dynamics++

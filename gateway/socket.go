@@ -537,7 +537,7 @@ func (s *Socket) sendWithAck(ctx context.Context, p *socketio.Packet, flags adap
 	}
 	if lim := s.ns.srv.cfg.Limits.PendingAcks; lim > 0 && len(s.acks) >= lim {
 		s.mu.Unlock()
-		s.ns.srv.limitHit("pending acks per socket", "nsp", s.ns.name, "sid", s.id, "limit", lim)
+		s.ns.srv.limitHit(LimitPendingAcks, "nsp", s.ns.name, "sid", s.id, "limit", lim)
 		return ErrTooManyPendingAcks
 	}
 	id := s.nextID
@@ -611,7 +611,14 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 		// servers do; the client's callback times out.
 		return
 	}
-	res := s.runHandler(h, e)
+	var res []any
+	if m := s.ns.srv.meterOf(); m != nil {
+		start := time.Now()
+		res = s.runHandler(h, e)
+		m.HandlerDone(s, e.Name, time.Since(start))
+	} else {
+		res = s.runHandler(h, e)
+	}
 	if e.hasID {
 		_ = e.Ack(res...)
 	}
@@ -696,7 +703,7 @@ func (s *Socket) runHandler(h EventHandler, e *Event) (res []any) {
 func (s *Socket) Join(rooms ...string) error {
 	if lim := s.ns.srv.cfg.Limits.RoomsPerSocket; lim > 0 && len(rooms) > 0 {
 		if n := len(s.ns.adapter.Rooms(s.id)); n+len(rooms) > lim {
-			s.ns.srv.limitHit("rooms per socket", "nsp", s.ns.name, "sid", s.id, "limit", lim)
+			s.ns.srv.limitHit(LimitRoomsPerSocket, "nsp", s.ns.name, "sid", s.id, "limit", lim)
 			return ErrTooManyRooms
 		}
 	}

@@ -24,7 +24,9 @@ package admin
 // socket of this node, and "server_stats". Every ServerStatsInterval:
 // "server_stats" {serverId, hostname, pid, uptime (seconds), clientsCount,
 // pollingClientsCount, aggregatedEvents: [{timestamp, type, subType,
-// count}], namespaces: [{name, socketsCount}]}. In development mode, as
+// count}] (types rawConnection, rawDisconnection, packetsIn, packetsOut,
+// bytesIn, bytesOut, per second), namespaces: [{name, socketsCount}]}.
+// In development mode, as
 // things happen: "socket_connected" (socket, time), "socket_updated"
 // {id, nsp, transport} after a transport upgrade, "socket_disconnected"
 // (nsp, id, reason, time), "room_joined" and "room_left" (nsp, room, id,
@@ -224,7 +226,11 @@ type Admin struct {
 	started  time.Time
 	features []string
 	stopObs  func()
-	logins   *loginThrottle
+	// traffic counts packets and bytes through an engineio.Meter,
+	// removed by stopMeter.
+	traffic   adminTraffic
+	stopMeter func()
+	logins    *loginThrottle
 
 	mu       sync.Mutex
 	queue    []adminReport
@@ -340,6 +346,7 @@ func Instrument(s *gateway.Server, opts Options) (*Admin, error) {
 	ns.On("leave", a.command(a.cmdLeave))
 	ns.On("_disconnect", a.command(a.cmdDisconnect))
 	a.stopObs = s.Observe(adminObserver{a})
+	a.stopMeter = s.Engine().AddMeter(adminMeter{&a.traffic})
 	go a.run()
 	return a, nil
 }
@@ -354,6 +361,7 @@ func (a *Admin) Namespace() *gateway.Namespace { return a.ns }
 func (a *Admin) Close() {
 	a.closeOnce.Do(func() {
 		a.stopObs()
+		a.stopMeter()
 		a.mu.Lock()
 		a.closed = true
 		a.mu.Unlock()
@@ -957,6 +965,7 @@ func (a *Admin) stats(take bool) adminStats {
 	st.AggregatedEvents = []adminAgg{}
 	if take {
 		a.mu.Lock()
+		a.takeTrafficLocked()
 		for k, n := range a.agg {
 			st.AggregatedEvents = append(st.AggregatedEvents, adminAgg{Timestamp: k.at, Type: k.typ, SubType: k.sub, Count: n})
 		}

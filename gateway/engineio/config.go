@@ -136,6 +136,12 @@ type Config struct {
 	// Logger receives Engine.IO logs (python's engineio_logger). nil
 	// discards them.
 	Logger *slog.Logger
+	// RefusalLogLevel is the level at which refused requests are logged
+	// (python's engineio_logger explains its 400s): each line gives the
+	// cause, the status, the detail and the remote address, at most one
+	// line per cause a second with the count of refusals not logged since
+	// the previous one. Default slog.LevelInfo (the zero value).
+	RefusalLogLevel slog.Level
 	// GenerateID returns new session ids (default: 20 random URL-safe
 	// base64 characters).
 	GenerateID func() string

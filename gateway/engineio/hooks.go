@@ -61,17 +61,17 @@ func (e *Error) Error() string {
 
 // refuse answers a request as engine.io does when it refuses one: HTTP 400
 // (403 for CodeForbidden) with the JSON body {"code":N,"message":"..."}.
-// why is logged, not sent.
-func (s *Server) refuse(w http.ResponseWriter, code ErrorCode, why string) {
-	s.refuseWith(w, &Error{Code: code}, why)
+// why is logged (see refused), not sent.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code ErrorCode, why string) {
+	s.refuseWith(w, r, &Error{Code: code}, refusalOf(code), why)
 }
 
-func (s *Server) refuseWith(w http.ResponseWriter, e *Error, why string) {
-	s.cfg.Logger.Debug("engineio: request refused", "code", int(e.Code), "why", why)
+func (s *Server) refuseWith(w http.ResponseWriter, r *http.Request, e *Error, cause Refusal, why string) {
 	status := http.StatusBadRequest
 	if e.Code == CodeForbidden {
 		status = http.StatusForbidden
 	}
+	s.refused(r, cause, status, why)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"code":` + strconv.Itoa(int(e.Code)) + `,"message":` + strconv.Quote(e.Error()) + `}`))

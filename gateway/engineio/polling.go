@@ -45,12 +45,12 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		defer s.srv.forget(s) // the last packet a close left for this poll
 	} else if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		s.srv.refuse(w, CodeBadRequest, "session is not polling")
+		s.srv.refuse(w, r, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.polling {
 		s.mu.Unlock()
-		s.srv.refuse(w, CodeBadRequest, "overlapping GET requests")
+		s.srv.refuse(w, r, CodeBadRequest, "overlapping GET requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -70,7 +70,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			if s.transport != eio.Polling {
 				s.polling = false
 				s.mu.Unlock()
-				s.srv.refuse(w, CodeBadRequest, "session was upgraded")
+				s.srv.refuse(w, r, CodeBadRequest, "session was upgraded")
 				return
 			}
 			s.queue = append(s.queue, noopFrame)
@@ -95,7 +95,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// one. It is refused; queued packets stay for the websocket.
 			s.polling = false
 			s.mu.Unlock()
-			s.srv.refuse(w, CodeBadRequest, "session was upgraded")
+			s.srv.refuse(w, r, CodeBadRequest, "session was upgraded")
 			return
 		}
 	}
@@ -105,13 +105,16 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	closed := s.closed
 	s.mu.Unlock()
 	if len(batch) == 0 && closed {
-		s.srv.refuse(w, CodeBadRequest, "session closed")
+		s.srv.refuse(w, r, CodeBadRequest, "session closed")
 		return
 	}
 	size, compress := 0, false
 	for _, f := range batch {
 		size += len(f.Data) + 1
 		compress = compress || !f.NoCompress
+	}
+	if m := s.srv.meter.m(); m != nil {
+		m.Sent(len(batch), size-len(batch))
 	}
 	body := make([]byte, 0, size+size/3)
 	for i, f := range batch {
@@ -132,12 +135,12 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed || s.transport != eio.Polling {
 		s.mu.Unlock()
-		s.srv.refuse(w, CodeBadRequest, "session is not polling")
+		s.srv.refuse(w, r, CodeBadRequest, "session is not polling")
 		return
 	}
 	if s.posting {
 		s.mu.Unlock()
-		s.srv.refuse(w, CodeBadRequest, "overlapping POST requests")
+		s.srv.refuse(w, r, CodeBadRequest, "overlapping POST requests")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
@@ -171,14 +174,15 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		var ne net.Error
 		switch {
 		case errors.As(err, &tooBig):
+			s.srv.refused(r, RefusedPayloadTooLarge, http.StatusRequestEntityTooLarge, "body over MaxPayload")
 			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 			s.closeWith(ReasonTransportError, true)
 		case closed:
-			s.srv.refuse(w, CodeBadRequest, "session closed")
+			s.srv.refuse(w, r, CodeBadRequest, "session closed")
 		case errors.As(err, &ne) && ne.Timeout():
 			s.srv.stats.bodyTimeouts.Add(1)
 			s.srv.cfg.Logger.Warn("engineio: polling POST body not received in time, closing session", "sid", s.id, "timeout", s.srv.cfg.PingTimeout)
-			s.srv.refuse(w, CodeBadRequest, "request body timeout")
+			s.srv.refuse(w, r, CodeBadRequest, "request body timeout")
 			s.closeWith(ReasonTransportError, true)
 		default:
 			s.closeWith(ReasonTransportClose, false)
@@ -189,13 +193,13 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		// Engine.IO v4 payloads are text (binary packets are base64).
 		s.srv.stats.invalidUTF8.Add(1)
 		s.srv.cfg.Logger.Debug("engineio: closing session on a polling payload that is not UTF-8", "sid", s.id)
-		s.srv.refuse(w, CodeBadRequest, "payload is not UTF-8")
+		s.srv.refuse(w, r, CodeBadRequest, "payload is not UTF-8")
 		s.closeWith(ReasonTransportError, true)
 		return
 	}
 	err = eio.DecodePayload(body, s.handle)
 	if err != nil {
-		s.srv.refuse(w, CodeBadRequest, err.Error())
+		s.srv.refuse(w, r, CodeBadRequest, err.Error())
 		s.closeWith(ReasonTransportError, true)
 		return
 	}

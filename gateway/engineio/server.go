@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/siogate/siogate/gateway/internal/ratelog"
 	eio "github.com/siogate/siogate/protocol/engineio"
 )
 
@@ -67,6 +68,8 @@ type Server struct {
 	wg        sync.WaitGroup // sessions alive
 	frames    frameWriters   // scratch space of WebSocket writes
 	stats     serverStats
+	meter     meterBox
+	refusals  ratelog.Limiter[Refusal] // refused requests logged
 }
 
 // Stats counts the sessions and requests a server cut for misbehaving,
@@ -197,6 +200,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // {"code":N,"message":"..."}, the checks in engine.io's order.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(w, r) {
+		s.refused(r, RefusedCORS, http.StatusBadRequest, "origin "+strconv.Quote(r.Header.Get("Origin")))
 		http.Error(w, "Not an accepted origin.", http.StatusBadRequest)
 		return
 	}
@@ -207,28 +211,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
 	transport, sid := query.Get("transport"), query.Get("sid")
 	if (transport != eio.Polling && transport != eio.WebSocket) || !s.cfg.allows(transport) {
-		s.refuse(w, CodeUnknownTransport, "transport "+strconv.Quote(transport))
+		s.refuse(w, r, CodeUnknownTransport, "transport "+strconv.Quote(transport))
 		return
 	}
 	if transport == eio.WebSocket && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		s.refuse(w, CodeBadRequest, "websocket transport without an upgrade")
+		s.refuse(w, r, CodeBadRequest, "websocket transport without an upgrade")
 		return
 	}
 	if v, err := strconv.Atoi(query.Get("EIO")); err != nil || v != eio.Protocol {
 		if sid == "" && r.Method != http.MethodGet {
-			s.refuse(w, CodeBadHandshakeMethod, r.Method)
+			s.refuse(w, r, CodeBadHandshakeMethod, r.Method)
 			return
 		}
-		s.refuse(w, CodeUnsupportedProtocolVersion, "EIO="+query.Get("EIO"))
+		s.refuse(w, r, CodeUnsupportedProtocolVersion, "EIO="+query.Get("EIO"))
 		return
 	}
 	if sid == "" {
 		if r.Method != http.MethodGet {
-			s.refuse(w, CodeBadHandshakeMethod, r.Method)
+			s.refuse(w, r, CodeBadHandshakeMethod, r.Method)
 			return
 		}
 		if e := s.allow(r); e != nil {
-			s.refuseWith(w, e, "AllowRequest")
+			s.refuseWith(w, r, e, RefusedForbidden, "AllowRequest: "+e.Error())
 			return
 		}
 		if transport == eio.WebSocket {
@@ -247,7 +251,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ss, ok = s.pollTarget(sid)
 	}
 	if !ok {
-		s.refuse(w, CodeUnknownSID, sid)
+		s.refuse(w, r, CodeUnknownSID, sid)
 		return
 	}
 	s.addHeaders(w.Header(), r, false)
@@ -257,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		ss.servePost(w, r)
 	default:
-		s.refuse(w, CodeBadRequest, "method "+r.Method)
+		s.refuse(w, r, CodeBadRequest, "method "+r.Method)
 	}
 }
 

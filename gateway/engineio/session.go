@@ -389,6 +389,9 @@ func (s *Session) onPong() {
 // handle processes one packet from the client. A returned error means a
 // protocol violation: the caller closes the session.
 func (s *Session) handle(p eio.Packet) error {
+	if m := s.srv.meter.m(); m != nil {
+		m.Received(len(p.Data))
+	}
 	switch p.Type {
 	case eio.Message:
 		s.srv.handler.OnMessage(s, p.Data, p.Binary)

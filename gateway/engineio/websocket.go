@@ -29,6 +29,9 @@ func slotOf(c *gws.Conn) *wsSlot                     { return c.Session().(*wsSl
 
 // writeWS writes frames on c, whose writer the caller is.
 func (s *Server) writeWS(c *gws.Conn, frames []Frame) error {
+	if m := s.meter.m(); m != nil {
+		m.Sent(len(frames), frameBytes(frames))
+	}
 	return s.frames.writeFrames(rawConn(c.NetConn()), slotOf(c).deflate, frames)
 }
 
@@ -63,11 +66,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 func (s *Server) upgradeWebSocket(w http.ResponseWriter, r *http.Request, sid string) {
 	ss, ok := s.Session(sid)
 	if !ok {
-		s.refuse(w, CodeUnknownSID, sid)
+		s.refuse(w, r, CodeUnknownSID, sid)
 		return
 	}
 	if s.cfg.DisableUpgrades {
-		s.refuse(w, CodeBadRequest, "upgrades are disabled")
+		s.refuse(w, r, CodeBadRequest, "upgrades are disabled")
 		return
 	}
 	ss.mu.Lock()
@@ -197,6 +200,9 @@ func (s *Session) onProbeMessage(conn *gws.Conn, data []byte, binary bool) {
 		}
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Debug("engineio: upgraded to websocket", "sid", s.id)
+		if m := s.srv.meter.m(); m != nil {
+			m.Upgraded(s)
+		}
 	default:
 		s.abortUpgrade(conn)
 	}

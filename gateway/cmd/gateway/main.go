@@ -61,6 +61,8 @@ type options struct {
 	clientJS      string
 	demo          bool
 	logLevel      string
+	refusalLevel  string
+	metricsAddr   string
 
 	adminUI       bool
 	adminUIDir    string
@@ -97,6 +99,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.drainWindow, "drain-window", 30*time.Second, "on SIGTERM/SIGINT: readiness fails at once, new connections are refused, held ones are closed spread over this window (clients reconnect elsewhere), then the process exits")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.refusalLevel, "refusal-log-level", "info", "level of the lines logging refused requests (cause and remote address; at most one a second per cause): debug, info, warn or error")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "listen address of the Prometheus metrics endpoint (/metrics); empty for none")
 	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
 	fs.StringVar(&o.adminUIDir, "admin-ui-dir", "", "built admin UI files (default: js/node_modules/@socket.io/admin-ui/ui/dist found from the working directory up)")
 	fs.StringVar(&o.adminUser, "admin-user", "", "admin UI login name (no login required when unset)")
@@ -138,12 +142,12 @@ func splitList(s string) []string {
 
 // adapterFactory opens the broker chosen by --adapter. The closer, when
 // not nil, releases it at shutdown.
-func adapterFactory(o options, logger *slog.Logger) (adapter.Factory, io.Closer, error) {
+func adapterFactory(o options, logger *slog.Logger, obs adapter.ClusterObserver) (adapter.Factory, io.Closer, error) {
 	prefix := o.prefix
 	if o.redisPrefix != "" {
 		prefix = o.redisPrefix
 	}
-	cluster := adapter.ClusterConfig{Prefix: prefix, Logger: logger.With("layer", "adapter")}
+	cluster := adapter.ClusterConfig{Prefix: prefix, Logger: logger.With("layer", "adapter"), Observer: obs}
 	brokerLog := logger.With("layer", "broker", "adapter", o.adapterName)
 	switch o.adapterName {
 	case "memory", "":
@@ -225,16 +229,35 @@ func (cs closers) Close() error {
 }
 
 func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, error) {
-	factory, closer, err := adapterFactory(o, logger)
+	srv, _, closer, err := newNode(o, logger)
+	return srv, closer, err
+}
+
+// newNode is newServer with the handler of the node's metrics, nil
+// unless --metrics-addr is set.
+func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.Closer, error) {
+	refusalLevel, err := parseLevel("--refusal-log-level", o.refusalLevel)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	m, metricsHandler, err := newMetrics(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var obs adapter.ClusterObserver
+	if m != nil {
+		obs = m.ClusterObserver()
+	}
+	factory, closer, err := adapterFactory(o, logger, obs)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	for _, t := range splitList(o.transports) {
 		if t != "polling" && t != "websocket" {
 			if closer != nil {
 				_ = closer.Close()
 			}
-			return nil, nil, fmt.Errorf("unknown transport %q in --transports: want polling and/or websocket", t)
+			return nil, nil, nil, fmt.Errorf("unknown transport %q in --transports: want polling and/or websocket", t)
 		}
 	}
 	proxies, err := parsePrefixes(o.proxies)
@@ -242,7 +265,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 		if closer != nil {
 			_ = closer.Close()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	mux := http.NewServeMux()
 	cfg := gateway.Config{
@@ -255,6 +278,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			TrustedProxies:     proxies,
 			Cookie:             cookieFor(o.cookie),
 			Logger:             logger.With("layer", "engineio"),
+			RefusalLogLevel:    refusalLevel,
 		},
 		Path:    o.path,
 		Adapter: factory,
@@ -268,7 +292,7 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 			if closer != nil {
 				_ = closer.Close()
 			}
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if storeCloser != nil {
 			closer = closers{closer, storeCloser}
@@ -276,16 +300,19 @@ func newServer(o options, logger *slog.Logger) (*gateway.Server, io.Closer, erro
 		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
 	}
 	srv := gateway.NewServer(cfg)
+	if m != nil {
+		m.Attach(srv) // for the life of the process
+	}
 	mountHealth(srv, mux, o.adapterName, closer)
 	if o.demo {
 		mountDemo(srv, mux, o.clientJS)
 	}
 	if o.adminUI {
 		if closer, err = mountAdminUI(srv, mux, o, logger, closer); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return srv, closer, nil
+	return srv, metricsHandler, closer, nil
 }
 
 // httpServer returns the HTTP server the binary runs. Its timeouts bound
@@ -356,9 +383,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway: bad --log-level:", err)
+	level, err := parseLevel("--log-level", o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -367,7 +394,7 @@ func main() {
 	// once, so send those lines to debug. (Process-wide, hence here in
 	// main and not in the library.)
 	redis.SetLogger(redisLog{logger.With("layer", "go-redis")})
-	srv, closer, err := newServer(o, logger)
+	srv, metricsHandler, closer, err := newNode(o, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
@@ -375,8 +402,14 @@ func main() {
 	hs := httpServer(o, srv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.ListenAndServe() }()
+	if metricsHandler != nil {
+		ms := metricsServer(o.metricsAddr, metricsHandler)
+		defer ms.Close()
+		go func() { errc <- fmt.Errorf("metrics listener: %w", ms.ListenAndServe()) }()
+		logger.Info("metrics listening", "addr", o.metricsAddr, "path", "/metrics")
+	}
 	logger.Info("gateway listening", "addr", o.addr, "path", o.path, "adapter", o.adapterName)
 	select {
 	case err := <-errc:
