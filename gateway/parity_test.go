@@ -336,9 +336,12 @@ func TestAsyncHandlers(t *testing.T) {
 			<-release // returns only once "go" has been handled
 			return []any{"waited"}
 		})
-		ts.srv.Of("/").On("go", func(*gateway.Socket, *gateway.Event) []any {
+		ts.srv.Of("/").On("go", func(_ *gateway.Socket, e *gateway.Event) []any {
+			// Answer before releasing "wait", so that the answers' order is
+			// fixed (returning "went" after the close raced with "waited").
+			_ = e.Ack("went")
 			close(release)
-			return []any{"went"}
+			return nil
 		})
 		c := ts.dial(t, "websocket")
 		c.connect(t, "/", "")
