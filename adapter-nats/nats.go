@@ -82,7 +82,10 @@ func NewBroker(opts Options) (*Broker, error) {
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.ReconnectBufSize(8<<20),
 		nats.Timeout(5*time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if c.IsClosed() {
+				return // closed on purpose, not lost
+			}
 			log.Error("natsadapter: NATS connection lost; serving local traffic only until it returns", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {

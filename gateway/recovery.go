@@ -356,6 +356,9 @@ type keeper struct {
 	dirty map[*Socket]struct{}
 }
 
+// keeperWorkers is how many sessions the keeper saves at once.
+const keeperWorkers = 16
+
 // keeperFlush is how long a change waits before it is saved, so that
 // changes in a burst are saved once.
 const keeperFlush = 200 * time.Millisecond
@@ -413,10 +416,25 @@ func (k *keeper) run() {
 		// A live session outlives a refresh period plus the time its
 		// client may take to come back.
 		ttl := rec.MaxDisconnectionDuration + rec.MaxDisconnectionDuration/2
-		for _, s := range batch {
-			if s.Connected() {
-				s.saveSession(ttl)
-			}
+		// A few saves at a time: a connect storm's sessions reach the
+		// store in a fraction of the time one by one would take.
+		work := make(chan *Socket)
+		var wg sync.WaitGroup
+		for range min(keeperWorkers, len(batch)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for s := range work {
+					if s.Connected() {
+						s.saveSession(ttl)
+					}
+				}
+			}()
 		}
+		for _, s := range batch {
+			work <- s
+		}
+		close(work)
+		wg.Wait()
 	}
 }

@@ -154,8 +154,8 @@ func (r *runner) writeRecoverySection() error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("%s\n## Connection state recovery: cost of storing every broadcast\n\n", recoveryBegin)
-	w("Measured %s by `cd bench && go run ./cmd/benchrun -recovery %s -rounds %d -duration %v`: the `cross-node` scenario (%d WebSocket clients spread over the nodes, one sender asking for broadcasts) with recovery off and on, alternating, median of %d rounds. With recovery on, every broadcast is appended once to the store (the adapter's broker: Redis Streams, NATS JetStream; `memory` is the in-memory store of one node) and carries its offset to every client. Server CPU is summed over the nodes; broker CPU is the shared broker process's user+system time over the run divided by the deliveries.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.o.recovery, r.o.rounds, r.o.duration, r.o.crossC, r.o.rounds)
+	w("Measured %s by `cd bench && go run ./cmd/benchrun -recovery %s -rounds %d -duration %v -warmup %v`: the `cross-node` scenario (%d WebSocket clients spread over the nodes, one sender asking for broadcasts) with recovery off and on, alternating, median of %d rounds. With recovery on, every broadcast is appended once to the store (the adapter's broker: Redis Streams, NATS JetStream; `memory` is the in-memory store of one node) and carries its offset to every client; with a shared store each node also saves its connected sockets' sessions once after they connect (the warm-up covers it: that is the cost of a connect, not of a broadcast). Server CPU is summed over the nodes; broker CPU is the shared broker process's user+system time over the run divided by the deliveries.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.o.recovery, r.o.rounds, r.o.duration, r.o.warmup, r.o.crossC, r.o.rounds)
 	w("| setup | nodes | deliveries/s off / on | server CPU µs/delivery off | on | on ÷ off | broker CPU µs/delivery off / on | p99 ms off / on | errors |\n")
 	w("|---|---:|---|---:|---:|---:|---|---|---:|\n")
 	for _, s := range setups {
