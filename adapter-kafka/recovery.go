@@ -82,7 +82,17 @@ type RecoveryStore struct {
 	opts   RecoveryStoreOptions
 }
 
-var _ adapter.SharedStore = (*RecoveryStore)(nil)
+var (
+	_ adapter.SharedStore = (*RecoveryStore)(nil)
+	_ adapter.OffsetOrder = (*RecoveryStore)(nil)
+)
+
+// NotAfter implements adapter.OffsetOrder: partition offsets compare.
+func (r *RecoveryStore) NotAfter(a, b string) bool {
+	x, _, ok1 := parseOffset(a)
+	y, _, ok2 := parseOffset(b)
+	return ok1 && ok2 && x <= y
+}
 
 // ErrNoSessionStore is returned by NewRecoveryStore without Sessions.
 var ErrNoSessionStore = errors.New("kafkaadapter: the recovery store needs a session store (Sessions): Kafka cannot take a session atomically")
@@ -142,6 +152,16 @@ func NewRecoveryStore(ctx context.Context, opts RecoveryStoreOptions) (*Recovery
 }
 
 func (r *RecoveryStore) createTopic(ctx context.Context, topic string) error {
+	// A topic that exists is left alone without asking to create it (as
+	// the adapter's topics): clusters whose operators provision topics,
+	// and clients that may not create them, work.
+	if md, err := r.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}}); err == nil {
+		for _, t := range md.Topics {
+			if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
+				return nil
+			}
+		}
+	}
 	res, err := r.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: topic, NumPartitions: 1, ReplicationFactor: r.opts.ReplicationFactor,
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(r.opts.Retention.Milliseconds(), 10)}},

@@ -88,7 +88,23 @@ type RecoveryStore struct {
 	opts   RecoveryStoreOptions
 }
 
-var _ adapter.SharedStore = (*RecoveryStore)(nil)
+var (
+	_ adapter.SharedStore = (*RecoveryStore)(nil)
+	_ adapter.OffsetOrder = (*RecoveryStore)(nil)
+)
+
+// NotAfter implements adapter.OffsetOrder: offsets of one stream epoch
+// compare by sequence.
+func (r *RecoveryStore) NotAfter(a, b string) bool {
+	ea, sa, ok1 := strings.Cut(a, ":")
+	eb, sb, ok2 := strings.Cut(b, ":")
+	if !ok1 || !ok2 || ea != eb {
+		return false
+	}
+	x, err1 := strconv.ParseUint(sa, 10, 64)
+	y, err2 := strconv.ParseUint(sb, 10, 64)
+	return err1 == nil && err2 == nil && x <= y
+}
 
 // casRetries bounds the retries of a compare-and-set that lost a race.
 const casRetries = 16

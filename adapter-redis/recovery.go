@@ -98,7 +98,18 @@ type RecoveryStore struct {
 	opts   RecoveryStoreOptions
 }
 
-var _ adapter.SharedStore = (*RecoveryStore)(nil)
+var (
+	_ adapter.SharedStore = (*RecoveryStore)(nil)
+	_ adapter.OffsetOrder = (*RecoveryStore)(nil)
+)
+
+// NotAfter implements adapter.OffsetOrder: stream ids compare by time
+// then sequence.
+func (r *RecoveryStore) NotAfter(a, b string) bool {
+	x, ok1 := parseStreamID(a)
+	y, ok2 := parseStreamID(b)
+	return ok1 && ok2 && x.cmp(y) <= 0
+}
 
 // NewRecoveryStore returns a store on client, which it does not close.
 func NewRecoveryStore(client redis.UniversalClient, opts RecoveryStoreOptions) *RecoveryStore {

@@ -114,3 +114,13 @@ type RecoveryStore interface {
 	// longer) in the store, and ErrTooManyMissed past limit packets.
 	Since(ctx context.Context, nsp, offset string, rooms []string, limit int) ([]StoredPacket, error)
 }
+
+// OffsetOrder is implemented by stores whose offsets can be compared: the
+// gateway then also drops, for a while after a recovery, a late live copy
+// of an event the client had already received before its connection
+// dropped (a broker that delivers to the new node after the client came
+// back there). NotAfter reports whether a is b or was stored before it;
+// false when either is not an offset of the store.
+type OffsetOrder interface {
+	NotAfter(a, b string) bool
+}

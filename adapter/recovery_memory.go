@@ -248,3 +248,10 @@ func (m *MemoryStore) Since(_ context.Context, nsp, offset string, rooms []strin
 	}
 	return out, nil
 }
+
+// NotAfter implements OffsetOrder.
+func (m *MemoryStore) NotAfter(a, b string) bool {
+	x, ok1 := m.parse(a)
+	y, ok2 := m.parse(b)
+	return ok1 && ok2 && x <= y
+}

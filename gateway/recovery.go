@@ -230,6 +230,7 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 	s.baseOffset = sess.Offset
 	s.recovered = true
 	s.replay = missed
+	s.resumeFrom = offset
 	if len(sess.Data) > 0 {
 		var v any
 		if json.Unmarshal(sess.Data, &v) == nil {
@@ -249,9 +250,9 @@ func (ns *Namespace) recoverSession(ctx context.Context, s *Socket) bool {
 }
 
 // replayDedupe is how long a recovered socket drops live copies of the
-// events it was replayed: the time an event may take from its store
-// append to its delivery (a publish held through a broker outage
-// included).
+// events it was replayed, and of those it had before it came back: the
+// time an event may take from its store append to its delivery (a
+// publish held through a broker outage included).
 const replayDedupe = 30 * time.Second
 
 // replayedAlready reports whether p is an event the socket was replayed
@@ -265,13 +266,18 @@ func (s *Socket) replayedAlready(p *socketio.Packet) bool {
 		s.dedupe.Store(false)
 		return false
 	}
-	if _, ok := s.replayed[off]; ok && off != "" {
+	if off == "" {
+		return false
+	}
+	if _, ok := s.replayed[off]; ok {
 		delete(s.replayed, off)
-		if len(s.replayed) == 0 {
-			s.replayed = nil
-			s.dedupe.Store(false)
-		}
 		return true
+	}
+	// A late copy of an event the client had before it came back.
+	if s.resumeFrom != "" {
+		if o, ok := s.ns.srv.cfg.Recovery.Store.(adapter.OffsetOrder); ok && o.NotAfter(off, s.resumeFrom) {
+			return true
+		}
 	}
 	return false
 }

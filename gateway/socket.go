@@ -112,6 +112,7 @@ type Socket struct {
 	// also arrive live, until replayedUntil; dedupe says there are some.
 	replayed      map[string]struct{}
 	replayedUntil time.Time
+	resumeFrom    string // the offset the client came back with
 	dedupe        atomic.Bool
 	smu           sync.Mutex // serializes UpdateSession
 }
@@ -336,10 +337,11 @@ func (s *Socket) connected(ack *socketio.Packet) {
 	}
 	s.pending = nil
 	s.ready = true
-	if len(replayed) > 0 {
+	if s.recovered {
 		// An event stored before the replay was read may still be on its
-		// way to this socket (stored, not yet broadcast): drop it when it
-		// comes, for a while.
+		// way to this socket (stored, not yet broadcast), and one the
+		// client had may come late from this node's broker: drop them
+		// when they come, for a while.
 		s.replayed = replayed
 		s.replayedUntil = time.Now().Add(replayDedupe)
 		s.dedupe.Store(true)

@@ -95,7 +95,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.wsCompress, "ws-compression", false, "permessage-deflate on WebSocket for clients that offer it (messages of 1024 bytes and more)")
 	fs.BoolVar(&o.recovery, "recovery", false, "connection state recovery: clients that lose their connection get their session and missed events back")
 	fs.DurationVar(&o.recoveryMax, "recovery-max-disconnection", 2*time.Minute, "how long a dropped session waits for its client (with --recovery)")
-	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only), redis (Redis Streams at --redis-url), nats (JetStream at --nats-url); redis and nats are shared by the nodes")
+	fs.StringVar(&o.recoveryStore, "recovery-store", "memory", "where --recovery keeps events and sessions: memory (this node only), redis (Redis Streams at --redis-url), nats (JetStream at --nats-url), kafka (events at --kafka-url, sessions at --redis-url); all but memory are shared by the nodes")
 	fs.DurationVar(&o.drainWindow, "drain-window", 30*time.Second, "on SIGTERM/SIGINT: readiness fails at once, new connections are refused, held ones are closed spread over this window (clients reconnect elsewhere), then the process exits")
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -198,10 +198,32 @@ func recoveryStore(o options) (adapter.RecoveryStore, io.Closer, error) {
 			return nil, nil, fmt.Errorf("--recovery-store nats (JetStream at --nats-url): %w", err)
 		}
 		return store, b, nil
+	case "kafka":
+		// Kafka keeps the events; it cannot take a session atomically, so
+		// sessions go to Redis (--redis-url).
+		client, err := redisadapter.ClientFromURL(o.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--recovery-store kafka (sessions at --redis-url): %w", err)
+		}
+		sessions := redisadapter.NewRecoveryStore(client, redisadapter.RecoveryStoreOptions{StreamName: o.prefix})
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		store, err := kafkaadapter.NewRecoveryStore(ctx, kafkaadapter.RecoveryStoreOptions{
+			URL: o.kafkaURL, Topic: kafkaRecoveryTopic(o.prefix), Retention: o.recoveryMax, Sessions: sessions,
+		})
+		if err != nil {
+			_ = client.Close()
+			return nil, nil, fmt.Errorf("--recovery-store kafka (at --kafka-url): %w", err)
+		}
+		return store, closers{client, closerFunc(func() error { store.Close(); return nil })}, nil
 	default:
-		return nil, nil, fmt.Errorf("unknown --recovery-store %q: want memory, redis or nats", o.recoveryStore)
+		return nil, nil, fmt.Errorf("unknown --recovery-store %q: want memory, redis, nats or kafka", o.recoveryStore)
 	}
 }
+
+// kafkaRecoveryTopic names the topic of --recovery-store kafka after the
+// channel prefix.
+func kafkaRecoveryTopic(prefix string) string { return "siogate.recovery." + jetStreamName(prefix) }
 
 // jetStreamName maps a channel prefix to the characters JetStream names
 // allow.
@@ -214,6 +236,12 @@ func jetStreamName(prefix string) string {
 	}
 	return string(b)
 }
+
+// closerFunc is a function as an io.Closer.
+type closerFunc func() error
+
+// Close calls f.
+func (f closerFunc) Close() error { return f() }
 
 // closers closes several closers, last opened first.
 type closers []io.Closer
