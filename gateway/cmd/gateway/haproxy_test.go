@@ -104,6 +104,30 @@ func status(t *testing.T, addr string) nodeStatus {
 	return s
 }
 
+// startBehindHAProxy starts three gateway processes with args (each also
+// gets its --addr) behind the deploy/haproxy.cfg recipe, and returns the
+// nodes' addresses, their processes and the balancer's address.
+func startBehindHAProxy(t *testing.T, bin string, args ...string) (nodes []string, procs map[string]*exec.Cmd, lb string) {
+	t.Helper()
+	procs = map[string]*exec.Cmd{}
+	for range 3 {
+		addr := freeAddr(t)
+		nodes = append(nodes, addr)
+		procs[addr] = startProc(t, nil, bin, append([]string{"--addr", addr}, args...)...)
+	}
+	for _, n := range nodes {
+		waitHTTP(t, "http://"+n+"/status")
+	}
+	lb = freeAddr(t)
+	cfg, err := filepath.Abs("../../../deploy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, []string{"LB_BIND=" + lb, "NODE1=" + nodes[0], "NODE2=" + nodes[1], "NODE3=" + nodes[2]}, haproxyBin, "-f", cfg, "-db")
+	waitHTTP(t, "http://"+lb+"/status")
+	return nodes, procs, lb
+}
+
 // TestHAProxyStickySessions runs the deploy/haproxy.cfg recipe in front of
 // three gateway processes, once per broker of this machine (Redis, NATS,
 // RabbitMQ): real socket.io clients over polling only, websocket only, and
@@ -136,22 +160,7 @@ func testHAProxy(t *testing.T, bin, adapterName string, prepare func(prefix stri
 	if prepare != nil {
 		extra = prepare(prefix)
 	}
-	var nodes []string
-	for range 3 {
-		addr := freeAddr(t)
-		nodes = append(nodes, addr)
-		startProc(t, nil, bin, append(extra, "--addr", addr, "--adapter", adapterName, "--channel-prefix", prefix, "--cookie", "io", "--log-level", "warn", "--ping-interval", "1s", "--ping-timeout", "1s")...)
-	}
-	for _, n := range nodes {
-		waitHTTP(t, "http://"+n+"/status")
-	}
-	lb := freeAddr(t)
-	cfg, err := filepath.Abs("../../../deploy/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	startProc(t, []string{"LB_BIND=" + lb, "NODE1=" + nodes[0], "NODE2=" + nodes[1], "NODE3=" + nodes[2]}, haproxyBin, "-f", cfg, "-db")
-	waitHTTP(t, "http://"+lb+"/status")
+	nodes, _, lb := startBehindHAProxy(t, bin, append(extra, "--adapter", adapterName, "--channel-prefix", prefix, "--cookie", "io", "--log-level", "warn", "--ping-interval", "1s", "--ping-timeout", "1s")...)
 
 	for _, mode := range []string{"polling", "websocket", "both"} {
 		t.Run(mode, func(t *testing.T) {

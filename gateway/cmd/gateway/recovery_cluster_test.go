@@ -100,25 +100,9 @@ func testRecoveryNodeKilled(t *testing.T, bin, adapterName, store string) {
 			}
 		}
 	}
-	var nodes []string
-	procs := map[string]*exec.Cmd{}
-	for range 3 {
-		addr := freeAddr(t)
-		nodes = append(nodes, addr)
-		procs[addr] = startProc(t, nil, bin, append([]string{"--addr", addr, "--adapter", adapterName, "--channel-prefix", prefix,
-			"--recovery", "--recovery-store", store, "--cookie", "io", "--log-level", "info",
-			"--ping-interval", "1s", "--ping-timeout", "1s", "--demo=true"}, extra...)...)
-	}
-	for _, n := range nodes {
-		waitHTTP(t, "http://"+n+"/status")
-	}
-	lb := freeAddr(t)
-	cfg, err := filepath.Abs("../../../deploy/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	startProc(t, []string{"LB_BIND=" + lb, "NODE1=" + nodes[0], "NODE2=" + nodes[1], "NODE3=" + nodes[2]}, haproxyBin, "-f", cfg, "-db")
-	waitHTTP(t, "http://"+lb+"/status")
+	nodes, procs, lb := startBehindHAProxy(t, bin, append([]string{"--adapter", adapterName, "--channel-prefix", prefix,
+		"--recovery", "--recovery-store", store, "--cookie", "io", "--log-level", "info",
+		"--ping-interval", "1s", "--ping-timeout", "1s", "--demo=true"}, extra...)...)
 
 	const count = 200
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
