@@ -194,13 +194,18 @@ func TestRecoveryStoreWritesNodeLayout(t *testing.T) {
 // TestRecoveryStoreNodeInterop runs Node's side for real: a socket.io
 // server with @socket.io/redis-streams-adapter restores a session and the
 // events siogate stored, and siogate reads the session and events Node
-// stored. It needs node and a directory whose node_modules holds
-// @socket.io/redis-streams-adapter, socket.io, socket.io-client and redis,
-// named by SIOGATE_NODE_STREAMS_ADAPTER.
+// stored. It needs node and the npm packages of js/ (npm ci there), which
+// include @socket.io/redis-streams-adapter.
 func TestRecoveryStoreNodeInterop(t *testing.T) {
+	// The repository's js/ (npm ci) holds the adapter, socket.io,
+	// socket.io-client and redis; SIOGATE_NODE_STREAMS_ADAPTER may name
+	// another such directory.
 	dir := os.Getenv("SIOGATE_NODE_STREAMS_ADAPTER")
 	if dir == "" {
-		t.Skip("SIOGATE_NODE_STREAMS_ADAPTER is not set (a directory where npm installed @socket.io/redis-streams-adapter socket.io socket.io-client redis)")
+		dir = filepath.Join("..", "js")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@socket.io", "redis-streams-adapter", "package.json")); err != nil {
+		t.Fatalf("Node's @socket.io/redis-streams-adapter is not installed under %s (run npm ci in js/): %v", dir, err)
 	}
 	c := redistest.Client(t)
 	ctx := context.Background()
