@@ -111,14 +111,14 @@ func (s *Server) limitHit(kind Limit, attrs ...any) {
 	}
 }
 
-// allowEvent spends a token of the socket's event bucket.
+// allowEvent spends a token of the socket's event bucket. Only the
+// connection's message handler calls it, and the engine never overlaps
+// those calls for one session, so the bucket needs no lock.
 func (s *Socket) allowEvent() bool {
 	lim := &s.ns.srv.cfg.Limits
 	if lim.EventsPerSecond < 0 {
 		return true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.events.take(time.Now(), lim.EventsPerSecond, lim.EventBurst)
 }
 

@@ -98,7 +98,7 @@ type Socket struct {
 	session      map[string]any
 	// middlewares run on every event (Use).
 	middlewares []EventMiddleware
-	events      bucket    // Limits.EventsPerSecond
+	events      bucket    // Limits.EventsPerSecond; the connection's reader only
 	floodTold   time.Time // when the client was last told it floods
 
 	// Connection state recovery (see RecoveryConfig).
