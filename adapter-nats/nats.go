@@ -44,7 +44,10 @@ type Broker struct {
 	once sync.Once
 }
 
-var _ adapter.Broker = (*Broker)(nil)
+var (
+	_ adapter.Broker  = (*Broker)(nil)
+	_ adapter.Epocher = (*Broker)(nil)
+)
 
 // ErrBadURL reports a NATS URL this module cannot use.
 var ErrBadURL = errors.New("natsadapter: bad NATS URL")
@@ -147,6 +150,14 @@ func (b *Broker) Publish(_ context.Context, channel string, data []byte) error {
 		return ErrNotConnected
 	}
 	return b.nc.Publish(adapter.SafeName(channel), data)
+}
+
+// Epoch counts the connection's reconnections: after each, the server
+// (a restarted one, or another of the cluster) knew none of the node's
+// subscriptions until nats.go sent them again, and the other nodes' may
+// still be missing. It takes no round trip.
+func (b *Broker) Epoch(context.Context) (uint64, error) {
+	return b.nc.Stats().Reconnects, nil
 }
 
 // Subscribe subscribes to the channels' subjects and delivers their

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/url"
@@ -79,6 +80,8 @@ type Broker struct {
 var (
 	_ adapter.Broker            = (*Broker)(nil)
 	_ adapter.SubscriberCounter = (*Broker)(nil)
+	_ adapter.PublishCounter    = (*Broker)(nil)
+	_ adapter.Epocher           = (*Broker)(nil)
 )
 
 // NewBroker connects to Redis (see Options) and checks that it answers.
@@ -118,6 +121,35 @@ func (b *Broker) Client() redis.UniversalClient { return b.client }
 // Publish sends data on channel.
 func (b *Broker) Publish(ctx context.Context, channel string, data []byte) error {
 	return b.client.Publish(ctx, channel, data).Err()
+}
+
+// PublishCount sends data on channel and returns how many subscribers
+// (channel and pattern) Redis delivered it to.
+func (b *Broker) PublishCount(ctx context.Context, channel string, data []byte) (int, error) {
+	n, err := b.client.Publish(ctx, channel, data).Result()
+	return int(n), err
+}
+
+// Epoch identifies the Redis server process (a hash of its run_id, which
+// changes on every restart, and differs on a failover's new primary): a
+// new epoch means every subscription was dropped. A Redis Cluster, whose
+// nodes each have their own, returns adapter.ErrNoEpoch.
+func (b *Broker) Epoch(ctx context.Context) (uint64, error) {
+	if _, ok := b.client.(*redis.ClusterClient); ok {
+		return 0, adapter.ErrNoEpoch
+	}
+	info, err := b.client.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(id))
+			return h.Sum64(), nil
+		}
+	}
+	return 0, adapter.ErrNoEpoch
 }
 
 // NumSub counts the subscribers of channel.

@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -40,6 +41,34 @@ type Subscription struct {
 type SubscriberCounter interface {
 	NumSub(ctx context.Context, channel string) (int, error)
 }
+
+// PublishCounter is implemented by brokers whose publish tells how many
+// subscribers received the message (Redis PUBLISH). The cluster adapter
+// then takes a publish that reached fewer subscribers than the one before
+// on the same channel for a sign that the broker restarted and the nodes
+// have not all subscribed again: with an Epocher it asks which, and holds
+// the message until they have (see ClusterConfig.OutboxLimit).
+type PublishCounter interface {
+	PublishCount(ctx context.Context, channel string, data []byte) (receivers int, err error)
+}
+
+// Epocher is implemented by brokers that can tell when the server side
+// may have dropped the nodes' subscriptions: the epoch changes when the
+// broker server restarted or failed over (Redis: its run id), or when this
+// node's connection was replaced (NATS: its reconnections). The cluster
+// adapter holds its outbound messages after a change until the other nodes
+// subscribed again, and numbers them so that it can send them again.
+// A broker that is not a PublishCounter is asked before and after every
+// publish, and must answer without a round trip; a PublishCounter is asked
+// only when a publish reached fewer subscribers than the one before.
+type Epocher interface {
+	Epoch(ctx context.Context) (uint64, error)
+}
+
+// ErrNoEpoch is returned by an Epocher that cannot tell (a Redis Cluster,
+// whose nodes each have their own run id): a publish that reached fewer
+// subscribers is then taken for a node that left.
+var ErrNoEpoch = errors.New("adapter: the broker cannot tell its epoch")
 
 // SafeName maps a channel name to one made only of letters, digits and
 // "_-#/", escaping every other byte as %XX. Brokers whose names give

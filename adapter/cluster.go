@@ -110,9 +110,14 @@ type Cluster struct {
 	events        chan func()
 	eventsDropped atomic.Uint64
 	eventsWarned  atomic.Bool // a full queue was logged since it last emptied
-	// replied is signalled when another node answers this node's initial
-	// heartbeat (it receives this node's messages and sends its own).
-	replied chan struct{}
+	// replied receives the uid of each node that answers this node's
+	// initial heartbeat (it receives this node's messages and sends its
+	// own).
+	replied chan string
+	// lastSeq holds the last number received from each other node (see
+	// fresh).
+	seqMu   sync.Mutex
+	lastSeq map[seqKey]uint64
 
 	mu       sync.Mutex
 	sub      io.Closer // nil until the broker accepts the subscription
@@ -153,12 +158,14 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		nodes:    make(map[string]time.Time),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.replied = make(chan struct{}, 1)
+	c.replied = make(chan string, 64)
+	c.lastSeq = make(map[seqKey]uint64)
 	c.events = make(chan func(), serverEventQueue)
 	go c.runServerEvents() // not waited for by Close: a handler may hang
 	// One publish may take a while (a broker confirming a large message
 	// under load); giving up early would send it again.
 	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
+	c.out.stamp = c.stampFor()
 	if cfg.Observer != nil {
 		c.meter = &clusterMeter{obs: cfg.Observer}
 		c.out.meter = c.meter
@@ -316,18 +323,27 @@ func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires b
 	return c.publish(ctx, c.ch.Request, data, expires)
 }
 
-// awaitBroker is the outbox's wait after a failed publish: it probes the
-// broker with initial heartbeats (backing off from 50ms to 1s) until one
-// is accepted, then waits until another node answers one, at most
-// RequestTimeout, so that held messages find the other nodes subscribed
-// again (brokers without persistence drop what nobody receives). A node
-// alone, or among Node peers that do not answer heartbeats, waits the
-// whole RequestTimeout.
-func (c *Cluster) awaitBroker(ctx context.Context) bool {
-	probe := func() error {
+// awaitBroker is the outbox's wait after a failed or doubtful publish: it
+// probes the broker (backing off from 20ms to 1s) until a probe is
+// accepted, then waits, at most RequestTimeout, until the other nodes
+// have subscribed again (brokers without persistence drop what nobody
+// receives). On a broker that counts receivers, the probe is an empty
+// message to a room nobody is in (every node's pattern subscription
+// counts it and drops it unread, Node's too) and the wait ends when it
+// reaches target subscribers. Elsewhere the probe is an initial heartbeat
+// and the wait ends when every node known by heartbeat answered it (any
+// one node when none is known). A node alone, or among Node peers that do
+// not answer heartbeats, waits the whole RequestTimeout.
+func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
+	counter, counting := c.broker.(PublishCounter)
+	probeChannel := c.ch.Broadcast + probeRoom + "#"
+	probe := func() (int, error) {
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
-		return c.broker.Publish(pctx, c.ch.Request, c.heartbeatBytes(`"init"`))
+		if counting {
+			return counter.PublishCount(pctx, probeChannel, nil)
+		}
+		return 0, c.broker.Publish(pctx, c.ch.Request, c.heartbeatBytes(`"init"`))
 	}
 	sleep := func(d time.Duration) bool {
 		t := time.NewTimer(d)
@@ -339,34 +355,103 @@ func (c *Cluster) awaitBroker(ctx context.Context) bool {
 			return true
 		}
 	}
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+	var n int
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
 		if !sleep(delay) {
 			return false
 		}
-		select {
-		case <-c.replied: // an answer from before: stale
-		default:
+		for drained := false; !drained; { // answers from before are stale
+			select {
+			case <-c.replied:
+			default:
+				drained = true
+			}
 		}
-		if probe() == nil {
+		var err error
+		if n, err = probe(); err == nil {
 			break
 		}
 	}
+	c.mu.Lock()
+	missing := c.peersLocked()
+	c.mu.Unlock()
 	bound := time.NewTimer(c.cfg.RequestTimeout)
 	defer bound.Stop()
-	again := time.NewTicker(250 * time.Millisecond)
+	every := 250 * time.Millisecond
+	if counting {
+		every = 25 * time.Millisecond
+	}
+	again := time.NewTicker(every)
 	defer again.Stop()
 	for {
+		if counting && n >= target {
+			return true
+		}
 		select {
 		case <-ctx.Done():
 			return false
-		case <-c.replied:
-			return true
+		case uid := <-c.replied:
+			delete(missing, uid)
+			if !counting && len(missing) == 0 {
+				return true
+			}
 		case <-bound.C:
 			return true
 		case <-again.C:
-			_ = probe()
+			if m, err := probe(); err == nil {
+				n = m
+			}
 		}
 	}
+}
+
+// probeRoom is the room of awaitBroker's probes: no socket is ever in it.
+const probeRoom = "siogate\x00probe"
+
+// stampFor numbers the broadcasts and requests of a node whose broker may
+// make it send them twice (see outbox); others go as they are.
+func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byte {
+	_, counts := c.broker.(PublishCounter)
+	_, epochs := c.broker.(Epocher)
+	if !counts && !epochs {
+		return nil
+	}
+	return func(channel string, data []byte, seq uint64) []byte {
+		switch channel {
+		case c.ch.Broadcast:
+			return wire.StampBroadcast(data, seq)
+		case c.ch.Request:
+			return wire.StampRequest(data, seq)
+		}
+		return data
+	}
+}
+
+// fresh reports whether a numbered message from another node was not
+// received before: after a broker outage a node may send the last
+// messages again (see outbox), and each is applied once. Numbers count
+// per sender and kind (broadcasts, requests), each in publish order.
+func (c *Cluster) fresh(uid string, seq uint64, request bool) bool {
+	if seq == 0 || uid == "" {
+		return true
+	}
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	key := seqKey{uid, request}
+	last, ok := c.lastSeq[key]
+	if ok && seq <= last {
+		return false
+	}
+	if !ok && len(c.lastSeq) >= 4096 {
+		clear(c.lastSeq) // senders long gone; a copy may pass once
+	}
+	c.lastSeq[key] = seq
+	return true
+}
+
+type seqKey struct {
+	uid     string
+	request bool
 }
 
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
@@ -717,10 +802,13 @@ func (c *Cluster) onBroadcast(data []byte) {
 	if uid, err := wire.BroadcastUID(data); err == nil && uid == c.uid {
 		return
 	}
-	_, wp, wo, err := wire.DecodeBroadcast(data)
+	uid, wp, wo, seq, err := wire.DecodeBroadcastSeq(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
+	}
+	if !c.fresh(uid, seq, false) {
+		return // sent again after an outage; this node had it
 	}
 	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
 		return
@@ -750,6 +838,9 @@ func (c *Cluster) onRequest(data []byte) {
 	}
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
+	}
+	if !c.fresh(r.UID, r.Seq, true) {
+		return // sent again after an outage; this node had it
 	}
 	if r.Type != wire.TypeHeartbeat && r.Type != wire.TypeNodeClose {
 		c.seen(r.UID)
@@ -850,7 +941,7 @@ func (c *Cluster) onRequest(data []byte) {
 			c.sendHeartbeat(`"reply"`)
 		case `"reply"`:
 			select {
-			case c.replied <- struct{}{}:
+			case c.replied <- r.UID:
 			default:
 			}
 		default:

@@ -26,9 +26,11 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/siogate/siogate/protocol/socketio"
@@ -180,21 +182,77 @@ func BroadcastUID(data []byte) (string, error) {
 
 // DecodeBroadcast decodes a broadcast message.
 func DecodeBroadcast(data []byte) (uid string, p Packet, o Opts, err error) {
+	uid, p, o, _, err = DecodeBroadcastSeq(data)
+	return uid, p, o, err
+}
+
+// DecodeBroadcastSeq decodes a broadcast message and its sender's
+// sequence number (0 when it has none: Node's publishers and emitters).
+func DecodeBroadcastSeq(data []byte) (uid string, p Packet, o Opts, seq uint64, err error) {
 	var parts []msgpack.RawMessage
 	if err = msgpack.Unmarshal(data, &parts); err != nil || len(parts) < 3 {
-		return "", p, o, fmt.Errorf("wire: bad broadcast message: %v", err)
+		return "", p, o, 0, fmt.Errorf("wire: bad broadcast message: %v", err)
 	}
 	if err = msgpack.Unmarshal(parts[0], &uid); err != nil {
-		return "", p, o, fmt.Errorf("wire: bad broadcast uid: %w", err)
+		return "", p, o, 0, fmt.Errorf("wire: bad broadcast uid: %w", err)
 	}
 	if err = msgpack.Unmarshal(parts[1], &p); err != nil {
-		return "", p, o, fmt.Errorf("wire: bad broadcast packet: %w", err)
+		return "", p, o, 0, fmt.Errorf("wire: bad broadcast packet: %w", err)
 	}
 	if err = msgpack.Unmarshal(parts[2], &o); err != nil {
-		return "", p, o, fmt.Errorf("wire: bad broadcast options: %w", err)
+		return "", p, o, 0, fmt.Errorf("wire: bad broadcast options: %w", err)
+	}
+	if len(parts) > 3 {
+		_ = msgpack.Unmarshal(parts[3], &seq) // not a number: no sequence
 	}
 	normalize(p.Data)
-	return uid, p, o, nil
+	return uid, p, o, seq, nil
+}
+
+// StampBroadcast returns the broadcast message data with the sender's
+// sequence number appended as a fourth element, [uid, packet, opts, seq]
+// (Node's receivers read the first three). Receivers that see a sequence
+// number they already had from the same uid drop the message, so a node
+// may send a message again after a broker outage without doubling it.
+// Data that is not a three-element array is returned as it is.
+func StampBroadcast(data []byte, seq uint64) []byte {
+	if len(data) == 0 || data[0] != 0x93 {
+		return data
+	}
+	out := make([]byte, 0, len(data)+9)
+	out = append(out, 0x94)
+	out = append(out, data[1:]...)
+	return appendUint(out, seq)
+}
+
+// StampRequest returns the request data with its sender's sequence
+// number added as the field "seq" (ignored by Node), as StampBroadcast
+// does for broadcasts. Data in neither of the request encodings is
+// returned as it is.
+func StampRequest(data []byte, seq uint64) []byte {
+	switch {
+	case len(data) > 1 && data[0] == '{' && data[len(data)-1] == '}':
+		out := make([]byte, 0, len(data)+28)
+		out = append(out, data[:len(data)-1]...)
+		if len(data) > 2 {
+			out = append(out, ',')
+		}
+		out = append(out, `"seq":`...)
+		out = strconv.AppendUint(out, seq, 10)
+		return append(out, '}')
+	case len(data) > 0 && data[0] >= 0x80 && data[0] < 0x8f: // fixmap of up to 14 fields
+		out := make([]byte, 0, len(data)+13)
+		out = append(out, data[0]+1)
+		out = append(out, data[1:]...)
+		out = append(out, 0xa3, 's', 'e', 'q')
+		return appendUint(out, seq)
+	}
+	return data
+}
+
+// appendUint appends seq as a msgpack uint 64.
+func appendUint(b []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), seq)
 }
 
 // Request is every request shape; JSON field order follows Node's.
@@ -211,6 +269,9 @@ type Request struct {
 	// requester takes the answer in several parts (Node's requesters
 	// count one response per node and never set it).
 	Parts bool `json:"parts,omitempty" msgpack:"-"`
+	// Seq is the sender's sequence number (see StampRequest); zero when
+	// the sender numbers nothing (Node, emitters).
+	Seq uint64 `json:"seq,omitempty" msgpack:"seq,omitempty"`
 	// Legacy single-socket forms (answered, never sent).
 	SID  string `json:"sid,omitempty" msgpack:"-"`
 	Room string `json:"room,omitempty" msgpack:"-"`

@@ -44,3 +44,44 @@ func TestBroadcastUID(t *testing.T) {
 		}
 	}
 }
+
+// A stamped broadcast or request carries the sequence number; Node's shape
+// is kept (three leading broadcast elements, extra JSON field).
+func TestStamp(t *testing.T) {
+	p, err := socketio.NewEvent("/", "ev", []any{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := wire.PacketFrom(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := wire.EncodeBroadcast("node-1", wp, wire.NewOpts(nil, nil, false, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, seq, err := wire.DecodeBroadcastSeq(data); err != nil || seq != 0 {
+		t.Fatalf("unstamped seq = %d, %v", seq, err)
+	}
+	stamped := wire.StampBroadcast(data, 1<<40+7)
+	uid, wp2, _, seq, err := wire.DecodeBroadcastSeq(stamped)
+	if err != nil || uid != "node-1" || seq != 1<<40+7 || len(wp2.Data) != 2 {
+		t.Fatalf("stamped = %q %v %d, %v", uid, wp2, seq, err)
+	}
+	if u, err := wire.BroadcastUID(stamped); err != nil || u != "node-1" {
+		t.Fatalf("uid of stamped = %q, %v", u, err)
+	}
+	for _, r := range []*wire.Request{
+		{UID: "n", RequestID: "r", Type: wire.TypeAllRooms},
+		{UID: "n", RequestID: "r", Type: wire.TypeBroadcast, Packet: &wp, Opts: &wire.Opts{Rooms: []string{}, Except: []string{}}},
+	} {
+		data, err := wire.EncodeRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wire.DecodeRequest(wire.StampRequest(data, 42))
+		if err != nil || got.Seq != 42 || got.UID != "n" || got.RequestID != "r" || got.Type != r.Type {
+			t.Fatalf("stamped request %d = %+v, %v", r.Type, got, err)
+		}
+	}
+}
