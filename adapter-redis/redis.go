@@ -82,6 +82,7 @@ var (
 	_ adapter.SubscriberCounter = (*Broker)(nil)
 	_ adapter.PublishCounter    = (*Broker)(nil)
 	_ adapter.Epocher           = (*Broker)(nil)
+	_ adapter.ChannelLister     = (*Broker)(nil)
 )
 
 // NewBroker connects to Redis (see Options) and checks that it answers.
@@ -150,6 +151,12 @@ func (b *Broker) Epoch(ctx context.Context) (uint64, error) {
 		}
 	}
 	return 0, adapter.ErrNoEpoch
+}
+
+// Channels lists the channels with subscribers whose name starts with
+// prefix (PUBSUB CHANNELS prefix*).
+func (b *Broker) Channels(ctx context.Context, prefix string) ([]string, error) {
+	return b.client.PubSubChannels(ctx, escapeGlob(prefix)+"*").Result()
 }
 
 // NumSub counts the subscribers of channel.

@@ -42,6 +42,18 @@ type SubscriberCounter interface {
 	NumSub(ctx context.Context, channel string) (int, error)
 }
 
+// ChannelLister is implemented by brokers that can list the channels that
+// have subscribers (Redis PUBSUB CHANNELS). Every node, siogate's and
+// Node's, subscribes to a response channel named after its uid, so the
+// cluster adapter learns from the list which nodes are alive: a request
+// waiting for answers stops waiting for a node whose channel is gone (see
+// ClusterConfig.RequestTimeout).
+type ChannelLister interface {
+	// Channels returns the channels with at least one subscriber whose
+	// name starts with prefix.
+	Channels(ctx context.Context, prefix string) ([]string, error)
+}
+
 // PublishCounter is implemented by brokers whose publish tells how many
 // subscribers received the message (Redis PUBLISH). The cluster adapter
 // then takes a publish that reached fewer subscribers than the one before

@@ -123,6 +123,7 @@ type Cluster struct {
 	sub      io.Closer // nil until the broker accepts the subscription
 	requests map[string]*request
 	nodes    map[string]time.Time // uid → last heartbeat (when counting by heartbeat)
+	watching bool                 // watchPeers runs
 	closed   bool
 }
 
@@ -454,6 +455,16 @@ type seqKey struct {
 	request bool
 }
 
+// named returns this node's uid for an answer to r when the requester
+// asked responders to name themselves, "" otherwise.
+func (c *Cluster) named(r *wire.Request) string {
+	if r.Named {
+		return c.uid
+	}
+	return ""
+}
+
+// publishResponse queues an answer; r.UID, when set, is kept.
 func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	// The responder's uid serves counting by heartbeat and answers in
 	// parts; elsewhere (Redis, with Node peers) responses keep Node's shape.
@@ -632,6 +643,88 @@ func (c *Cluster) otherNodes(ctx context.Context) (int, error) {
 	return len(c.nodes), nil
 }
 
+// livePeers lists the other nodes of the namespace by their own response
+// channels, when the broker counts subscribers and lists channels (Redis);
+// listed is false otherwise.
+func (c *Cluster) livePeers(ctx context.Context) (live map[string]bool, listed bool, err error) {
+	lister, ok := c.broker.(ChannelLister)
+	if !ok || !c.counts() {
+		return nil, false, nil
+	}
+	chans, err := lister.Channels(ctx, c.ch.Response)
+	if err != nil {
+		return nil, true, err
+	}
+	live = make(map[string]bool, len(chans))
+	for _, ch := range chans {
+		uid, ok := strings.CutSuffix(ch[len(c.ch.Response):], "#")
+		if ok && uid != "" && uid != c.uid && !strings.Contains(uid, "#") {
+			live[uid] = true
+		}
+	}
+	return live, true, nil
+}
+
+// peerPoll is how often, while requests wait for answers, a node on a
+// broker that lists channels checks that the nodes they wait for are
+// still subscribed.
+const peerPoll = 250 * time.Millisecond
+
+// watchPeers makes sure a goroutine checks, every peerPoll while requests
+// wait, that the nodes they wait for are alive, and stops waiting for
+// those whose response channel is gone (a process that dies loses its
+// connection, and Redis its subscriptions, at once).
+func (c *Cluster) watchPeers() {
+	c.mu.Lock()
+	if c.watching || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.watching = true
+	c.mu.Unlock()
+	go func() {
+		t := time.NewTicker(peerPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.ctx.Done():
+				c.mu.Lock()
+				c.watching = false
+				c.mu.Unlock()
+				return
+			case <-t.C:
+			}
+			c.mu.Lock()
+			waited := make(map[string]bool)
+			for _, req := range c.requests {
+				if !req.finished {
+					for uid := range req.missing {
+						waited[uid] = true
+					}
+				}
+			}
+			if len(waited) == 0 {
+				c.watching = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			ctx, cancel := context.WithTimeout(c.ctx, 4*peerPoll)
+			live, _, err := c.livePeers(ctx)
+			cancel()
+			if err != nil {
+				continue // the broker is away: requests end by their timeout
+			}
+			for uid := range waited {
+				if !live[uid] {
+					c.cfg.Logger.Info("adapter: node left the cluster (its subscription is gone); requests stop waiting for it", "nsp", c.Memory.local.Name(), "node", uid)
+					c.removeNode(uid)
+				}
+			}
+		}
+	}()
+}
+
 // seen notes that a known node is alive: any message from it counts as a
 // heartbeat (as in Node's cluster adapter), so that a node busy streaming
 // a large answer is not taken for gone. Unknown uids are not added: only
@@ -717,7 +810,11 @@ func (c *Cluster) finishIfDoneLocked(req *request) {
 // ask publishes a request and waits for every other node's answer. It
 // returns nil when there is no other node.
 func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
-	others, err := c.otherNodes(ctx)
+	live, listed, err := c.livePeers(ctx)
+	others := len(live)
+	if !listed {
+		others, err = c.otherNodes(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
 	}
@@ -733,7 +830,9 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	r.UID, r.RequestID = c.uid, id
 	req := &request{typ: r.Type, want: others, done: make(chan struct{})}
 	c.mu.Lock()
-	if req.missing = c.peersLocked(); req.missing != nil {
+	if listed {
+		req.missing, r.Named = live, true
+	} else if req.missing = c.peersLocked(); req.missing != nil {
 		others = len(req.missing)
 	}
 	c.mu.Unlock()
@@ -742,6 +841,9 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	}
 	c.track(ctx, id, req)
 	defer c.untrack(id)
+	if listed {
+		c.watchPeers()
+	}
 	if err := c.publishRequest(ctx, r, true); err != nil {
 		return nil, err
 	}
@@ -869,9 +971,9 @@ func (c *Cluster) onRequest(data []byte) {
 	case wire.TypeRemoteFetch:
 		c.answerFetch(ctx, r, opts)
 	case wire.TypeAllRooms:
-		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms())})
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms()), UID: c.named(r)})
 	case wire.TypeSockets:
-		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms)))})
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms))), UID: c.named(r)})
 	case wire.TypeServerSideEmit:
 		event, args, err := wire.SplitEvent(r.Data)
 		if err != nil {
@@ -879,7 +981,7 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 		var reply func([]any)
 		if r.RequestID != "" {
-			id := r.RequestID
+			id, named := r.RequestID, c.named(r)
 			reply = func(res []any) {
 				var first any
 				if len(res) > 0 {
@@ -889,7 +991,7 @@ func (c *Cluster) onRequest(data []byte) {
 				if err != nil {
 					return
 				}
-				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
+				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw, UID: named})
 			}
 		}
 		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
@@ -991,7 +1093,7 @@ func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts Broadca
 	}
 	flush()
 	for i, part := range parts {
-		resp := &wire.Response{RequestID: r.RequestID, Sockets: part}
+		resp := &wire.Response{RequestID: r.RequestID, Sockets: part, UID: c.named(r)}
 		if len(parts) > 1 {
 			resp.Part, resp.Parts = i+1, len(parts)
 		}

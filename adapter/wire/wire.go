@@ -269,6 +269,11 @@ type Request struct {
 	// requester takes the answer in several parts (Node's requesters
 	// count one response per node and never set it).
 	Parts bool `json:"parts,omitempty" msgpack:"-"`
+	// Named asks siogate responders to put their uid in the answer, so
+	// that a requester on a broker that counts subscribers (Redis) can
+	// tell which node has not answered yet, and stop waiting for one that
+	// left. Node's requesters never set it, and get Node's shape.
+	Named bool `json:"named,omitempty" msgpack:"-"`
 	// Seq is the sender's sequence number (see StampRequest); zero when
 	// the sender numbers nothing (Node, emitters).
 	Seq uint64 `json:"seq,omitempty" msgpack:"seq,omitempty"`

@@ -1239,6 +1239,8 @@ func wireShape(data []byte) (shape, uid, requestID string, typ int) {
 		// siogate numbers its requests ("seq", package adapter/wire's
 		// StampRequest), which Node ignores.
 		v.drop("seq")
+		// and asks siogate responders to name themselves ("named").
+		v.drop("named")
 		if typ == 5 {
 			// siogate's fetch requests add "parts": true (answers in
 			// parts, package adapter/wire), which Node ignores.
