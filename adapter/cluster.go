@@ -35,14 +35,19 @@ type ClusterConfig struct {
 	// HeartbeatTimeout and HeartbeatTimeout + HeartbeatInterval after its
 	// last heartbeat (15 to 20s with the defaults), and requests in flight
 	// stop waiting for it then; a node that closes (Adapter.Close) says so
-	// and is forgotten as soon as the others receive it.
+	// and is forgotten as soon as the others receive it. On brokers that
+	// count subscribers and list channels (Redis) there are no heartbeats:
+	// requests in flight stop waiting for a node whose own response
+	// channel is gone, checked every 250ms while they wait.
 	HeartbeatTimeout time.Duration
 	// OutboxLimit and OutboxBytes bound the node's queue of messages to
 	// the broker (defaults 10,000 messages and 32 MiB). Publishing only
 	// queues, so it never blocks the caller; when the broker is away, the
 	// queue holds the messages until it answers again. A message that does
 	// not fit is dropped and counted (ClusterStats.Dropped), and the
-	// overflow is logged once per outage.
+	// overflow is logged once per outage. A publish that may have reached
+	// nobody because the broker restarted (see PublishCounter, Epocher) is
+	// held the same way, and sent again once the other nodes are back.
 	OutboxLimit int
 	OutboxBytes int
 	// PublishOnSpecificResponseChannel answers each request on the
