@@ -54,6 +54,10 @@ type outbox struct {
 	epochKnown bool
 	recent     []outMsg // sent messages kept for a replay
 	recentSize int
+	// retried is set when the head was held once: a short count on its
+	// next publish is then taken as it is (the nodes missing did not come
+	// back within the wait; they left).
+	retried bool
 
 	mu      sync.Mutex
 	q       []outMsg
@@ -173,6 +177,7 @@ func (o *outbox) pop(sent bool) {
 		close(o.idle)
 	}
 	o.mu.Unlock()
+	o.retried = false
 	if !sent || o.epochs == nil || o.counter != nil {
 		return
 	}
@@ -274,7 +279,7 @@ func (o *outbox) send(ctx context.Context, m outMsg) sendResult {
 	switch {
 	case counting:
 		want, known := o.want[m.channel]
-		if known && n < want && o.restarted(ctx) {
+		if known && n < want && !o.retried && o.restarted(ctx) {
 			// Fewer receivers than the last time, and not because a node
 			// left: the broker restarted and not every node subscribed
 			// again yet.
@@ -331,6 +336,7 @@ func (o *outbox) recover(ctx context.Context, m outMsg, why string) sendResult {
 	if !o.await(ctx, target) {
 		return stopping
 	}
+	o.retried = true
 	o.meter.brokerUp(true)
 	e, ok := o.readEpoch(ctx)
 	replay := 0
