@@ -209,43 +209,41 @@ func DecodeBroadcastSeq(data []byte) (uid string, p Packet, o Opts, seq uint64, 
 	return uid, p, o, seq, nil
 }
 
-// StampBroadcast returns the broadcast message data with the sender's
-// sequence number appended as a fourth element, [uid, packet, opts, seq]
-// (Node's receivers read the first three). Receivers that see a sequence
-// number they already had from the same uid drop the message, so a node
-// may send a message again after a broker outage without doubling it.
-// Data that is not a three-element array is returned as it is.
+// StampBroadcast appends the sender's sequence number to the broadcast
+// message data as a fourth element, [uid, packet, opts, seq] (Node's
+// receivers read the first three), and returns it. Receivers that see a
+// sequence number they already had from the same uid drop the message, so
+// a node may send a message again after a broker outage without doubling
+// it. data is changed in place (its spare capacity is used when there is
+// some): the caller gives it up. Data that is not a three-element array is
+// returned as it is.
 func StampBroadcast(data []byte, seq uint64) []byte {
 	if len(data) == 0 || data[0] != 0x93 {
 		return data
 	}
-	out := make([]byte, 0, len(data)+9)
-	out = append(out, 0x94)
-	out = append(out, data[1:]...)
-	return appendUint(out, seq)
+	data[0] = 0x94
+	return appendUint(data, seq)
 }
 
-// StampRequest returns the request data with its sender's sequence
-// number added as the field "seq" (ignored by Node), as StampBroadcast
-// does for broadcasts. Data in neither of the request encodings is
+// StampRequest adds the sender's sequence number to the request data as
+// the field "seq" (ignored by Node), as StampBroadcast does for
+// broadcasts, in place. Data in neither of the request encodings is
 // returned as it is.
 func StampRequest(data []byte, seq uint64) []byte {
 	switch {
 	case len(data) > 1 && data[0] == '{' && data[len(data)-1] == '}':
-		out := make([]byte, 0, len(data)+28)
-		out = append(out, data[:len(data)-1]...)
 		if len(data) > 2 {
-			out = append(out, ',')
+			data[len(data)-1] = ','
+		} else {
+			data = data[:1]
 		}
-		out = append(out, `"seq":`...)
-		out = strconv.AppendUint(out, seq, 10)
-		return append(out, '}')
+		data = append(data, `"seq":`...)
+		data = strconv.AppendUint(data, seq, 10)
+		return append(data, '}')
 	case len(data) > 0 && data[0] >= 0x80 && data[0] < 0x8f: // fixmap of up to 14 fields
-		out := make([]byte, 0, len(data)+13)
-		out = append(out, data[0]+1)
-		out = append(out, data[1:]...)
-		out = append(out, 0xa3, 's', 'e', 'q')
-		return appendUint(out, seq)
+		data[0]++
+		data = append(data, 0xa3, 's', 'e', 'q')
+		return appendUint(data, seq)
 	}
 	return data
 }
