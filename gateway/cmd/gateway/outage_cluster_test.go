@@ -346,9 +346,10 @@ func testBrokerOutage(t *testing.T, bin, nodeBin, jsDir, kind string, downAcks i
 			t.Errorf("%s was disconnected: %v", r.name, d)
 		}
 	}
-	// No ack waited for the broker: the slowest is far below the outage
-	// (an event blocked by a publish would wait for it).
-	if _, slowest, _ := prod.state(); slowest > time.Second {
+	// No ack waited for the broker: the acks kept coming while it was
+	// down (the outage lasted until downAcks of them came), and the
+	// slowest is below the long outage, with room for a loaded machine.
+	if _, slowest, _ := prod.state(); slowest > 2*time.Second {
 		t.Errorf("slowest producer ack took %v: a handler waited for the broker", slowest)
 	}
 	if !strings.Contains(logsA.String(), "holding messages") {
