@@ -352,7 +352,12 @@ func testBrokerOutage(t *testing.T, bin, nodeBin, jsDir, kind string, downAcks i
 	if _, slowest, _ := prod.state(); slowest > 2*time.Second {
 		t.Errorf("slowest producer ack took %v: a handler waited for the broker", slowest)
 	}
-	if !strings.Contains(logsA.String(), "holding messages") {
+	// A short outage may pass unseen (go-redis retries a PUBLISH until
+	// the server is back, and the nodes may have subscribed again by then);
+	// a long one makes publishes fail, and node A hold its messages.
+	held := strings.Contains(logsA.String(), "holding messages")
+	t.Logf("node A held messages: %v", held)
+	if !held && downAcks >= 100 {
 		t.Errorf("node A never logged that it held messages for the other nodes")
 	}
 }
