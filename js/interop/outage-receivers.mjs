@@ -1,11 +1,11 @@
 // Receivers of the broker-outage tests (gateway/cmd/gateway
-// outage_cluster_test.go): the official socket.io-client connects <n>
-// sockets to one gateway node running the demo chat (every socket is in the
-// lobby) and reports every chat message it gets, so that the test can check
-// that a numbered stream broadcast from another node arrives exactly once
-// and in order across a broker outage.
+// outage_cluster_test.go): the official socket.io-client connects one
+// socket to each url, gateway nodes running the demo chat (every socket is
+// in the lobby), and reports every chat message it gets, so that the test
+// can check that a numbered stream broadcast from a node arrives exactly
+// once and in order across a broker outage.
 //
-//   node outage-receivers.mjs <url> <n>
+//   node outage-receivers.mjs <url>...
 //
 // Prints {"ev":"connected","i":k,"id":...} and {"ev":"joined","i":k,...}
 // (the demo put it in the lobby) for each socket,
@@ -14,8 +14,7 @@
 // stdin closes.
 import { io } from "socket.io-client";
 
-const [url, nArg] = process.argv.slice(2);
-const n = Number(nArg);
+const urls = process.argv.slice(2);
 const out = (ev, data = {}) => process.stdout.write(JSON.stringify({ ev, ...data }) + "\n");
 const fail = (err) => {
   out("error", { message: String(err && err.stack ? err.stack : err) });
@@ -25,7 +24,7 @@ process.on("unhandledRejection", fail);
 process.on("uncaughtException", fail);
 
 const sockets = [];
-for (let i = 0; i < n; i++) {
+urls.forEach((url, i) => {
   const s = io(url, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: 5_000 });
   s.on("connect", () => out("connected", { i, id: s.id }));
   s.on("joined", (room) => out("joined", { i, room }));
@@ -33,7 +32,7 @@ for (let i = 0; i < n; i++) {
   s.on("disconnect", (reason) => out("disconnected", { i, reason }));
   s.on("chat", (msg) => out("chat", { i, text: msg.text }));
   sockets.push(s);
-}
+});
 process.stdin.resume();
 process.stdin.on("end", () => {
   for (const s of sockets) s.close();

@@ -207,15 +207,23 @@ func testBrokerOutage(t *testing.T, bin, nodeBin, jsDir, kind string, downAcks i
 	addrA, logsA := startOutageNode(t, bin, "A", broker, prefix)
 	addrB, _ := startOutageNode(t, bin, "B", broker, prefix)
 
-	// Receivers: two sockets on B, one on A.
-	recvB := startJS(t, nodeBin, jsDir, "outage-receivers.mjs", "http://"+addrB, "2")
-	recvA := startJS(t, nodeBin, jsDir, "outage-receivers.mjs", "http://"+addrA, "1")
+	// Receivers: two sockets on B, one on A, in one Node process.
+	recv := startJS(t, nodeBin, jsDir, "outage-receivers.mjs", "http://"+addrB, "http://"+addrB, "http://"+addrA)
+	t.Cleanup(func() {
+		if t.Failed() {
+			var evs []string
+			for _, m := range recv.log.all(func(m map[string]any) bool { return m["ev"] != "chat" }) {
+				evs = append(evs, fmt.Sprint(m))
+			}
+			t.Logf("receivers' events other than chat: %s", strings.Join(evs, "; "))
+		}
+	})
 	type receiver struct {
 		proc *jsProc
 		i    float64
 		name string
 	}
-	receivers := []receiver{{recvB, 0, "B#0"}, {recvB, 1, "B#1"}, {recvA, 0, "A#0"}}
+	receivers := []receiver{{recv, 0, "B#0"}, {recv, 1, "B#1"}, {recv, 2, "A#0"}}
 	for _, r := range receivers {
 		r.proc.log.wait(t, r.name+" in the lobby", fields("ev", "joined", "i", r.i))
 	}
