@@ -330,8 +330,11 @@ func (o *outbox) recover(ctx context.Context, m outMsg, why string) sendResult {
 	o.mu.Unlock()
 	o.log.Warn("adapter: broker unreachable or restarted; holding messages for the other nodes until they are back", "channel", m.channel, "held", held, "why", why)
 	target := o.want[m.channel]
-	if target == 0 {
+	if target == 0 { // its first publish: as many as on any channel
 		target = 1
+		for _, n := range o.want {
+			target = max(target, n)
+		}
 	}
 	if !o.await(ctx, target) {
 		return stopping
