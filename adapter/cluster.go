@@ -662,8 +662,9 @@ func (c *Cluster) livePeers(ctx context.Context) (live map[string]bool, listed b
 	}
 	live = make(map[string]bool, len(chans))
 	for _, ch := range chans {
-		uid, ok := strings.CutSuffix(ch[len(c.ch.Response):], "#")
-		if ok && uid != "" && uid != c.uid && !strings.Contains(uid, "#") {
+		uid, ok := strings.CutPrefix(ch, c.ch.Response)
+		uid, ok2 := strings.CutSuffix(uid, "#")
+		if ok && ok2 && uid != "" && uid != c.uid && !strings.Contains(uid, "#") {
 			live[uid] = true
 		}
 	}
