@@ -733,7 +733,9 @@ func TestRedisInterop(t *testing.T) {
 				t.Errorf("%s: broadcasts not captured (siogate %v, Node %v)", ev, goMsg != nil, nodeMsg != nil)
 				continue
 			}
-			strip := func(d string, uid string) string { return strings.Replace(string(withoutSeq([]byte(d))), uid, "UUUUUU", 1) }
+			strip := func(d string, uid string) string {
+				return strings.Replace(string(withoutSeq([]byte(d))), uid, "UUUUUU", 1)
+			}
 			if g, n := strip(goMsg.data, goUID), strip(nodeMsg.data, nodeUID); g != n {
 				t.Errorf("%s: siogate publishes\n  % x\nNode publishes\n  % x\n(shapes %s vs %s)", ev, g, n, goMsg.shape, nodeMsg.shape)
 			}
