@@ -252,7 +252,21 @@ func testBrokerOutage(t *testing.T, bin, nodeBin, jsDir, kind string, downAcks i
 		t.Fatal(err)
 	}
 	defer producer.Shutdown()
-	clusterEventually(t, "a warm-up broadcast from A reaching B", func() error {
+	waitUntil := func(what string, limit time.Duration, cond func() error) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for {
+			err := cond()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v: %v", what, limit, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitUntil("a warm-up broadcast from A reaching every receiver", time.Minute, func() error {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 		defer acancel()
 		if _, err := producer.EmitWithAck(actx, "chat", "warm-up"); err != nil {
@@ -280,20 +294,6 @@ func testBrokerOutage(t *testing.T, bin, nodeBin, jsDir, kind string, downAcks i
 		<-prod.done
 	}()
 
-	waitUntil := func(what string, limit time.Duration, cond func() error) {
-		t.Helper()
-		deadline := time.Now().Add(limit)
-		for {
-			err := cond()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v: %v", what, limit, err)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	producerOK := func() error {
 		if _, _, err := prod.state(); err != nil {
 			return fmt.Errorf("producer: %w", err)
