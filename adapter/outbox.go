@@ -232,10 +232,16 @@ func (o *outbox) run(ctx context.Context) {
 	}
 }
 
-// readEpoch asks the broker its epoch; false when it cannot tell.
+// readEpoch asks the broker its epoch; false when it cannot tell. A
+// broker that does not count receivers answers without a round trip (it is
+// asked around every publish): no timeout to set up.
 func (o *outbox) readEpoch(ctx context.Context) (uint64, bool) {
 	if o.epochs == nil {
 		return 0, false
+	}
+	if o.counter == nil {
+		e, err := o.epochs.Epoch(ctx)
+		return e, err == nil
 	}
 	ectx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
