@@ -203,7 +203,11 @@ func DecodeBroadcastSeq(data []byte) (uid string, p Packet, o Opts, seq uint64, 
 		return "", p, o, 0, fmt.Errorf("wire: bad broadcast options: %w", err)
 	}
 	if len(parts) > 3 {
-		_ = msgpack.Unmarshal(parts[3], &seq) // not a number: no sequence
+		if raw := parts[3]; len(raw) == 9 && raw[0] == 0xcf { // as StampBroadcast writes it
+			seq = binary.BigEndian.Uint64(raw[1:])
+		} else {
+			_ = msgpack.Unmarshal(raw, &seq) // not a number: no sequence
+		}
 	}
 	normalize(p.Data)
 	return uid, p, o, seq, nil
