@@ -27,8 +27,10 @@ type HookConfig struct {
 	// Timeout bounds one call (default 3s). Keep it well under the
 	// Engine.IO ping timeout: the client's connection waits meanwhile.
 	Timeout time.Duration
-	// MaxInFlight bounds the calls under way; a connect beyond it is not
-	// sent and counts as the backend being unavailable (default 64).
+	// MaxInFlight bounds the calls under way (default 64). A connect
+	// beyond it waits for a call to end, at most Timeout, and is then
+	// refused as if the backend were unavailable. While the breaker is
+	// open, connects are answered at once, without waiting.
 	MaxInFlight int
 	// Headers names the handshake headers forwarded (default
 	// DefaultHookHeaders).
@@ -174,9 +176,10 @@ func (h *Hook) Middleware() gateway.Middleware {
 // decide asks the backend about s and returns the identity to give it,
 // or the *gateway.ConnectError refusing it.
 func (h *Hook) decide(s *gateway.Socket) (Identity, error) {
-	select {
-	case h.slots <- struct{}{}:
-	default:
+	if h.breaker.state() == BreakerOpen {
+		return h.unavailable("auth_unavailable", "authentication unavailable, retry later")
+	}
+	if !h.acquire() {
 		return h.unavailable("auth_busy", "authentication unavailable: too many connects waiting, retry later")
 	}
 	defer func() { <-h.slots }()
@@ -209,6 +212,27 @@ func (h *Hook) decide(s *gateway.Socket) (Identity, error) {
 		_ = json.Unmarshal(ans.Data, &id.Data) // checked in call
 	}
 	return id, nil
+}
+
+// acquire takes a call slot, waiting for one at most the call timeout
+// (a burst of connects queues briefly instead of being refused; a
+// socket.io client does not retry a refused connect by itself).
+func (h *Hook) acquire() bool {
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(h.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-h.ctx.Done():
+		return false
+	}
 }
 
 // unavailable applies the fail-open or fail-closed policy.

@@ -216,8 +216,7 @@ func newRemoteKeys(ctx context.Context, url string, client *http.Client, every, 
 		return nil, err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.keys = keys
-	r.fetched = time.Now()
+	r.keys = keys // fetched stays zero: the first on-demand refresh may come at once
 	go r.loop()
 	return r, nil
 }
