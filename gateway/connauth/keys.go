@@ -188,15 +188,15 @@ const maxJWKSSize = 1 << 20
 // on demand when a token names a key it does not hold (keys rotate), at
 // most once per minGap. On a failed refresh the last good keys stay.
 type remoteKeys struct {
-	url      string
-	client   *http.Client
-	every    time.Duration
-	minGap   time.Duration
-	log      *slog.Logger
-	kick     chan struct{}
-	ctx      context.Context // ends at stop
-	cancel   context.CancelFunc
-	stopped  chan struct{}
+	url     string
+	client  *http.Client
+	every   time.Duration
+	minGap  time.Duration
+	log     *slog.Logger
+	kick    chan struct{}
+	ctx     context.Context // ends at stop
+	cancel  context.CancelFunc
+	stopped chan struct{}
 
 	mu      sync.Mutex
 	keys    []publicKey
