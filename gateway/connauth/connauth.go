@@ -22,7 +22,6 @@
 package connauth
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/siogate/siogate/gateway"
@@ -65,6 +64,3 @@ func (id Identity) apply(s *gateway.Socket) error {
 func refusal(code, format string, args ...any) *gateway.ConnectError {
 	return &gateway.ConnectError{Message: fmt.Sprintf(format, args...), Data: map[string]any{"code": code}}
 }
-
-// ErrClosed is returned by an authenticator used after Close.
-var ErrClosed = errors.New("connauth: authenticator closed")

@@ -50,8 +50,11 @@ type HookConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultHookHeaders are the handshake headers a hook forwards by default.
-var DefaultHookHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For", "X-Real-Ip"}
+// DefaultHookHeaders returns the handshake headers a hook forwards by
+// default.
+func DefaultHookHeaders() []string {
+	return []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For", "X-Real-Ip"}
+}
 
 func (c HookConfig) withDefaults() HookConfig {
 	if c.Timeout <= 0 {
@@ -61,7 +64,7 @@ func (c HookConfig) withDefaults() HookConfig {
 		c.MaxInFlight = 64
 	}
 	if c.Headers == nil {
-		c.Headers = DefaultHookHeaders
+		c.Headers = DefaultHookHeaders()
 	}
 	if c.FailureThreshold <= 0 {
 		c.FailureThreshold = 5
@@ -154,9 +157,6 @@ func (h *Hook) Close() { h.cancel() }
 
 // State returns the circuit breaker's state.
 func (h *Hook) State() BreakerState { return h.breaker.state() }
-
-// InFlight returns the number of calls under way.
-func (h *Hook) InFlight() int { return len(h.slots) }
 
 // Middleware returns a connect middleware that asks the backend about
 // each connect: accepted clients get the answer's data and rooms, refused

@@ -89,6 +89,8 @@ func (c JWTConfig) withDefaults() JWTConfig {
 // methods are safe for concurrent use.
 type JWT struct {
 	cfg    JWTConfig
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
 	parser *jwt.Parser
 	static []publicKey
 	remote *remoteKeys // nil without JWKSURL
@@ -139,11 +141,13 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	j.parser = jwt.NewParser(opts...)
+	j.ctx, j.cancel = context.WithCancel(context.Background())
 	return j, nil
 }
 
-// Close stops the JWKS refreshes.
+// Close stops the JWKS refreshes and the verifications waiting for one.
 func (j *JWT) Close() {
+	j.cancel()
 	if j.remote != nil {
 		j.remote.stop()
 	}
@@ -161,7 +165,7 @@ func (j *JWT) Middleware() gateway.Middleware {
 		if token == "" {
 			return refusal("no_token", "unauthorized: no token")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), jwtConnectTimeout)
+		ctx, cancel := context.WithTimeout(j.ctx, jwtConnectTimeout)
 		defer cancel()
 		id, err := j.Verify(ctx, token)
 		if err != nil {
@@ -276,9 +280,15 @@ func jwtRefusal(err error) *gateway.ConnectError {
 	return refusal("invalid_token", "unauthorized: invalid token")
 }
 
-// registeredClaims are the claims RFC 7519 defines: not copied to the
-// socket data by default.
-var registeredClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true}
+// registered reports whether name is a claim RFC 7519 defines: those are
+// not copied to the socket data by default.
+func registered(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti":
+		return true
+	}
+	return false
+}
 
 // identity maps verified claims: sub to the user id, the rooms claim to
 // rooms, the data claims to data.
@@ -316,7 +326,7 @@ func (j *JWT) identity(claims jwt.MapClaims) (Identity, error) {
 		return id, nil
 	}
 	for name, v := range claims {
-		if !registeredClaims[name] && name != j.cfg.RoomsClaim {
+		if !registered(name) && name != j.cfg.RoomsClaim {
 			id.Data[name] = v
 		}
 	}

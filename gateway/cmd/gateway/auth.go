@@ -63,7 +63,7 @@ func addAuthFlags(fs *flag.FlagSet, o *authOptions) {
 	fs.StringVar(&o.hookURL, "auth-hook-url", "", "with --auth hook: the backend URL each connect is POSTed to (see README, Connect authentication)")
 	fs.DurationVar(&o.hookTimeout, "auth-hook-timeout", 3*time.Second, "bound of one hook call")
 	fs.IntVar(&o.hookMaxInFlight, "auth-hook-max-in-flight", 64, "hook calls under way at most; a connect beyond waits at most --auth-hook-timeout for one to end")
-	fs.StringVar(&o.hookHeaders, "auth-hook-headers", strings.Join(connauth.DefaultHookHeaders, ","), `handshake headers forwarded to the hook, comma-separated; "-" for none`)
+	fs.StringVar(&o.hookHeaders, "auth-hook-headers", strings.Join(connauth.DefaultHookHeaders(), ","), `handshake headers forwarded to the hook, comma-separated; "-" for none`)
 	fs.IntVar(&o.hookFailures, "auth-hook-failures", 5, "consecutive hook failures (errors, timeouts) that open the circuit breaker")
 	fs.DurationVar(&o.hookCoolDown, "auth-hook-cooldown", 10*time.Second, "how long the open breaker answers without calling the hook, before one probe call")
 	fs.BoolVar(&o.hookFailOpen, "auth-hook-fail-open", false, "accept (without data) the connects the hook cannot decide: breaker open, timeout, failure; by default they are refused")
