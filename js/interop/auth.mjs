@@ -5,6 +5,7 @@
 //   node auth.mjs <url> cases '<json list of cases>'
 //   node auth.mjs <url> flood <n> [transports]
 //   node auth.mjs <url> until-accepted <ms>
+//   node auth.mjs <url> recover-reauth '{"good": token, "expired": token, "room": room}'
 //
 // A case is {name, auth?, query?, headers?, transports?, want: "ok"|"refused",
 // message?, rooms?: [room...]}: the client connects with that auth payload,
@@ -98,6 +99,40 @@ const scenarios = {
       }
     }
     out("flood", { accepted, refused });
+    finish();
+  },
+
+  // recover-reauth: with connection state recovery, a dropped connection
+  // comes back recovered with a valid token, and is refused once the
+  // token it presents has expired (authentication runs again).
+  async "recover-reauth"() {
+    const { good, expired, room } = JSON.parse(arg);
+    let token = good;
+    const s = io(url, {
+      forceNew: true, timeout: 10_000, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+      auth: (cb) => cb({ token }),
+    });
+    const first = await outcome(s);
+    if (!first.ok) fail(`first connect refused: ${JSON.stringify(first)}`);
+    const news = async () => {
+      const p = withTimeout(new Promise((resolve) => s.once("room-news", resolve)), 5000, "room-news");
+      await call(s, "ping-room", room);
+      return p;
+    };
+    await news(); // an event with an offset: the client can now recover
+    const sid = s.id;
+    let again = new Promise((resolve) => s.once("connect", resolve));
+    s.io.engine.close();
+    await withTimeout(again, 10_000, "reconnect");
+    const [who] = await call(s, "whoami");
+    out("reconnected", { recovered: s.recovered, sameId: s.id === sid, who });
+    await news();
+    token = expired;
+    const refused = withTimeout(new Promise((resolve) => s.once("connect_error", (err) => resolve(err))), 10_000, "refusal");
+    s.io.engine.close();
+    const err = await refused;
+    out("refused", { message: err.message, data: err.data });
+    s.close();
     finish();
   },
 

@@ -69,6 +69,9 @@ func addAuthFlags(fs *flag.FlagSet, o *authOptions) {
 	fs.BoolVar(&o.hookFailOpen, "auth-hook-fail-open", false, "accept (without data) the connects the hook cannot decide: breaker open, timeout, failure; by default they are refused")
 }
 
+// on reports whether --auth asks for authentication.
+func (o authOptions) on() bool { return o.mode != "none" && o.mode != "" }
+
 // mountAuth puts the authentication --auth chooses in front of namespace
 // "/". The returned closer stops it, then closes next (may be nil); on
 // error next is closed.

@@ -272,6 +272,36 @@ func TestAuthJWTInterop(t *testing.T) {
 	}
 }
 
+// TestAuthJWTRecoveryReauthenticates: with --recovery, a client whose
+// connection drops comes back recovered (same id, data and rooms) while
+// its token is valid, and is refused once it presents an expired one: a
+// recovered session does not skip authentication.
+func TestAuthJWTRecoveryReauthenticates(t *testing.T) {
+	ts := authNode(t, map[string]string{"SIOGATE_AUTH_JWT_SECRET": authTestSecret}, "--auth", "jwt", "--recovery")
+	key := []byte(authTestSecret)
+	expired := validClaims("frank", nil)
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	arg, _ := json.Marshal(map[string]string{
+		"good":    signed(t, jwt.SigningMethodHS256, key, "", validClaims("frank", jwt.MapClaims{"rooms": []string{"desk"}})),
+		"expired": signed(t, jwt.SigningMethodHS256, key, "", expired),
+		"room":    "desk",
+	})
+	lines := runAuthJS(t, ts.URL, "recover-reauth", string(arg))
+	ev := map[string]map[string]any{}
+	for _, l := range lines {
+		ev[l["ev"].(string)] = l
+	}
+	re := ev["reconnected"]
+	if re == nil || re["recovered"] != true || re["sameId"] != true {
+		t.Errorf("reconnect with a valid token: %v, want recovered with the same id", re)
+	} else if who := re["who"].(map[string]any); !reflect.DeepEqual(who["data"], map[string]any{"userId": "frank"}) {
+		t.Errorf("data after recovery %v", who["data"])
+	}
+	if r := ev["refused"]; r == nil || r["message"] != "unauthorized: token expired" {
+		t.Errorf("reconnect with an expired token: %v", r)
+	}
+}
+
 // hookBackend is a test connect-hook backend.
 type hookBackend struct {
 	*httptest.Server
@@ -487,6 +517,17 @@ func TestAuthHookSlowBackendBreaker(t *testing.T) {
 	t.Logf("flood: %v; backend calls %d, most in flight %d; goroutines base %d, peak %d", refused, backend.calls.Load(), backend.maxFlight.Load(), base, peak.Load())
 	waitFor(t, 15*time.Second, func() bool { return runtime.NumGoroutine() <= base+20 })
 
+	// Still hanging: a client now is refused, by the open breaker or by
+	// the timeout of the one probe a cool-down allows.
+	before := backend.calls.Load()
+	ref := runAuthJS(t, ts.URL, "cases", casesArg(t, []authCase{{Name: "still-down", Want: "refused"}}))[0]
+	if code := ref["data"].(map[string]any)["code"]; code != "auth_unavailable" && code != "auth_timeout" {
+		t.Errorf("while the backend hangs: %v", ref)
+	}
+	if n := backend.calls.Load() - before; n > 1 {
+		t.Errorf("%d calls reached the hanging backend for one connect", n)
+	}
+
 	// The backend recovers: after the cool-down a probe succeeds, the
 	// breaker closes, and every client is accepted again.
 	backend.hang.Store(false)
@@ -494,7 +535,7 @@ func TestAuthHookSlowBackendBreaker(t *testing.T) {
 	t.Logf("recovery: %v", acc[0])
 	// Closed again: a burst twice the in-flight bound all goes to the
 	// backend (the excess waits for a free call) and is accepted.
-	before := backend.calls.Load()
+	before = backend.calls.Load()
 	res = runAuthJS(t, ts.URL, "flood", "20")[0]
 	if res["accepted"].(float64) != 20 || backend.calls.Load()-before != 20 {
 		t.Errorf("after recovery: %v, %d backend calls", res, backend.calls.Load()-before)

@@ -328,7 +328,8 @@ func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.
 		if storeCloser != nil {
 			closer = closers{closer, storeCloser}
 		}
-		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
+		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store,
+			RunMiddlewares: o.auth.on()} // a recovered session is authenticated again
 	}
 	srv := gateway.NewServer(cfg)
 	if m != nil {
