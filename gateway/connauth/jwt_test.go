@@ -361,7 +361,7 @@ func FuzzParseJWKS(f *testing.F) {
 	})
 }
 
-func pemOf(t *testing.T, pub any) []byte {
+func pemOf(t testing.TB, pub any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
