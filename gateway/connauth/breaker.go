@@ -62,15 +62,17 @@ func (b *breaker) allow() bool {
 	return true
 }
 
-// report records a call's outcome.
-func (b *breaker) report(ok bool) {
+// report records a call's outcome; changed tells whether it opened a
+// closed breaker or closed an open one.
+func (b *breaker) report(ok bool) (changed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	was := b.open
 	if ok {
 		b.failures = 0
 		b.open = false
 		b.probing = false
-		return
+		return was
 	}
 	b.failures++
 	if b.probing || b.failures >= b.threshold {
@@ -78,6 +80,7 @@ func (b *breaker) report(ok bool) {
 		b.probing = false
 		b.until = b.now().Add(b.coolDown)
 	}
+	return !was && b.open
 }
 
 func (b *breaker) state() BreakerState {

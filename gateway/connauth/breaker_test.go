@@ -27,8 +27,13 @@ func TestBreakerOpensCoolsDownAndCloses(t *testing.T) {
 		b.report(false)
 	}
 	step(BreakerClosed)
-	b.report(false) // third consecutive
+	if !b.report(false) { // third consecutive
+		t.Fatal("opening not reported as a change")
+	}
 	step(BreakerOpen)
+	if b.report(false) {
+		t.Fatal("a failure while open reported as a change")
+	}
 	if b.allow() {
 		t.Fatal("open breaker let a call through")
 	}
@@ -50,7 +55,9 @@ func TestBreakerOpensCoolsDownAndCloses(t *testing.T) {
 	if !b.allow() {
 		t.Fatal("no probe after the second cool-down")
 	}
-	b.report(true)
+	if !b.report(true) {
+		t.Fatal("closing not reported as a change")
+	}
 	step(BreakerClosed)
 	if !b.allow() || !b.allow() {
 		t.Fatal("closed breaker refused calls")

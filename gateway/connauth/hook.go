@@ -187,7 +187,14 @@ func (h *Hook) decide(s *gateway.Socket) (Identity, error) {
 		return h.unavailable("auth_unavailable", "authentication unavailable, retry later")
 	}
 	ans, err := h.call(s)
-	h.breaker.report(err == nil)
+	if h.breaker.report(err == nil) {
+		if err != nil {
+			h.cfg.Logger.Warn("connauth: connect hook circuit breaker open: connects are answered without calling the backend",
+				"after_failures", h.cfg.FailureThreshold, "cool_down", h.cfg.CoolDown, "fail_open", h.cfg.FailOpen)
+		} else {
+			h.cfg.Logger.Info("connauth: connect hook circuit breaker closed: the backend answers again")
+		}
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			h.logFailure("timeout", err)
