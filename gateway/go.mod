@@ -3,6 +3,7 @@ module github.com/siogate/siogate/gateway
 go 1.26
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/klauspost/compress v1.17.9
 	github.com/lxzan/gws v1.8.9
 	github.com/siogate/siogate/adapter v0.0.0

@@ -68,6 +68,8 @@ type options struct {
 	adminUIDir    string
 	adminUser     string
 	adminPassword string
+
+	auth authOptions // auth.go
 }
 
 // newFlagSet declares every flag, bound to o.
@@ -105,6 +107,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.adminUIDir, "admin-ui-dir", "", "built admin UI files (default: js/node_modules/@socket.io/admin-ui/ui/dist found from the working directory up)")
 	fs.StringVar(&o.adminUser, "admin-user", "", "admin UI login name (no login required when unset)")
 	fs.StringVar(&o.adminPassword, "admin-password", "", "admin UI password (prefer SIOGATE_ADMIN_PASSWORD to keep it out of the process list)")
+	addAuthFlags(fs, &o.auth)
 	return fs
 }
 
@@ -325,13 +328,17 @@ func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.
 		if storeCloser != nil {
 			closer = closers{closer, storeCloser}
 		}
-		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store}
+		cfg.Recovery = gateway.RecoveryConfig{Enabled: true, MaxDisconnectionDuration: o.recoveryMax, Store: store,
+			RunMiddlewares: o.auth.on()} // a recovered session is authenticated again
 	}
 	srv := gateway.NewServer(cfg)
 	if m != nil {
 		m.Attach(srv) // for the life of the process
 	}
-	mountHealth(srv, mux, o.adapterName, closer)
+	mountHealth(srv, mux, o.adapterName, closer) // before closer is wrapped: it looks for the broker's health check
+	if closer, err = mountAuth(srv, o.auth, logger, closer); err != nil {
+		return nil, nil, nil, err
+	}
 	if o.demo {
 		mountDemo(srv, mux, o.clientJS)
 	}
