@@ -22,14 +22,14 @@ func TestOneConnectionForEveryNamespace(t *testing.T) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	adaptertest.RunNamespaces(t, adaptertest.Namespaces{
-		Broker: func(t *testing.T) adapter.Broker {
+		Broker: func(t *testing.T, _ string) adapter.Broker {
 			b, err := natsadapter.NewBroker(natsadapter.Options{URL: url})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return b
 		},
-		Usage: func(t *testing.T) adaptertest.Usage {
+		Usage: func(t *testing.T, _ string) adaptertest.Usage {
 			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/connz?subs=1", mon))
 			if err != nil {
 				t.Fatalf("NATS monitoring: %v", err)

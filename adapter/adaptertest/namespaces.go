@@ -28,10 +28,13 @@ type Usage struct {
 // Namespaces configures RunNamespaces.
 type Namespaces struct {
 	// Broker opens a broker on the server Usage measures. The kit closes
-	// it (it must implement io.Closer).
-	Broker func(t *testing.T) adapter.Broker
-	// Usage measures the broker's resources for this process.
-	Usage func(t *testing.T) Usage
+	// it (it must implement io.Closer). Every channel the kit uses starts
+	// with prefix; a shared server can tell the broker's connection by it.
+	Broker func(t *testing.T, prefix string) adapter.Broker
+	// Usage measures the broker's resources for this process (on a
+	// shared server: its connections named after prefix, and its
+	// subscriptions to channels starting with prefix).
+	Usage func(t *testing.T, prefix string) Usage
 	// MaxConnections bounds the connections one broker may hold whatever
 	// its number of namespaces (default 2).
 	MaxConnections int
@@ -62,9 +65,9 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 	}
 	const n = NamespaceCount
 	prefix := Prefix(t)
-	base := cfg.Usage(t)
+	base := cfg.Usage(t, prefix)
 	baseG := settledGoroutines()
-	b := cfg.Broker(t)
+	b := cfg.Broker(t, prefix)
 	closeBroker := sync.OnceFunc(func() {
 		if c, ok := b.(io.Closer); ok {
 			_ = c.Close()
@@ -72,8 +75,6 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 	})
 	t.Cleanup(closeBroker)
 
-	ctx, cancel := context.WithTimeout(context.Background(), Wait)
-	defer cancel()
 	var mu sync.Mutex
 	got := map[string][]string{} // subscription → "channel=data" received
 	chans := func(i int) []string {
@@ -82,6 +83,8 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 	}
 	subscribe := func(name string, channels []string) io.Closer {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), Wait)
+		defer cancel()
 		c, err := b.Subscribe(ctx, adapter.Subscription{Channels: channels, Deliver: func(channel string, data []byte) {
 			mu.Lock()
 			got[name] = append(got[name], channel+"="+string(data))
@@ -102,7 +105,7 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 	usage := func(what string, want func(Usage) error) {
 		t.Helper()
 		Eventually(t, what, func() error {
-			return want(cfg.Usage(t))
+			return want(cfg.Usage(t, prefix))
 		})
 	}
 	usage(fmt.Sprintf("%d namespaces hold at most %d connections and %d subscriptions", n, cfg.MaxConnections, 3*n), func(u Usage) error {
@@ -117,11 +120,13 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 	if g := runtime.NumGoroutine() - baseG; g > cfg.Goroutines {
 		t.Errorf("%d namespaces run %d goroutines, want at most %d whatever the number of namespaces", n, g, cfg.Goroutines)
 	} else {
-		t.Logf("%d namespaces: %d goroutines, usage %+v (before: %+v)", n, g, cfg.Usage(t), base)
+		t.Logf("%d namespaces: %d goroutines, usage %+v (before: %+v)", n, g, cfg.Usage(t, prefix), base)
 	}
 
 	publishAll := func(round string) {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), Wait)
+		defer cancel()
 		for i := range n {
 			for _, ch := range chans(i) {
 				if err := b.Publish(ctx, ch, []byte(round)); err != nil {
@@ -152,7 +157,9 @@ func RunNamespaces(t *testing.T, cfg Namespaces) {
 			mu.Lock()
 			defer mu.Unlock()
 			for name, w := range want {
-				if g := got[name]; !slices.Equal(g, w) {
+				// Brokers order messages per channel only.
+				g := slices.Sorted(slices.Values(got[name]))
+				if w = slices.Sorted(slices.Values(w)); !slices.Equal(g, w) {
 					return fmt.Errorf("%s received %v, want %v", name, g, w)
 				}
 			}
