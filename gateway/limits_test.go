@@ -14,32 +14,93 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/siogate/siogate/gateway"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
-// steadyClient runs the well-behaved socket.io-client beside an abuser and
-// checks it was served throughout.
-type steadyClient struct{ p *nodeProc }
-
-func startSteady(t *testing.T, ts *testServer) steadyClient {
-	t.Helper()
-	return steadyClient{runNode(t, "features.mjs", ts.ts.URL, "steady", "websocket", "1500")}
+// steadyClient is the well-behaved socket.io-client (features.mjs steady)
+// running beside an abuser: it measured its round trips alone before
+// startSteady returned, and goes on until check.
+type steadyClient struct {
+	p    *nodeProc
+	base steadyStats
 }
 
-func (c steadyClient) check(t *testing.T) {
+// steadyStats are round trips of acknowledged echoes, in milliseconds.
+type steadyStats struct {
+	Sent, Answered, Relayed int
+	Disconnected            string
+	P50Ms, P95Ms, WorstMs   float64
+}
+
+// startSteady connects the well-behaved client to ts's "/" (which must
+// answer "echo" with its arguments) and returns once its baseline is
+// measured: the abuse starts after.
+func startSteady(t *testing.T, ts *testServer) *steadyClient {
 	t.Helper()
-	var r struct {
-		Sent, Answered int
-		WorstMs        float64
+	return startSteadyURL(t, ts.ts.URL)
+}
+
+// startSteadyURL is startSteady for a server at url.
+func startSteadyURL(t *testing.T, url string) *steadyClient {
+	t.Helper()
+	c := &steadyClient{p: runNodeFor(t, 2*time.Minute, "features.mjs", url, "steady", "websocket", "stdin")}
+	c.p.expect("baseline", &c.base)
+	if c.base.Answered != c.base.Sent {
+		t.Fatalf("the well-behaved client was not served even alone: %+v", c.base)
 	}
+	return c
+}
+
+// rounds waits until the client has made n more round trips (in tens),
+// so that the abuse is measured while it lasts.
+func (c *steadyClient) rounds(t *testing.T, n int) {
+	t.Helper()
+	for drained := false; !drained; { // ticks printed earlier
+		select {
+		case l, ok := <-c.p.lines:
+			if !ok || l.Ev != "tick" {
+				t.Fatalf("the well-behaved client: %s (%v); stderr:\n%s", l.Raw, ok, c.p.stderrText())
+			}
+		default:
+			drained = true
+		}
+	}
+	for range (n + 9) / 10 {
+		c.p.expect("tick", nil)
+	}
+}
+
+// steadyBound is how slow the well-behaved client's 95th percentile
+// round trip may get beside an abuser: ten times its own baseline plus
+// 200 ms.
+func (c *steadyClient) steadyBound() time.Duration {
+	return time.Duration((10*c.base.P95Ms + 200) * float64(time.Millisecond))
+}
+
+// check stops the client and checks it was served throughout: every echo
+// answered, no disconnection, round trips near its baseline. It returns
+// what the client measured.
+func (c *steadyClient) check(t *testing.T) steadyStats {
+	t.Helper()
+	c.p.closeStdin()
+	var r steadyStats
 	c.p.expect("steady", &r)
 	c.p.finish()
-	t.Logf("well-behaved client: %d/%d answered, slowest round trip %.0f ms", r.Answered, r.Sent, r.WorstMs)
+	t.Logf("well-behaved client: %d/%d answered; round trips p50 %.1f ms, p95 %.1f ms, slowest %.1f ms (alone: p50 %.1f ms, p95 %.1f ms)",
+		r.Answered, r.Sent, r.P50Ms, r.P95Ms, r.WorstMs, c.base.P50Ms, c.base.P95Ms)
+	if r.Disconnected != "" {
+		t.Errorf("the well-behaved client was disconnected: %s", r.Disconnected)
+	}
 	if r.Sent == 0 || r.Answered != r.Sent {
 		t.Errorf("the well-behaved client was not served: %d of %d answered", r.Answered, r.Sent)
 	}
+	if bound := c.steadyBound(); time.Duration(r.P95Ms*float64(time.Millisecond)) > bound {
+		t.Errorf("the well-behaved client's p95 round trip went from %.1f ms alone to %.1f ms beside the abuser (bound %v)", c.base.P95Ms, r.P95Ms, bound)
+	}
+	return r
 }
 
 func echoServer(t *testing.T, cfg gateway.Config) *testServer {
