@@ -10,9 +10,9 @@ package gateway_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
