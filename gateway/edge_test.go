@@ -145,10 +145,19 @@ func (c *rawConn) text(s string) error {
 // cutWithin reports whether the server closes the connection within d
 // (reading and discarding what it sends).
 func (c *rawConn) cutWithin(d time.Duration) bool {
+	return c.cut(d) == nil
+}
+
+// cut waits until the server closes the connection, for up to d (reading
+// and discarding what it sends), and says what it read otherwise.
+func (c *rawConn) cut(d time.Duration) error {
 	_ = c.SetReadDeadline(time.Now().Add(d))
-	_, err := io.Copy(io.Discard, c.br)
+	n, err := io.Copy(io.Discard, c.br)
 	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout())
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("still open after %v (%d bytes read)", d, n)
+	}
+	return nil
 }
 
 // closedWithin waits until the server closes c's session.
@@ -271,10 +280,19 @@ func TestEdgeSlowReader(t *testing.T) {
 	addr := ts.ts.Listener.Addr().String()
 
 	big := strings.Repeat("x", 64<<10)
+	var floods []string // events sent to each abuser before it was cut
 	flood := func(s *gateway.Socket) error {
+		// The connect handler runs before the socket counts as connected.
+		for deadline := time.Now().Add(waitFor); !s.Connected(); {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the %s abuser's socket never connected", s.Transport())
+			}
+			time.Sleep(time.Millisecond)
+		}
 		sent := 0
+		var err error
 		for sent < 1000 && s.Connected() { // at most 64 MB
-			if err := s.Emit("big", big); err != nil {
+			if err = s.Emit("big", big); err != nil {
 				break
 			}
 			sent++
@@ -282,6 +300,7 @@ func TestEdgeSlowReader(t *testing.T) {
 		if sent >= 1000 {
 			return fmt.Errorf("%s abuser never cut", s.Transport())
 		}
+		floods = append(floods, fmt.Sprintf("%s %d (%v)", s.Transport(), sent, err))
 		return nil
 	}
 	var abusers int64
@@ -304,19 +323,30 @@ func TestEdgeSlowReader(t *testing.T) {
 		if err := flood(s); err != nil {
 			return err
 		}
-		if !ws.cutWithin(waitFor) {
-			return errors.New("the WebSocket abuser's connection stayed open")
+		if err := ws.cut(waitFor); err != nil {
+			return fmt.Errorf("the WebSocket abuser's connection: %w (socket connected: %v)", err, s.Connected())
 		}
 
-		// Polling: joined, then never polls again.
-		poll, err := ts.dialErr("polling", dialOpts{})
+		// Polling: a handshake and a CONNECT, and never a GET (a GET
+		// abandoned would end the session).
+		res, err := defaultHTTP.Get(ts.base() + "&transport=polling")
 		if err != nil {
 			return err
 		}
-		poll.cancel() // stops its GET loop
-		<-poll.loop
-		if err := poll.sendRaw(frame{data: []byte("40")}); err != nil {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		sid, err := openSID(body)
+		if err != nil {
 			return err
+		}
+		res, err = defaultHTTP.Post(ts.base()+"&transport=polling&sid="+sid, "text/plain;charset=UTF-8", strings.NewReader("40"))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("polling CONNECT: HTTP %d", res.StatusCode)
 		}
 		select {
 		case s = <-socks:
@@ -329,6 +359,7 @@ func TestEdgeSlowReader(t *testing.T) {
 		abusers += 2
 		return nil
 	})
+	t.Logf("64 KB events sent before each abuser was cut: %v", floods)
 	good.check(t)
 	if n := ts.srv.Engine().Stats().SlowClients; n != abusers {
 		t.Errorf("%d slow clients counted, want the %d abusers", n, abusers)
