@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -182,7 +183,8 @@ type Broker struct {
 	log     *slog.Logger
 	brokers []string
 	dialer  *kafka.Dialer
-	tr      *kafka.Transport
+	tr      *kafka.Transport // the writer's and topic creation's
+	rtr     *kafka.Transport // the fetch loop's
 	writer  *kafka.Writer
 	create  func(ctx context.Context, topic string) error
 
@@ -201,6 +203,9 @@ type Broker struct {
 	reads map[string]*readTopic               // topic → read state; nil until the first Subscribe
 	bySub map[*adapter.DemuxSub]*subscription // for the start offsets
 	wake  chan struct{}                       // a topic was added
+
+	refreshing atomic.Bool   // a metadata refresh for unknown topics runs
+	dials      chan struct{} // bounds the connections lastOffset opens at once
 }
 
 var _ adapter.Broker = (*Broker)(nil)
@@ -235,6 +240,8 @@ func NewBroker(opts Options) (*Broker, error) {
 		dialer:  opts.Dialer,
 		topics:  make(map[string]bool),
 		stop:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		dials:   make(chan struct{}, maxDials),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -248,6 +255,15 @@ func NewBroker(opts Options) (*Broker, error) {
 		dial = nd.DialContext
 	}
 	b.tr = &kafka.Transport{
+		Dial:        dial,
+		DialTimeout: b.dialer.Timeout,
+		ClientID:    b.dialer.ClientID,
+		TLS:         b.dialer.TLS,
+		SASL:        b.dialer.SASLMechanism,
+		MetadataTTL: 10 * time.Second,
+	}
+	// The fetch loop's long polls get their own connections.
+	b.rtr = &kafka.Transport{
 		Dial:        dial,
 		DialTimeout: b.dialer.Timeout,
 		ClientID:    b.dialer.ClientID,
@@ -278,6 +294,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	defer cancel()
 	if err := b.ping(ctx); err != nil {
 		b.tr.CloseIdleConnections()
+		b.rtr.CloseIdleConnections()
 		return nil, fmt.Errorf("kafkaadapter: Kafka at %s does not answer (is it running and reachable?): %w", strings.Join(brokers, ","), err)
 	}
 	return b, nil
@@ -374,8 +391,19 @@ func (b *Broker) prepare(ctx context.Context, topic string) (int64, error) {
 	}
 }
 
+// maxDials bounds the connections lastOffset opens at once, so that many
+// namespaces subscribing together (each preparing its topics) do not
+// open a connection each.
+const maxDials = 4
+
 // lastOffset asks the leader of topic's partition 0 for its end offset.
 func (b *Broker) lastOffset(ctx context.Context, topic string) (int64, error) {
+	select {
+	case b.dials <- struct{}{}:
+		defer func() { <-b.dials }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	var err error
 	for _, addr := range b.brokers {
 		var conn *kafka.Conn
@@ -518,6 +546,7 @@ func (b *Broker) probe(topic string, cause error) {
 	b.mu.Unlock()
 	b.log.Info("kafkaadapter: reconnected to Kafka; readers resume", "brokers", strings.Join(b.brokers, ","))
 	b.realign()
+	b.wakeLoop()
 }
 
 // subscription is one Subscribe call's registration: the offset of
@@ -597,7 +626,6 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 	if b.reads == nil {
 		b.reads = make(map[string]*readTopic)
 		b.bySub = make(map[*adapter.DemuxSub]*subscription)
-		b.wake = make(chan struct{}, 1)
 		b.wg.Add(1)
 		go b.fetchLoop()
 	}
@@ -611,10 +639,7 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 		}
 	}
 	b.rmu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.wakeLoop()
 	return s, nil
 }
 
@@ -646,11 +671,12 @@ func (b *Broker) ReadTopics() int {
 	return len(b.reads)
 }
 
-// fetchBytes bounds a fetch response, and each partition's part of it
-// (Kafka still returns a first record batch larger than that).
+// fetchBytes bounds a fetch response, and each partition's part of it,
+// as kafka-go's readers did (Kafka still returns a first record batch
+// larger than that; the writer may batch several messages into one).
 const (
 	fetchBytes          = 64 << 20
-	fetchPartitionBytes = 8 << 20
+	fetchPartitionBytes = 64 << 20
 )
 
 // fetchLoop reads every wanted topic until the broker closes: one fetch
@@ -710,14 +736,19 @@ func (b *Broker) readyTopics(down bool) (ready map[string]int64, next time.Time)
 	var pending []string
 	ready = make(map[string]int64, len(b.reads))
 	now := time.Now()
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for topic, rt := range b.reads {
 		switch {
+		case now.Before(rt.retry):
+			later(rt.retry)
 		case rt.offset >= 0:
 			ready[topic] = rt.offset
-		case !down && !now.Before(rt.retry):
+		case !down:
 			pending = append(pending, topic)
-		case next.IsZero() || rt.retry.Before(next):
-			next = rt.retry
 		}
 	}
 	b.rmu.Unlock()
@@ -732,11 +763,7 @@ func (b *Broker) readyTopics(down bool) (ready map[string]int64, next time.Time)
 				rt.offset = offset
 				ready[topic] = offset
 			} else {
-				rt.delay = min(max(2*rt.delay, 100*time.Millisecond), b.opts.MaxReconnectDelay)
-				rt.retry = time.Now().Add(rt.delay)
-				if next.IsZero() || rt.retry.Before(next) {
-					next = rt.retry
-				}
+				later(rt.failed(b.opts.MaxReconnectDelay))
 			}
 		}
 		b.rmu.Unlock()
@@ -745,6 +772,14 @@ func (b *Broker) readyTopics(down bool) (ready map[string]int64, next time.Time)
 		}
 	}
 	return ready, next
+}
+
+// failed delays the next attempt at the topic, doubling the delay from
+// 100ms up to limit, and returns when it is due.
+func (rt *readTopic) failed(limit time.Duration) time.Time {
+	rt.delay = min(max(2*rt.delay, 100*time.Millisecond), limit)
+	rt.retry = time.Now().Add(rt.delay)
+	return rt.retry
 }
 
 // fetch reads the topics once, grouped by partition leader, and delivers
@@ -766,7 +801,7 @@ func (b *Broker) fetch(topics map[string]int64) bool {
 	}()
 	// The transport routes a fetch by its cached metadata: group the
 	// topics by the leaders it knows, and make it learn the others.
-	m, err := b.tr.RoundTrip(ctx, addr, &metadataAPI.Request{TopicNames: names})
+	m, err := b.rtr.RoundTrip(ctx, addr, &metadataAPI.Request{TopicNames: names})
 	if err != nil {
 		b.suspect(names[0], err)
 		return false
@@ -786,14 +821,35 @@ func (b *Broker) fetch(topics map[string]int64) bool {
 		}
 		byLeader[leader] = append(byLeader[leader], t.Name)
 	}
-	if len(unknown) > 0 {
+	if len(unknown) > 0 && b.refreshing.CompareAndSwap(false, true) {
 		// Every one was prepared, so it exists: asking for metadata that
 		// may create topics makes the transport refresh its cache (and
-		// creates none).
-		_, _ = b.tr.RoundTrip(ctx, addr, &metadataAPI.Request{TopicNames: unknown, AllowAutoTopicCreation: true})
+		// creates none). Meanwhile the known topics are read.
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.refreshing.Store(false)
+			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer rcancel()
+			go func() {
+				select {
+				case <-b.stop:
+					rcancel()
+				case <-rctx.Done():
+				}
+			}()
+			_, _ = b.rtr.RoundTrip(rctx, addr, &metadataAPI.Request{TopicNames: unknown, AllowAutoTopicCreation: true})
+			b.wakeLoop()
+		}()
 	}
 	if len(byLeader) == 0 {
-		return false
+		// Nothing the transport can route yet: wait for the refresh.
+		select {
+		case <-b.stop:
+		case <-b.wake:
+		case <-time.After(b.opts.FetchWait):
+		}
+		return true
 	}
 	type result struct {
 		res *fetchAPI.Response
@@ -822,7 +878,7 @@ func (b *Broker) fetch(topics map[string]int64) bool {
 					Partition: 0, CurrentLeaderEpoch: -1, FetchOffset: topics[t], LogStartOffset: -1, PartitionMaxBytes: fetchPartitionBytes,
 				}}})
 			}
-			r, err := b.tr.RoundTrip(ctx, addr, req)
+			r, err := b.rtr.RoundTrip(ctx, addr, req)
 			if err == nil {
 				results[i].res = r.(*fetchAPI.Response)
 			}
@@ -830,7 +886,7 @@ func (b *Broker) fetch(topics map[string]int64) bool {
 		}()
 	}
 	wg.Wait()
-	ok := len(unknown) == 0
+	ok := true
 	for i, r := range results {
 		if r.err != nil {
 			if !b.isClosed() {
@@ -862,7 +918,7 @@ func (b *Broker) deliver(res *fetchAPI.Response, fetched map[string]int64) bool 
 				continue
 			}
 			if p.ErrorCode != 0 {
-				ok = false
+				// Only this topic waits before it is read again.
 				b.partitionError(t.Topic, fetched[t.Topic], kafka.Error(p.ErrorCode))
 				continue
 			}
@@ -872,7 +928,7 @@ func (b *Broker) deliver(res *fetchAPI.Response, fetched map[string]int64) bool 
 			}
 			b.rmu.Lock()
 			if rt := b.reads[t.Topic]; rt != nil && rt.offset == fetched[t.Topic] {
-				rt.offset = next
+				rt.offset, rt.delay = next, 0
 			}
 			b.rmu.Unlock()
 		}
@@ -936,7 +992,20 @@ func (b *Broker) partitionError(topic string, offset int64, err error) {
 		}
 		err = perr
 	}
+	b.rmu.Lock()
+	if rt := b.reads[topic]; rt != nil {
+		rt.failed(b.opts.MaxReconnectDelay)
+	}
+	b.rmu.Unlock()
 	b.suspect(topic, err)
+}
+
+// wakeLoop makes the fetch loop look at its topics again.
+func (b *Broker) wakeLoop() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 }
 
 // realign runs after an outage: it recreates missing topics and moves a
@@ -980,5 +1049,6 @@ func (b *Broker) Close() error {
 	err := b.writer.Close()
 	b.wg.Wait()
 	b.tr.CloseIdleConnections()
+	b.rtr.CloseIdleConnections()
 	return err
 }

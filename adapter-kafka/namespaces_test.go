@@ -70,6 +70,8 @@ func TestOneConnectionForEveryNamespace(t *testing.T) {
 			}
 			return u
 		},
-		MaxConnections: 4,
+		// The transport's pool (metadata, fetch, produce) and the
+		// connections that find topics' end offsets (at most 4 at once).
+		MaxConnections: 8,
 	})
 }
