@@ -77,10 +77,14 @@ type Broker struct {
 	conn     *amqp.Connection
 	pub      *amqp.Channel
 	declared map[string]bool // exchanges declared on this connection
-	subs     map[*subscription]struct{}
 	closed   bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+
+	demux adapter.Demux
+	names sync.Map   // exchange → channel, for the channels wanted
+	subMu sync.Mutex // serializes binding and unbinding
+	cons  *consumer  // nil while no channel is wanted or not connected
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 var _ adapter.Broker = (*Broker)(nil)
@@ -97,7 +101,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	if _, err := amqp.ParseURI(opts.URL); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
 	}
-	b := &Broker{opts: opts, log: opts.Logger, subs: make(map[*subscription]struct{}), stop: make(chan struct{})}
+	b := &Broker{opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,15 +165,9 @@ func (b *Broker) supervise(conn *amqp.Connection, lost chan *amqp.Error) {
 			return
 		}
 		b.attachLocked(c)
-		subs := make([]*subscription, 0, len(b.subs))
-		for s := range b.subs {
-			subs = append(subs, s)
-		}
 		b.mu.Unlock()
-		for _, s := range subs {
-			if err := s.start(c); err != nil {
-				b.log.Error("amqpadapter: resubscribe failed", "err", err)
-			}
+		if err := b.rebind(c); err != nil {
+			b.log.Error("amqpadapter: resubscribe failed", "err", err)
 		}
 		b.log.Info("amqpadapter: reconnected to the broker; subscriptions restored")
 		return
@@ -236,98 +234,196 @@ func (b *Broker) Publish(ctx context.Context, channel string, data []byte) error
 	return nil
 }
 
-// subscription is one node's queue bound to its channels' exchanges.
+// consumer is the node's one exclusive auto-delete queue, bound to the
+// exchange of every channel some subscription wants, read from one AMQP
+// channel by one goroutine. Bindings are made and removed on a second
+// AMQP channel, so that a failed declaration (which closes its channel)
+// never interrupts the deliveries. Guarded by Broker.subMu.
+type consumer struct {
+	conn  *amqp.Connection
+	ch    *amqp.Channel // consuming
+	ctl   *amqp.Channel // declaring and binding; reopened when closed
+	queue string
+	bound map[string]bool // exchanges bound to queue
+}
+
+// subscription is one Subscribe call's registration on the Broker.
 type subscription struct {
 	b    *Broker
-	sub  adapter.Subscription
-	mu   sync.Mutex
-	ch   *amqp.Channel
-	done bool
+	s    *adapter.DemuxSub
+	once sync.Once
 }
 
-// Subscribe binds an exclusive auto-delete queue to each channel's
-// exchange and delivers its messages from one goroutine. Prefixes are
-// ignored (fanout exchanges have no patterns).
+// Subscribe binds the node's queue to each channel's exchange; every
+// subscription of a Broker (one per namespace of a gateway node) shares
+// its connection, its one queue and consuming AMQP channel, and one
+// delivering goroutine. An exchange stays bound while a subscription
+// wants its channel. Prefixes are ignored (fanout exchanges have no
+// patterns). While the broker is unreachable the bindings are made once
+// it reconnects.
 func (b *Broker) Subscribe(_ context.Context, sub adapter.Subscription) (io.Closer, error) {
-	s := &subscription{b: b, sub: sub}
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
 	b.mu.Lock()
-	conn := b.conn
-	if b.closed {
-		b.mu.Unlock()
+	conn, closed := b.conn, b.closed
+	b.mu.Unlock()
+	if closed {
 		return nil, adapter.ErrClosed
 	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
-	if conn == nil {
-		return s, nil // started by the supervisor once connected
+	s, fresh := b.demux.Add(sub)
+	for _, c := range fresh {
+		b.names.Store(exchangeName(c), c)
 	}
-	if err := s.start(conn); err != nil {
-		_ = s.Close()
+	if conn == nil {
+		return &subscription{b: b, s: s}, nil // bound by the supervisor once connected
+	}
+	if err := b.bindLocked(conn, fresh); err != nil {
+		b.unbindLocked(b.demux.Remove(s))
 		return nil, err
 	}
-	return s, nil
+	return &subscription{b: b, s: s}, nil
 }
 
-func (s *subscription) start(conn *amqp.Connection) error {
+// bindLocked makes sure the consumer runs on conn and binds the exchanges
+// of channels. b.subMu is held.
+func (b *Broker) bindLocked(conn *amqp.Connection, channels []string) error {
+	c := b.cons
+	if c == nil || c.conn != conn || c.ch.IsClosed() {
+		if c != nil {
+			_ = c.ch.Close()
+			if c.ctl != nil {
+				_ = c.ctl.Close()
+			}
+		}
+		var err error
+		if c, err = b.startConsumer(conn); err != nil {
+			b.cons = nil
+			return err
+		}
+		b.cons = c
+		// A new queue has no binding: bind every wanted channel.
+		channels = b.demux.Channels()
+	}
+	for _, ch := range channels {
+		ex := exchangeName(ch)
+		if c.bound[ex] {
+			continue
+		}
+		if c.ctl == nil || c.ctl.IsClosed() {
+			ctl, err := conn.Channel()
+			if err != nil {
+				return fmt.Errorf("amqpadapter: open channel: %w", err)
+			}
+			c.ctl = ctl
+		}
+		if err := declare(c.ctl, ex); err != nil {
+			return fmt.Errorf("amqpadapter: declare exchange %s: %w", ex, err)
+		}
+		if err := c.ctl.QueueBind(c.queue, "", ex, false, nil); err != nil {
+			return fmt.Errorf("amqpadapter: bind %s: %w", ex, err)
+		}
+		c.bound[ex] = true
+	}
+	return nil
+}
+
+// startConsumer declares the node's queue on conn and starts delivering
+// its messages.
+func (b *Broker) startConsumer(conn *amqp.Connection) (*consumer, error) {
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("amqpadapter: open channel: %w", err)
+		return nil, fmt.Errorf("amqpadapter: open channel: %w", err)
 	}
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		_ = ch.Close()
-		return fmt.Errorf("amqpadapter: declare queue: %w", err)
-	}
-	names := make(map[string]string, len(s.sub.Channels))
-	for _, c := range s.sub.Channels {
-		ex := exchangeName(c)
-		names[ex] = c
-		if err := declare(ch, ex); err != nil {
-			_ = ch.Close()
-			return fmt.Errorf("amqpadapter: declare exchange %s: %w", ex, err)
-		}
-		if err := ch.QueueBind(q.Name, "", ex, false, nil); err != nil {
-			_ = ch.Close()
-			return fmt.Errorf("amqpadapter: bind %s: %w", ex, err)
-		}
+		return nil, fmt.Errorf("amqpadapter: declare queue: %w", err)
 	}
 	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
 	if err != nil {
 		_ = ch.Close()
-		return fmt.Errorf("amqpadapter: consume: %w", err)
+		return nil, fmt.Errorf("amqpadapter: consume: %w", err)
 	}
-	s.mu.Lock()
-	if s.done {
-		s.mu.Unlock()
-		_ = ch.Close()
-		return nil
-	}
-	s.ch = ch
-	s.mu.Unlock()
-	s.b.wg.Add(1)
+	b.wg.Add(1)
 	go func() {
-		defer s.b.wg.Done()
+		defer b.wg.Done()
 		for d := range deliveries {
-			s.sub.Deliver(names[d.Exchange], d.Body)
+			if c, ok := b.names.Load(d.Exchange); ok {
+				b.demux.Deliver(c.(string), d.Body)
+			}
 		}
 	}()
+	return &consumer{conn: conn, ch: ch, queue: q.Name, bound: make(map[string]bool)}, nil
+}
+
+// unbindLocked removes the bindings of channels nobody wants any more,
+// and the consumer with its queue once no channel is wanted. b.subMu is
+// held.
+func (b *Broker) unbindLocked(channels []string) {
+	for _, ch := range channels {
+		b.names.Delete(exchangeName(ch))
+	}
+	c := b.cons
+	if c == nil {
+		return
+	}
+	if b.demux.Len() == 0 {
+		b.cons = nil
+		if c.ctl != nil {
+			_ = c.ctl.Close()
+		}
+		_ = c.ch.Close() // the queue is exclusive and auto-delete: gone
+		return
+	}
+	for _, ch := range channels {
+		ex := exchangeName(ch)
+		if !c.bound[ex] {
+			continue
+		}
+		delete(c.bound, ex)
+		if c.ctl == nil || c.ctl.IsClosed() {
+			ctl, err := c.conn.Channel()
+			if err != nil {
+				return // the connection is lost; the next one starts afresh
+			}
+			c.ctl = ctl
+		}
+		if err := c.ctl.QueueUnbind(c.queue, "", ex, nil); err != nil {
+			b.log.Debug("amqpadapter: unbind failed", "exchange", ex, "err", err)
+		}
+	}
+}
+
+// rebind restores the consumer and every binding on a new connection.
+func (b *Broker) rebind(conn *amqp.Connection) error {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	if b.demux.Len() == 0 {
+		return nil
+	}
+	return b.bindLocked(conn, b.demux.Channels())
+}
+
+// Close ends the subscription: it receives nothing once Close returns;
+// exchanges no other subscription wants are unbound.
+func (s *subscription) Close() error {
+	s.once.Do(func() {
+		s.b.subMu.Lock()
+		defer s.b.subMu.Unlock()
+		s.b.unbindLocked(s.b.demux.Remove(s.s))
+	})
 	return nil
 }
 
-// Close ends the subscription; its queue is deleted by the broker.
-func (s *subscription) Close() error {
-	s.mu.Lock()
-	s.done = true
-	ch := s.ch
-	s.ch = nil
-	s.mu.Unlock()
-	s.b.mu.Lock()
-	delete(s.b.subs, s)
-	s.b.mu.Unlock()
-	if ch != nil {
-		return ch.Close()
+// Bindings returns the number of exchanges the node's queue is bound to
+// (one per distinct channel its subscriptions want).
+func (b *Broker) Bindings() int {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	if b.cons == nil {
+		return 0
 	}
-	return nil
+	return len(b.cons.bound)
 }
 
 // Close closes every subscription and the connection.
@@ -339,15 +435,17 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	conn := b.conn
-	subs := make([]*subscription, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
 	b.mu.Unlock()
 	close(b.stop)
-	for _, s := range subs {
-		_ = s.Close()
+	b.subMu.Lock()
+	if c := b.cons; c != nil {
+		b.cons = nil
+		if c.ctl != nil {
+			_ = c.ctl.Close()
+		}
+		_ = c.ch.Close()
 	}
+	b.subMu.Unlock()
 	var err error
 	if conn != nil {
 		err = conn.Close()

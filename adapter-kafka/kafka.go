@@ -1,10 +1,12 @@
 // Package kafkaadapter carries siogate's cluster protocol over Apache Kafka
 // with segmentio/kafka-go. Every channel is a topic of one partition; every
-// node reads partition 0 of its channels' topics with its own readers (no
-// consumer group), from the end of the log, so that every node receives
-// every message. Nodes are counted by heartbeats; the protocol itself lives
-// once in package adapter. It is the Go counterpart of python-socketio's
-// KafkaManager.
+// node reads partition 0 of its channels' topics (no consumer group), from
+// the end of the log, so that every node receives every message. A node
+// reads the topics of all its namespaces with one fetch loop: one fetch
+// request per partition leader over a few pooled connections, whatever
+// the number of namespaces. Nodes are counted by heartbeats; the protocol
+// itself lives once in package adapter. It is the Go counterpart of
+// python-socketio's KafkaManager.
 //
 //	f, closer, err := kafkaadapter.New(kafkaadapter.Options{URL: "kafka://127.0.0.1:9092"})
 //	srv := gateway.NewServer(gateway.Config{Adapter: f})
@@ -21,9 +23,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/siogate/siogate/adapter"
 )
 
@@ -177,7 +183,8 @@ type Broker struct {
 	log     *slog.Logger
 	brokers []string
 	dialer  *kafka.Dialer
-	tr      *kafka.Transport
+	tr      *kafka.Transport // the writer's and topic creation's
+	rtr     *kafka.Transport // the fetch loop's
 	writer  *kafka.Writer
 	create  func(ctx context.Context, topic string) error
 
@@ -185,12 +192,20 @@ type Broker struct {
 
 	mu      sync.Mutex
 	topics  map[string]bool // topics known to exist with a leader
-	subs    map[*subscription]struct{}
-	down    bool // an outage is confirmed and being probed
-	probing bool // a probe is running (confirming or ending an outage)
+	down    bool            // an outage is confirmed and being probed
+	probing bool            // a probe is running (confirming or ending an outage)
 	closed  bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	demux adapter.Demux
+	rmu   sync.Mutex                          // guards what follows
+	reads map[string]*readTopic               // topic → read state; nil until the first Subscribe
+	bySub map[*adapter.DemuxSub]*subscription // for the start offsets
+	wake  chan struct{}                       // a topic was added
+
+	refreshing atomic.Bool   // a metadata refresh for unknown topics runs
+	dials      chan struct{} // bounds the connections lastOffset opens at once
 }
 
 var _ adapter.Broker = (*Broker)(nil)
@@ -224,8 +239,9 @@ func NewBroker(opts Options) (*Broker, error) {
 		brokers: brokers,
 		dialer:  opts.Dialer,
 		topics:  make(map[string]bool),
-		subs:    make(map[*subscription]struct{}),
 		stop:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		dials:   make(chan struct{}, maxDials),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -239,6 +255,15 @@ func NewBroker(opts Options) (*Broker, error) {
 		dial = nd.DialContext
 	}
 	b.tr = &kafka.Transport{
+		Dial:        dial,
+		DialTimeout: b.dialer.Timeout,
+		ClientID:    b.dialer.ClientID,
+		TLS:         b.dialer.TLS,
+		SASL:        b.dialer.SASLMechanism,
+		MetadataTTL: 10 * time.Second,
+	}
+	// The fetch loop's long polls get their own connections.
+	b.rtr = &kafka.Transport{
 		Dial:        dial,
 		DialTimeout: b.dialer.Timeout,
 		ClientID:    b.dialer.ClientID,
@@ -269,6 +294,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	defer cancel()
 	if err := b.ping(ctx); err != nil {
 		b.tr.CloseIdleConnections()
+		b.rtr.CloseIdleConnections()
 		return nil, fmt.Errorf("kafkaadapter: Kafka at %s does not answer (is it running and reachable?): %w", strings.Join(brokers, ","), err)
 	}
 	return b, nil
@@ -365,8 +391,19 @@ func (b *Broker) prepare(ctx context.Context, topic string) (int64, error) {
 	}
 }
 
+// maxDials bounds the connections lastOffset opens at once, so that many
+// namespaces subscribing together (each preparing its topics) do not
+// open a connection each.
+const maxDials = 4
+
 // lastOffset asks the leader of topic's partition 0 for its end offset.
 func (b *Broker) lastOffset(ctx context.Context, topic string) (int64, error) {
+	select {
+	case b.dials <- struct{}{}:
+		defer func() { <-b.dials }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	var err error
 	for _, addr := range b.brokers {
 		var conn *kafka.Conn
@@ -506,68 +543,51 @@ func (b *Broker) probe(topic string, cause error) {
 	// Kafka may have come back without its topics (a broker without
 	// persistent storage): create them again as they are used.
 	clear(b.topics)
-	subs := make([]*subscription, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
 	b.mu.Unlock()
 	b.log.Info("kafkaadapter: reconnected to Kafka; readers resume", "brokers", strings.Join(b.brokers, ","))
-	for _, s := range subs {
-		s.realign()
-	}
+	b.realign()
+	b.wakeLoop()
 }
 
-// subscription reads its channels' topics, one reader each, and delivers
-// from one goroutine.
+// subscription is one Subscribe call's registration: the offset of
+// each of its topics from which it receives (-1: from wherever reading
+// starts).
 type subscription struct {
-	b      *Broker
-	sub    adapter.Subscription
-	ctx    context.Context
-	cancel context.CancelFunc
-	msgs   chan delivery
-	wg     sync.WaitGroup
-	once   sync.Once
-
-	mu      sync.Mutex
-	readers map[string]*kafka.Reader // topic → reader, once started
+	b    *Broker
+	s    *adapter.DemuxSub
+	from map[string]int64
+	once sync.Once
 }
 
-type delivery struct {
+// readTopic is a topic the node reads, and the offset of the next record.
+type readTopic struct {
 	channel string
-	data    []byte
+	offset  int64     // -1 until the topic is prepared
+	retry   time.Time // when to prepare it again after a failure
+	delay   time.Duration
 }
 
-// Subscribe creates the channels' topics when missing and starts one
-// reader per topic at its end offset: every message published after
-// Subscribe returns is delivered. Messages are delivered from one
-// goroutine, in order per channel. Prefixes are ignored (Kafka readers
-// without a consumer group cannot follow topic patterns). When Kafka is
-// unreachable, the readers start in the background once it answers.
+// Subscribe creates the channels' topics when missing and adds them, at
+// their end offset, to what the node reads: every message published
+// after Subscribe returns is delivered. Every subscription of a Broker
+// (one per namespace of a gateway node) is served by one fetch loop that
+// reads partition 0 of every wanted topic with one fetch request per
+// partition leader, over the Broker's pooled connections, and delivers
+// from one goroutine, in order per channel; a topic is read while a
+// subscription wants it. Prefixes are ignored (reading without a
+// consumer group cannot follow topic patterns). When Kafka is
+// unreachable, the topics are read once it answers.
 func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Closer, error) {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	closed, down := b.closed, b.down
+	b.mu.Unlock()
+	if closed {
 		return nil, adapter.ErrClosed
 	}
-	down := b.down
-	s := &subscription{b: b, sub: sub, msgs: make(chan delivery, 1024), readers: make(map[string]*kafka.Reader)}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	b.subs[s] = struct{}{}
-	b.wg.Add(1)
-	b.mu.Unlock()
-	go func() {
-		defer b.wg.Done()
-		select {
-		case <-b.stop:
-			_ = s.Close()
-		case <-s.ctx.Done():
-		}
-	}()
-
 	type start struct {
-		topic, channel string
-		offset         int64
-		err            error
+		topic  string
+		offset int64
+		err    error
 	}
 	seen := make(map[string]bool)
 	var starts []start
@@ -577,7 +597,7 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 			continue
 		}
 		seen[topic] = true
-		starts = append(starts, start{topic: topic, channel: ch, offset: -1})
+		starts = append(starts, start{topic: topic, offset: -1})
 	}
 	if !down {
 		pctx, cancel := bounded(ctx, 10*time.Second)
@@ -592,131 +612,428 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 		wg.Wait()
 		cancel()
 	}
+	s := &subscription{b: b, from: make(map[string]int64, len(starts))}
 	for _, st := range starts {
 		if st.err != nil {
+			st.offset = -1
 			b.log.Error("kafkaadapter: cannot read topic yet; retrying in the background", "topic", st.topic, "err", st.err)
 			b.suspect(st.topic, st.err)
 		}
-		s.wg.Add(1)
-		go s.read(st.topic, st.channel, st.offset)
+		s.from[st.topic] = st.offset
 	}
-	s.wg.Add(1)
-	go s.deliver()
+
+	b.rmu.Lock()
+	if b.reads == nil {
+		b.reads = make(map[string]*readTopic)
+		b.bySub = make(map[*adapter.DemuxSub]*subscription)
+		b.wg.Add(1)
+		go b.fetchLoop()
+	}
+	ds, _ := b.demux.Add(sub)
+	s.s = ds
+	b.bySub[ds] = s
+	for _, ch := range sub.Channels {
+		topic := TopicName(ch)
+		if _, ok := b.reads[topic]; !ok {
+			b.reads[topic] = &readTopic{channel: ch, offset: s.from[topic]}
+		}
+	}
+	b.rmu.Unlock()
+	b.wakeLoop()
 	return s, nil
 }
 
-// read runs the reader of one topic from offset (-1: not prepared yet).
-func (s *subscription) read(topic, channel string, offset int64) {
-	defer s.wg.Done()
-	b := s.b
-	delay := 100 * time.Millisecond
-	for offset < 0 {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		pctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		var err error
-		offset, err = b.prepare(pctx, topic)
-		cancel()
-		if err != nil {
-			offset = -1
-			b.suspect(topic, err)
-			delay = min(2*delay, b.opts.MaxReconnectDelay)
-		}
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   b.brokers,
-		Topic:     topic,
-		Partition: 0,
-		Dialer:    b.dialer,
-		MinBytes:  1,
-		MaxBytes:  64 << 20,
-		// kafka-go asks the broker to wait MaxWait less one second
-		// (its allowance for the round trip) when MaxWait is a second
-		// or more.
-		MaxWait:        b.opts.FetchWait + time.Second,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: 500 * time.Millisecond,
-		MaxAttempts:    3,
-		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
-			if s.ctx.Err() == nil {
-				b.suspect(topic, fmt.Errorf(format, args...))
+// Close ends the subscription: it receives nothing once Close returns;
+// topics no other subscription wants are no longer read.
+func (s *subscription) Close() error {
+	s.once.Do(func() {
+		b := s.b
+		b.rmu.Lock()
+		delete(b.bySub, s.s)
+		b.rmu.Unlock()
+		gone := b.demux.Remove(s.s)
+		b.rmu.Lock()
+		for _, ch := range gone {
+			if !b.demux.Wants(ch) {
+				delete(b.reads, TopicName(ch))
 			}
-		}),
+		}
+		b.rmu.Unlock()
 	})
-	defer r.Close()
-	if err := r.SetOffset(offset); err != nil {
-		return
-	}
-	s.mu.Lock()
-	s.readers[topic] = r
-	s.mu.Unlock()
+	return nil
+}
+
+// ReadTopics returns the number of topics the node reads (one per
+// distinct channel its subscriptions want).
+func (b *Broker) ReadTopics() int {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	return len(b.reads)
+}
+
+// fetchBytes bounds a fetch response, and each partition's part of it,
+// as kafka-go's readers did (Kafka still returns a first record batch
+// larger than that; the writer may batch several messages into one).
+const (
+	fetchBytes          = 64 << 20
+	fetchPartitionBytes = 64 << 20
+)
+
+// fetchLoop reads every wanted topic until the broker closes: one fetch
+// request per partition leader at a time, each waiting up to
+// Options.FetchWait for records.
+func (b *Broker) fetchLoop() {
+	defer b.wg.Done()
+	backoff := time.Duration(0)
 	for {
-		m, err := r.ReadMessage(s.ctx)
-		if err != nil {
-			if s.ctx.Err() != nil || errors.Is(err, io.EOF) {
+		if backoff > 0 {
+			select {
+			case <-b.stop:
 				return
+			case <-time.After(backoff):
 			}
-			// The reader keeps retrying by itself.
-			b.suspect(topic, err)
+		}
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		b.mu.Lock()
+		down := b.down
+		b.mu.Unlock()
+		ready, next := b.readyTopics(down)
+		if len(ready) == 0 {
+			wait := time.Duration(-1)
+			if !next.IsZero() {
+				wait = max(time.Until(next), time.Millisecond)
+			}
+			var timer <-chan time.Time
+			if wait > 0 {
+				timer = time.After(wait)
+			}
+			select {
+			case <-b.stop:
+				return
+			case <-b.wake:
+			case <-timer:
+			}
+			backoff = 0
 			continue
 		}
-		select {
-		case s.msgs <- delivery{channel, m.Value}:
-		case <-s.ctx.Done():
-			return
+		if b.fetch(ready) {
+			backoff = 0
+		} else {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 500*time.Millisecond)
 		}
 	}
 }
 
-func (s *subscription) deliver() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case d := <-s.msgs:
-			s.sub.Deliver(d.channel, d.data)
+// readyTopics prepares the topics that wait for it (unless Kafka is
+// known to be down), and returns the topics to fetch with their offsets,
+// and when the next preparation is due.
+func (b *Broker) readyTopics(down bool) (ready map[string]int64, next time.Time) {
+	b.rmu.Lock()
+	var pending []string
+	ready = make(map[string]int64, len(b.reads))
+	now := time.Now()
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
 		}
+	}
+	for topic, rt := range b.reads {
+		switch {
+		case now.Before(rt.retry):
+			later(rt.retry)
+		case rt.offset >= 0:
+			ready[topic] = rt.offset
+		case !down:
+			pending = append(pending, topic)
+		}
+	}
+	b.rmu.Unlock()
+	for _, topic := range pending {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		offset, err := b.prepare(ctx, topic)
+		cancel()
+		b.rmu.Lock()
+		rt := b.reads[topic]
+		if rt != nil && rt.offset < 0 {
+			if err == nil {
+				rt.offset = offset
+				ready[topic] = offset
+			} else {
+				later(rt.failed(b.opts.MaxReconnectDelay))
+			}
+		}
+		b.rmu.Unlock()
+		if err != nil {
+			b.suspect(topic, err)
+		}
+	}
+	return ready, next
+}
+
+// failed delays the next attempt at the topic, doubling the delay from
+// 100ms up to limit, and returns when it is due.
+func (rt *readTopic) failed(limit time.Duration) time.Time {
+	rt.delay = min(max(2*rt.delay, 100*time.Millisecond), limit)
+	rt.retry = time.Now().Add(rt.delay)
+	return rt.retry
+}
+
+// fetch reads the topics once, grouped by partition leader, and delivers
+// what it got. It reports whether every request succeeded.
+func (b *Broker) fetch(topics map[string]int64) bool {
+	addr := kafka.TCP(b.brokers...)
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	// The transport routes a fetch by its cached metadata: group the
+	// topics by the leaders it knows, and make it learn the others.
+	m, err := b.rtr.RoundTrip(ctx, addr, &metadataAPI.Request{TopicNames: names})
+	if err != nil {
+		b.suspect(names[0], err)
+		return false
+	}
+	byLeader := make(map[int32][]string)
+	var unknown []string
+	for _, t := range m.(*metadataAPI.Response).Topics {
+		leader := int32(-1)
+		for _, p := range t.Partitions {
+			if p.PartitionIndex == 0 && p.ErrorCode == 0 {
+				leader = p.LeaderID
+			}
+		}
+		if t.ErrorCode != 0 || leader < 0 {
+			unknown = append(unknown, t.Name)
+			continue
+		}
+		byLeader[leader] = append(byLeader[leader], t.Name)
+	}
+	if len(unknown) > 0 && b.refreshing.CompareAndSwap(false, true) {
+		// Every one was prepared, so it exists: asking for metadata that
+		// may create topics makes the transport refresh its cache (and
+		// creates none). Meanwhile the known topics are read.
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.refreshing.Store(false)
+			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer rcancel()
+			go func() {
+				select {
+				case <-b.stop:
+					rcancel()
+				case <-rctx.Done():
+				}
+			}()
+			_, _ = b.rtr.RoundTrip(rctx, addr, &metadataAPI.Request{TopicNames: unknown, AllowAutoTopicCreation: true})
+			b.wakeLoop()
+		}()
+	}
+	if len(byLeader) == 0 {
+		// Nothing the transport can route yet: wait for the refresh.
+		select {
+		case <-b.stop:
+		case <-b.wake:
+		case <-time.After(b.opts.FetchWait):
+		}
+		return true
+	}
+	type result struct {
+		res *fetchAPI.Response
+		err error
+	}
+	groups := make([][]string, 0, len(byLeader))
+	for _, g := range byLeader {
+		groups = append(groups, g)
+	}
+	results := make([]result, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &fetchAPI.Request{
+				ReplicaID:    -1,
+				MaxWaitTime:  int32(b.opts.FetchWait / time.Millisecond),
+				MinBytes:     1,
+				MaxBytes:     fetchBytes,
+				SessionID:    -1,
+				SessionEpoch: -1,
+			}
+			for _, t := range g {
+				req.Topics = append(req.Topics, fetchAPI.RequestTopic{Topic: t, Partitions: []fetchAPI.RequestPartition{{
+					Partition: 0, CurrentLeaderEpoch: -1, FetchOffset: topics[t], LogStartOffset: -1, PartitionMaxBytes: fetchPartitionBytes,
+				}}})
+			}
+			r, err := b.rtr.RoundTrip(ctx, addr, req)
+			if err == nil {
+				results[i].res = r.(*fetchAPI.Response)
+			}
+			results[i].err = err
+		}()
+	}
+	wg.Wait()
+	ok := true
+	for i, r := range results {
+		if r.err != nil {
+			if !b.isClosed() {
+				b.suspect(groups[i][0], r.err)
+			}
+			ok = false
+			continue
+		}
+		if !b.deliver(r.res, topics) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// deliver hands a fetch response's records to the subscriptions and
+// moves the topics' offsets. It reports whether no partition failed.
+func (b *Broker) deliver(res *fetchAPI.Response, fetched map[string]int64) bool {
+	ok := res.ErrorCode == 0
+	for _, t := range res.Topics {
+		for _, p := range t.Partitions {
+			if p.Partition != 0 {
+				continue
+			}
+			if p.ErrorCode != 0 {
+				// Only this topic waits before it is read again.
+				b.partitionError(t.Topic, fetched[t.Topic], kafka.Error(p.ErrorCode))
+				continue
+			}
+			next := fetched[t.Topic]
+			if p.RecordSet.Records != nil {
+				next = b.deliverRecords(t.Topic, next, p.RecordSet.Records)
+			}
+			b.rmu.Lock()
+			if rt := b.reads[t.Topic]; rt != nil && rt.offset == fetched[t.Topic] {
+				rt.offset, rt.delay = next, 0
+			}
+			b.rmu.Unlock()
+		}
+	}
+	return ok
+}
+
+// deliverRecords delivers the records from offset on and returns the
+// offset after the last one.
+func (b *Broker) deliverRecords(topic string, offset int64, records protocol.RecordReader) int64 {
+	b.rmu.Lock()
+	rt := b.reads[topic]
+	b.rmu.Unlock()
+	if rt == nil {
+		return offset // no longer wanted
+	}
+	for {
+		rec, err := records.ReadRecord()
+		if err != nil {
+			// io.EOF, or a truncated last batch (the size limit): the
+			// next fetch starts at offset.
+			return offset
+		}
+		if rec.Offset < offset {
+			continue // a batch may start before the offset asked for
+		}
+		data, err := protocol.ReadAll(rec.Value)
+		if err != nil {
+			return offset
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		at := rec.Offset
+		b.demux.DeliverIf(rt.channel, data, func(ds *adapter.DemuxSub) bool {
+			b.rmu.Lock()
+			s := b.bySub[ds]
+			b.rmu.Unlock()
+			return s != nil && at >= s.from[topic]
+		})
+		offset = rec.Offset + 1
+	}
+}
+
+// partitionError reacts to a fetch error of one topic: an offset past
+// the end (Kafka lost data in an outage) moves to the end; other errors
+// (a topic gone, a leader moving) are reported to suspect.
+func (b *Broker) partitionError(topic string, offset int64, err error) {
+	if errors.Is(err, kafka.OffsetOutOfRange) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		last, perr := b.prepare(ctx, topic)
+		cancel()
+		if perr == nil {
+			b.rmu.Lock()
+			if rt := b.reads[topic]; rt != nil && rt.offset == offset {
+				b.log.Warn("kafkaadapter: topic is shorter than before the outage; reading from its end", "topic", topic)
+				rt.offset = last
+			}
+			b.rmu.Unlock()
+			return
+		}
+		err = perr
+	}
+	b.rmu.Lock()
+	if rt := b.reads[topic]; rt != nil {
+		rt.failed(b.opts.MaxReconnectDelay)
+	}
+	b.rmu.Unlock()
+	b.suspect(topic, err)
+}
+
+// wakeLoop makes the fetch loop look at its topics again.
+func (b *Broker) wakeLoop() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }
 
 // realign runs after an outage: it recreates missing topics and moves a
-// reader whose offset is past the end of its partition (Kafka lost data)
-// to the end, where kafka-go would otherwise wait forever.
-func (s *subscription) realign() {
-	s.mu.Lock()
-	readers := make(map[string]*kafka.Reader, len(s.readers))
-	for t, r := range s.readers {
-		readers[t] = r
+// topic whose offset is past the end of its partition (Kafka lost data)
+// to the end.
+func (b *Broker) realign() {
+	b.rmu.Lock()
+	offsets := make(map[string]int64, len(b.reads))
+	for t, rt := range b.reads {
+		if rt.offset >= 0 {
+			offsets[t] = rt.offset
+		}
 	}
-	s.mu.Unlock()
-	for topic, r := range readers {
-		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		last, err := s.b.prepare(ctx, topic)
+	b.rmu.Unlock()
+	for topic, offset := range offsets {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		last, err := b.prepare(ctx, topic)
 		cancel()
-		if err != nil {
+		if err != nil || offset <= last {
 			continue
 		}
-		if r.Offset() > last {
-			s.b.log.Warn("kafkaadapter: topic is shorter than before the outage; reading from its end", "topic", topic)
-			_ = r.SetOffset(last)
+		b.rmu.Lock()
+		if rt := b.reads[topic]; rt != nil && rt.offset == offset {
+			b.log.Warn("kafkaadapter: topic is shorter than before the outage; reading from its end", "topic", topic)
+			rt.offset = last
 		}
+		b.rmu.Unlock()
 	}
-}
-
-// Close stops the subscription's readers.
-func (s *subscription) Close() error {
-	s.once.Do(func() {
-		s.cancel()
-		s.b.mu.Lock()
-		delete(s.b.subs, s)
-		s.b.mu.Unlock()
-		s.wg.Wait()
-	})
-	return nil
 }
 
 // Close stops every subscription and the writer.
@@ -727,17 +1044,11 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
-	subs := make([]*subscription, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
 	b.mu.Unlock()
 	close(b.stop)
-	for _, s := range subs {
-		_ = s.Close()
-	}
 	err := b.writer.Close()
 	b.wg.Wait()
 	b.tr.CloseIdleConnections()
+	b.rtr.CloseIdleConnections()
 	return err
 }

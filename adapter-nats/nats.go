@@ -42,6 +42,16 @@ type Broker struct {
 	nc   *nats.Conn
 	own  bool
 	once sync.Once
+
+	demux adapter.Demux
+	names sync.Map // subject → channel, for the subjects subscribed
+
+	subMu    sync.Mutex // serializes subscribing and unsubscribing
+	subjects map[string]*nats.Subscription
+	msgs     chan *nats.Msg // nil until the first Subscribe
+	stop     chan struct{}
+	done     chan struct{} // closed when read returns
+	closed   bool
 }
 
 var (
@@ -160,67 +170,120 @@ func (b *Broker) Epoch(context.Context) (uint64, error) {
 	return b.nc.Stats().Reconnects, nil
 }
 
-// Subscribe subscribes to the channels' subjects and delivers their
-// messages from one goroutine, in arrival order. Prefixes are not
-// supported by NATS subjects and are ignored.
+// Subscribe subscribes to the channels' subjects. Every subscription of
+// a Broker (one per namespace of a gateway node) shares the Broker's one
+// connection, one message queue and one delivering goroutine; a subject
+// is subscribed once however many subscriptions want it, and
+// unsubscribed when the last of them closes. Messages are delivered in
+// arrival order. Prefixes are not supported by NATS subjects and are
+// ignored.
 func (b *Broker) Subscribe(_ context.Context, sub adapter.Subscription) (io.Closer, error) {
-	msgs := make(chan *nats.Msg, 8192)
-	names := make(map[string]string, len(sub.Channels))
-	var subs []*nats.Subscription
-	unsubscribe := func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
-		}
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	if b.closed {
+		return nil, adapter.ErrClosed
 	}
-	for _, ch := range sub.Channels {
+	if b.msgs == nil {
+		b.msgs = make(chan *nats.Msg, msgQueue)
+		b.stop = make(chan struct{})
+		b.done = make(chan struct{})
+		b.subjects = make(map[string]*nats.Subscription)
+		go b.read(b.msgs, b.stop, b.done)
+	}
+	s, fresh := b.demux.Add(sub)
+	for _, ch := range fresh {
 		subject := adapter.SafeName(ch)
-		names[subject] = ch
-		s, err := b.nc.ChanSubscribe(subject, msgs)
+		b.names.Store(subject, ch)
+		ns, err := b.nc.ChanSubscribe(subject, b.msgs)
 		if err != nil {
-			unsubscribe()
+			b.unsubscribeLocked(b.demux.Remove(s))
 			return nil, fmt.Errorf("natsadapter: subscribe %s: %w", subject, err)
 		}
-		subs = append(subs, s)
+		b.subjects[subject] = ns
 	}
 	// The server has the subscriptions once a round trip completes.
 	if err := b.nc.Flush(); err != nil {
-		unsubscribe()
+		b.unsubscribeLocked(b.demux.Remove(s))
 		return nil, fmt.Errorf("natsadapter: subscribe: %w", err)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case m := <-msgs:
-				sub.Deliver(names[m.Subject], m.Data)
-			}
-		}
-	}()
 	var once sync.Once
 	return closer(func() error {
 		once.Do(func() {
-			unsubscribe()
-			close(stop)
-			<-done
+			b.subMu.Lock()
+			defer b.subMu.Unlock()
+			b.unsubscribeLocked(b.demux.Remove(s))
 		})
 		return nil
 	}), nil
+}
+
+// msgQueue bounds the messages received and not yet delivered, for all
+// the subscriptions of a Broker; past it nats.go drops messages and
+// reports a slow consumer.
+const msgQueue = 8192
+
+// unsubscribeLocked ends the NATS subscriptions of channels nobody wants
+// any more. b.subMu is held.
+func (b *Broker) unsubscribeLocked(channels []string) {
+	for _, ch := range channels {
+		subject := adapter.SafeName(ch)
+		if ns := b.subjects[subject]; ns != nil {
+			_ = ns.Unsubscribe()
+			delete(b.subjects, subject)
+		}
+		b.names.Delete(subject)
+	}
+}
+
+// read delivers every received message to the subscriptions that want
+// its channel.
+func (b *Broker) read(msgs chan *nats.Msg, stop, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-msgs:
+			ch, ok := b.names.Load(m.Subject)
+			if !ok {
+				continue // unsubscribed since
+			}
+			b.demux.Deliver(ch.(string), m.Data)
+		}
+	}
+}
+
+// Subscriptions returns the number of NATS subscriptions the Broker holds
+// for its subscribers (one per distinct channel).
+func (b *Broker) Subscriptions() int {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	return len(b.subjects)
 }
 
 type closer func() error
 
 func (f closer) Close() error { return f() }
 
-// Close drains and closes the connection if the broker opened it.
+// Close stops delivering, and drains and closes the connection if the
+// broker opened it (otherwise it only unsubscribes).
 func (b *Broker) Close() error {
 	b.once.Do(func() {
+		b.subMu.Lock()
+		b.closed = true
+		for subject, ns := range b.subjects {
+			_ = ns.Unsubscribe()
+			delete(b.subjects, subject)
+		}
+		stop, done := b.stop, b.done
+		b.subMu.Unlock()
 		if b.own {
 			_ = b.nc.Drain()
 			b.nc.Close()
+		}
+		if stop != nil {
+			close(stop)
+			<-done
 		}
 	})
 	return nil

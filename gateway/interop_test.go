@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -387,7 +388,8 @@ type nodeProc struct {
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	exited chan struct{}
-	err    error // exit status, once exited is closed
+	err    error          // exit status, once exited is closed
+	stdin  io.WriteCloser // the script's standard input (closeStdin)
 }
 
 func (p *nodeProc) Write(b []byte) (int, error) {
@@ -421,6 +423,10 @@ func runNodeFor(t *testing.T, limit time.Duration, script string, args ...string
 	cmd.Stderr = p
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -482,7 +488,9 @@ func (p *nodeProc) expectWithin(d time.Duration, ev string, v any) {
 				p.t.Fatalf("node script failed waiting for %q: %s\nstderr:\n%s", ev, l.Raw, p.stderrText())
 			}
 			if l.Ev != ev {
-				p.t.Logf("node (skipped while waiting for %q): %s", ev, l.Raw)
+				if l.Ev != "tick" { // progress lines (features.mjs steady)
+					p.t.Logf("node (skipped while waiting for %q): %s", ev, l.Raw)
+				}
 				continue
 			}
 			if v != nil {
@@ -509,6 +517,12 @@ func (p *nodeProc) finish() {
 	case <-time.After(interopWait):
 		p.t.Fatal("node did not exit after done")
 	}
+}
+
+// closeStdin closes the script's standard input (a script waiting for its
+// end goes on).
+func (p *nodeProc) closeStdin() {
+	_ = p.stdin.Close()
 }
 
 // kill ends the node process abruptly (SIGKILL).

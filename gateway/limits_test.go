@@ -14,32 +14,146 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/siogate/siogate/gateway"
 	"github.com/siogate/siogate/protocol/socketio"
 )
 
-// steadyClient runs the well-behaved socket.io-client beside an abuser and
-// checks it was served throughout.
-type steadyClient struct{ p *nodeProc }
-
-func startSteady(t *testing.T, ts *testServer) steadyClient {
-	t.Helper()
-	return steadyClient{runNode(t, "features.mjs", ts.ts.URL, "steady", "websocket", "1500")}
+// steadyClient is the well-behaved socket.io-client (features.mjs steady)
+// running beside an abuser: it measured its round trips alone before
+// startSteady returned, and goes on until check.
+type steadyClient struct {
+	p    *nodeProc
+	base steadyStats
+	done int // round trips after the baseline, as of the last tick read
 }
 
-func (c steadyClient) check(t *testing.T) {
+// steadyWait bounds each wait for the well-behaved client's lines: a
+// node process and its 25 baseline round trips on a machine loaded by
+// other tests may take a while.
+const steadyWait = time.Minute
+
+// steadyStats are round trips of acknowledged echoes, in milliseconds.
+type steadyStats struct {
+	Sent, Answered, Relayed      int
+	Disconnected                 string
+	P50Ms, P90Ms, P95Ms, WorstMs float64
+}
+
+// startSteady connects the well-behaved client to ts's "/" (which must
+// answer "echo" with its arguments) and returns once its baseline is
+// measured: the abuse starts after.
+func startSteady(t *testing.T, ts *testServer) *steadyClient {
 	t.Helper()
-	var r struct {
-		Sent, Answered int
-		WorstMs        float64
+	return startSteadyURL(t, ts.ts.URL)
+}
+
+// startSteadyURL is startSteady for a server at url.
+func startSteadyURL(t *testing.T, url string) *steadyClient {
+	t.Helper()
+	c := &steadyClient{p: runNodeFor(t, 2*time.Minute, "features.mjs", url, "steady", "websocket", "stdin")}
+	c.p.expectWithin(steadyWait, "baseline", &c.base)
+	if c.base.Answered != c.base.Sent {
+		t.Fatalf("the well-behaved client was not served even alone: %+v", c.base)
 	}
-	c.p.expect("steady", &r)
+	return c
+}
+
+// rounds waits until the client has made n more round trips (in tens),
+// so that the abuse is measured while it lasts.
+func (c *steadyClient) rounds(t *testing.T, n int) {
+	t.Helper()
+	var tick struct{ Rounds int }
+	for drained := false; !drained; { // ticks printed earlier
+		select {
+		case l, ok := <-c.p.lines:
+			if !ok || l.Ev != "tick" || json.Unmarshal(l.Raw, &tick) != nil {
+				t.Fatalf("the well-behaved client: %s (%v); stderr:\n%s", l.Raw, ok, c.p.stderrText())
+			}
+			c.done = tick.Rounds
+		default:
+			drained = true
+		}
+	}
+	for range (n + 9) / 10 {
+		c.p.expectWithin(steadyWait, "tick", &tick)
+		c.done = tick.Rounds
+	}
+}
+
+// besideRounds is how many round trips the well-behaved client makes
+// beside a repeated abuse (beside): enough for a 90th percentile.
+const besideRounds = 30
+
+// beside runs abuse over and over, from its own goroutine, until the
+// well-behaved client has made besideRounds round trips beside it (and
+// at least once). An error from abuse fails the test.
+func (c *steadyClient) beside(t *testing.T, abuse func() error) {
+	t.Helper()
+	stop := make(chan struct{})
+	failed := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+			if err := abuse(); err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	c.rounds(t, besideRounds)
+	close(stop)
+	<-done
+	select {
+	case err := <-failed:
+		t.Fatal(err)
+	default:
+	}
+}
+
+// The well-behaved client's round trips beside an abuser may grow to ten
+// times its own baseline plus 200 ms: its median against its baseline's
+// median, its 90th percentile against its baseline's 95th (one stall of
+// a loaded machine does not count).
+func steadyBound(alone float64) float64 { return 10*alone + 200 }
+
+// check stops the client (once it made besideRounds round trips after
+// its baseline) and checks it was served throughout: every echo
+// answered, no disconnection, round trips near its baseline. It returns
+// what the client measured.
+func (c *steadyClient) check(t *testing.T) steadyStats {
+	t.Helper()
+	if c.done < besideRounds { // enough round trips for percentiles
+		c.rounds(t, besideRounds-c.done)
+	}
+	c.p.closeStdin()
+	var r steadyStats
+	c.p.expectWithin(steadyWait, "steady", &r)
 	c.p.finish()
-	t.Logf("well-behaved client: %d/%d answered, slowest round trip %.0f ms", r.Answered, r.Sent, r.WorstMs)
+	t.Logf("well-behaved client: %d/%d answered; round trips p50 %.1f ms, p90 %.1f ms, p95 %.1f ms, slowest %.1f ms (alone: p50 %.1f ms, p95 %.1f ms)",
+		r.Answered, r.Sent, r.P50Ms, r.P90Ms, r.P95Ms, r.WorstMs, c.base.P50Ms, c.base.P95Ms)
+	if r.Disconnected != "" {
+		t.Errorf("the well-behaved client was disconnected: %s", r.Disconnected)
+	}
 	if r.Sent == 0 || r.Answered != r.Sent {
 		t.Errorf("the well-behaved client was not served: %d of %d answered", r.Answered, r.Sent)
 	}
+	if bound := steadyBound(c.base.P50Ms); r.P50Ms > bound {
+		t.Errorf("the well-behaved client's median round trip went from %.1f ms alone to %.1f ms beside the abuser (bound %.0f ms)", c.base.P50Ms, r.P50Ms, bound)
+	}
+	if bound := steadyBound(c.base.P95Ms); r.P90Ms > bound {
+		t.Errorf("the well-behaved client's 90th percentile round trip went to %.1f ms beside the abuser, its 95th alone was %.1f ms (bound %.0f ms)", r.P90Ms, c.base.P95Ms, bound)
+	}
+	return r
 }
 
 func echoServer(t *testing.T, cfg gateway.Config) *testServer {

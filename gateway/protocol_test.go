@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,7 +101,8 @@ type client struct {
 	done      chan struct{}
 	doneOnce  sync.Once
 
-	ws *gws.Conn
+	ws       *gws.Conn
+	closeErr atomic.Pointer[error] // why the WebSocket closed
 
 	hc     *http.Client
 	url    string
@@ -225,8 +227,11 @@ func (c *client) deliver(f frame) {
 
 type clientEvents struct{ c *client }
 
-func (clientEvents) OnOpen(*gws.Conn)                   {}
-func (e clientEvents) OnClose(*gws.Conn, error)         { e.c.finish() }
+func (clientEvents) OnOpen(*gws.Conn) {}
+func (e clientEvents) OnClose(_ *gws.Conn, err error) {
+	e.c.closeErr.Store(&err)
+	e.c.finish()
+}
 func (clientEvents) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
 func (clientEvents) OnPong(*gws.Conn, []byte)           {}
 func (e clientEvents) OnMessage(_ *gws.Conn, m *gws.Message) {

@@ -105,24 +105,57 @@ const scenarios = {
   },
 
   // steady: a well-behaved client that sends an acknowledged "echo" every
-  // 20 ms for the given number of milliseconds (argument 4), while an
-  // abuser runs beside it; it reports how many were answered and the
-  // slowest round trip.
+  // 20 ms while an abuser runs beside it. It first measures 25 round trips
+  // alone and prints "baseline" (their median, 90th and 95th percentiles
+  // and slowest); it then goes on until its standard input closes (argument 4
+  // "stdin") or for argument 4 milliseconds, and prints "steady": how many
+  // were sent and answered after the baseline, their round trips, the
+  // "relay" events it received and the reason of a disconnection ("" when
+  // it stayed connected). Every 10 round trips after the baseline it
+  // prints "tick".
   async steady() {
-    const ms = Number(process.argv[5] || 2000);
+    const arg = process.argv[5] || "2000";
+    clearTimeout(deadline);
+    const longDeadline = setTimeout(() => fail("scenario steady timed out"), 110_000);
     const s = io(url, opts());
     await outcome(s);
-    let sent = 0, answered = 0, worst = 0;
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      const t0 = Date.now();
+    let disconnected = "";
+    s.on("disconnect", (reason) => (disconnected = reason));
+    let relayed = 0;
+    s.on("relay", () => relayed++);
+    const stats = (times) => {
+      const sorted = [...times].sort((a, b) => a - b);
+      const q = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0);
+      return { p50Ms: q(0.5), p90Ms: q(0.9), p95Ms: q(0.95), worstMs: sorted.length ? sorted[sorted.length - 1] : 0 };
+    };
+    let sent = 0, answered = 0;
+    const round = async (times) => {
+      const t0 = performance.now();
       sent++;
       const r = await callTimeout(s, 5000, "echo", sent);
       if (r.ack && r.ack[0] === sent) answered++;
-      worst = Math.max(worst, Date.now() - t0);
+      times.push(performance.now() - t0);
       await new Promise((r) => setTimeout(r, 20));
+    };
+    const base = [];
+    for (let i = 0; i < 25; i++) await round(base);
+    out("baseline", { sent, answered, ...stats(base) });
+    sent = answered = 0;
+    let stop = false;
+    if (arg === "stdin") {
+      process.stdin.on("end", () => (stop = true));
+      process.stdin.on("close", () => (stop = true));
+      process.stdin.resume();
+    } else {
+      setTimeout(() => (stop = true), Number(arg));
     }
-    out("steady", { sent, answered, worstMs: worst });
+    const during = [];
+    while (!stop && !disconnected) {
+      await round(during);
+      if (during.length % 10 === 0) out("tick", { rounds: during.length });
+    }
+    out("steady", { sent, answered, relayed, disconnected, ...stats(during) });
+    clearTimeout(longDeadline);
     s.close();
     finish();
   },
