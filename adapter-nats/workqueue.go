@@ -110,7 +110,10 @@ func (q *WorkQueue) Consume(ctx context.Context, handle func(ctx context.Context
 	if err != nil {
 		return fmt.Errorf("natsadapter: creating consumer %s on %s: %w", q.opts.Consumer, q.opts.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(q.opts.Concurrency))
+	// Short pull requests: the server may keep handing messages to the
+	// pull requests of a worker that died until they expire (then
+	// redelivered after AckWait), so they expire after 5s, not 30s.
+	it, err := cons.Messages(jetstream.PullMaxMessages(q.opts.Concurrency), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("natsadapter: consuming %s: %w", q.opts.Stream, err)
 	}

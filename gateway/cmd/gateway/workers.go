@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/siogate/siogate/adapter"
+	amqpadapter "github.com/siogate/siogate/adapter-amqp"
+	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
 	"github.com/siogate/siogate/gateway"
@@ -32,8 +34,8 @@ func (w *workerOptions) flags(fs interface {
 	IntVar(*int, string, int, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
-	fs.StringVar(&w.broker, "workers", "", "forward the client events no built-in handler takes to workers through a work queue on this broker: redis (a stream with a consumer group at --redis-url), nats (a JetStream work-queue stream at --nats-url); empty for none. Needs a cluster --adapter, which carries the workers' replies")
-	fs.StringVar(&w.queue, "worker-queue", "siogate.work", "name of the work queue (Redis stream; JetStream stream, with . as _, and subject), the same on every node and worker")
+	fs.StringVar(&w.broker, "workers", "", "forward the client events no built-in handler takes to workers through a work queue on this broker: redis (a stream with a consumer group at --redis-url), nats (a JetStream work-queue stream at --nats-url), kafka (a consumer group on a topic at --kafka-url, created beforehand with a partition per worker or more), amqp (a durable queue at --amqp-url); empty for none. Needs a cluster --adapter, which carries the workers' replies")
+	fs.StringVar(&w.queue, "worker-queue", "siogate.work", "name of the work queue (Redis stream; JetStream subject, and stream with . as _; Kafka topic; RabbitMQ queue), the same on every node and worker")
 	fs.StringVar(&w.allow, "worker-events", "", `event names forwarded to workers, comma-separated, each a name or a glob ("*" for all, "order.*"); others are refused with an error (required with --workers)`)
 	fs.StringVar(&w.namespaces, "worker-namespaces", "/", "namespaces whose events are forwarded, comma-separated")
 	fs.IntVar(&w.maxInFlight, "worker-max-inflight", 10_000, "events this node waits for worker replies on at once; beyond, events are refused with code overloaded")
@@ -63,8 +65,17 @@ func workQueue(o options) (adapter.WorkQueue, io.Closer, error) {
 			return nil, nil, fmt.Errorf("--workers nats (JetStream at --nats-url): %w", err)
 		}
 		return q, b, nil
+	case "kafka":
+		q, err := kafkaadapter.NewWorkQueue(kafkaadapter.WorkQueueOptions{URL: o.kafkaURL, Topic: w.queue})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--workers kafka: %w", err)
+		}
+		return q, q, nil
+	case "amqp":
+		q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{URL: o.amqpURL, Queue: w.queue})
+		return q, q, nil
 	default:
-		return nil, nil, fmt.Errorf("unknown --workers %q: want redis or nats", w.broker)
+		return nil, nil, fmt.Errorf("unknown --workers %q: want redis, nats, kafka or amqp", w.broker)
 	}
 }
 

@@ -27,10 +27,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+	amqpadapter "github.com/siogate/siogate/adapter-amqp"
 )
 
-const workersNATSURL = "nats://127.0.0.1:4222"
+const (
+	workersNATSURL = "nats://127.0.0.1:4222"
+	workersAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
+)
 
 // workersBuild holds the gateway and workerproc binaries, built once.
 var workersBuild struct {
@@ -75,19 +80,26 @@ func workersBinaries(t *testing.T) (gatewayBin, workerBin string) {
 
 // workersSetup names one test's cluster: channel prefix and queue.
 type workersSetup struct {
-	broker string // redis or nats: cluster adapter and work queue
-	prefix string
-	queue  string
-	dir    string
+	adapter  string // the cluster adapter, which carries the replies
+	broker   string // the work queue's broker
+	kafkaURL string // librdkafka's mock cluster, for broker kafka
+	prefix   string
+	queue    string
+	dir      string
 }
 
-func newWorkersSetup(t *testing.T, broker string) *workersSetup {
+func newWorkersSetup(t *testing.T, adapterName, broker string) *workersSetup {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	s := &workersSetup{broker: broker, prefix: "wtest-" + id, queue: "wtest_" + id, dir: t.TempDir()}
+	s := &workersSetup{adapter: adapterName, broker: broker, prefix: "wtest-" + id, queue: "wtest_" + id, dir: t.TempDir()}
 	t.Cleanup(func() { s.deleteQueue(t) })
 	return s
+}
+
+func (s *workersSetup) brokerFlags() []string {
+	return []string{"--redis-url", "redis://" + clusterRedisAddr + "/0", "--nats-url", workersNATSURL,
+		"--amqp-url", workersAMQPURL, "--kafka-url", s.kafkaURL}
 }
 
 func (s *workersSetup) deleteQueue(t *testing.T) {
@@ -109,6 +121,12 @@ func (s *workersSetup) deleteQueue(t *testing.T) {
 		if err := js.DeleteStream(ctx, s.queue); err != nil && err != jetstream.ErrStreamNotFound {
 			t.Errorf("deleting stream %s: %v", s.queue, err)
 		}
+	case "amqp":
+		q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{URL: workersAMQPURL, Queue: s.queue})
+		defer q.Close()
+		if err := q.Delete(ctx); err != nil {
+			t.Errorf("deleting queue %s: %v", s.queue, err)
+		}
 	}
 }
 
@@ -125,6 +143,21 @@ func (s *workersSetup) queued(t *testing.T) int {
 			t.Fatalf("XLEN %s: %v", s.queue, err)
 		}
 		return int(n)
+	case "amqp":
+		conn, err := amqp.Dial(workersAMQPURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ch.QueueDeclarePassive(s.queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("queue %s: %v", s.queue, err)
+		}
+		return q.Messages
 	default:
 		nc, err := nats.Connect(workersNATSURL)
 		if err != nil {
@@ -147,10 +180,10 @@ func (s *workersSetup) queued(t *testing.T) int {
 // node starts one gateway node; it returns its URL and metrics URL.
 func (s *workersSetup) node(t *testing.T, bin, name string, extra ...string) (url, metricsURL string) {
 	addr, maddr := freeAddr(t), freeAddr(t)
-	args := []string{"--addr", addr, "--metrics-addr", maddr, "--adapter", s.broker, "--channel-prefix", s.prefix,
-		"--redis-url", "redis://" + clusterRedisAddr + "/0", "--nats-url", workersNATSURL,
-		"--workers", s.broker, "--worker-queue", s.queue, "--worker-events", "job,fail", "--demo=false",
-		"--log-level", "warn", "--drain-window", "1s"}
+	args := append([]string{"--addr", addr, "--metrics-addr", maddr, "--adapter", s.adapter, "--channel-prefix", s.prefix,
+		"--workers", s.broker}, s.brokerFlags()...)
+	args = append(args, "--worker-queue", s.queue, "--worker-events", "job,fail", "--demo=false",
+		"--log-level", "warn", "--drain-window", "1s")
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr := &clusterLines{}
@@ -181,9 +214,9 @@ func (s *workersSetup) node(t *testing.T, bin, name string, extra ...string) (ur
 // worker starts one worker process recording ids into its own file.
 func (s *workersSetup) worker(t *testing.T, bin, name string) (*clusterProc, string) {
 	out := filepath.Join(s.dir, name+".ids")
-	cmd := exec.Command(bin, "--queue-broker", s.broker, "--reply-broker", s.broker,
-		"--redis-url", "redis://"+clusterRedisAddr+"/0", "--nats-url", workersNATSURL,
-		"--queue", s.queue, "--prefix", s.prefix, "--out", out, "--name", name, "--redeliver", "3s")
+	args := append([]string{"--queue-broker", s.broker, "--reply-broker", s.adapter}, s.brokerFlags()...)
+	cmd := exec.Command(bin, append(args,
+		"--queue", s.queue, "--prefix", s.prefix, "--out", out, "--name", name, "--redeliver", "3s")...)
 	lines := &clusterLines{}
 	cmd.Stdout, cmd.Stderr = lines, lines
 	p := startClusterProc(t, name, cmd)
@@ -214,9 +247,14 @@ type clientsResult struct {
 
 // startClients runs worker-clients.mjs; wait returns its result.
 func startClients(t *testing.T, urls []string, clients, events, window int, timeout time.Duration) (wait func() clientsResult) {
+	return startClientsEvent(t, urls, clients, events, window, timeout, "job")
+}
+
+// startClientsEvent is startClients sending another event.
+func startClientsEvent(t *testing.T, urls []string, clients, events, window int, timeout time.Duration, event string) (wait func() clientsResult) {
 	nodeBin, jsDir := clusterRequirements(t)
 	cmd := exec.Command(nodeBin, filepath.Join(jsDir, "interop", "worker-clients.mjs"), strings.Join(urls, ","),
-		strconv.Itoa(clients), strconv.Itoa(events), strconv.Itoa(window), strconv.Itoa(int(timeout.Milliseconds())))
+		strconv.Itoa(clients), strconv.Itoa(events), strconv.Itoa(window), strconv.Itoa(int(timeout.Milliseconds())), event)
 	cmd.Dir = jsDir
 	stdout, stderr := &clusterLines{}, &clusterLines{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -292,89 +330,103 @@ func countLines(path string) int {
 // ack comes back to its socket with its own payload, every event reaches
 // the workers once (by event id); with one worker SIGKILLed mid-stream,
 // every event still reaches a worker, and only events the dead worker
-// held are seen twice.
+// held are seen twice. The cluster adapter is the queue's broker.
 func TestWorkersExactlyOnce(t *testing.T) {
-	gatewayBin, workerBin := workersBinaries(t)
-	for _, broker := range []string{"redis", "nats"} {
+	for _, broker := range []string{"redis", "nats", "amqp"} {
 		for _, kill := range []bool{false, true} {
 			name := broker
 			if kill {
 				name += "/kill-a-worker"
 			}
 			t.Run(name, func(t *testing.T) {
-				s := newWorkersSetup(t, broker)
-				url1, _ := s.node(t, gatewayBin, "node1", "--worker-timeout", "30s")
-				url2, _ := s.node(t, gatewayBin, "node2", "--worker-timeout", "30s")
-				var files []string
-				var procs []*clusterProc
-				for i := range 3 {
-					p, f := s.worker(t, workerBin, fmt.Sprintf("w%d", i+1))
-					procs, files = append(procs, p), append(files, f)
-				}
-				const clients, perClient = 20, 500
-				start := time.Now()
-				wait := startClients(t, []string{url1, url2}, clients, perClient, 10, 60*time.Second)
-				if kill {
-					// SIGKILL w1 once it has handled 1,000 events.
-					deadline := time.Now().Add(60 * time.Second)
-					for countLines(files[0]) < 1000 {
-						if time.Now().After(deadline) {
-							t.Fatalf("w1 handled only %d events in 60s", countLines(files[0]))
-						}
-						time.Sleep(5 * time.Millisecond)
-					}
-					procs[0].kill(t)
-				}
-				r := wait()
-				t.Logf("%s: %d events acked in %v (clients' view %dms)", name, r.Acked, time.Since(start).Round(time.Millisecond), r.MS)
-				if r.Acked != clients*perClient || r.Wrong != 0 || len(r.Codes) != 0 {
-					t.Fatalf("acked %d of %d, wrong %d, error codes %v; first problems: %v", r.Acked, clients*perClient, r.Wrong, r.Codes, r.Errors)
-				}
-				// Every acked event's id, unique per event.
-				want := map[string]bool{}
-				for k, id := range r.IDs {
-					if want[id] {
-						t.Fatalf("event id %s answered for two events (%s)", id, k)
-					}
-					want[id] = true
-				}
-				seen := map[string]int{}
-				perWorker := make([]map[string]int, len(files))
-				for i, f := range files {
-					perWorker[i] = readIDs(t, f)
-					for id, n := range perWorker[i] {
-						seen[id] += n
-					}
-				}
-				dups := 0
-				for id, n := range seen {
-					if !want[id] {
-						t.Errorf("a worker handled event %s, which no client got an ack for", id)
-					}
-					if n > 1 {
-						dups++
-						if !kill || perWorker[0][id] == 0 {
-							t.Errorf("event %s handled %d times, not by the killed worker", id, n)
-						}
-					}
-				}
-				for id := range want {
-					if seen[id] == 0 {
-						t.Errorf("event %s was acked but no worker recorded it", id)
-					}
-				}
-				t.Logf("%s: handled by the workers %d / %d / %d, %d events seen twice (redelivered after the kill)",
-					name, len(perWorker[0]), len(perWorker[1]), len(perWorker[2]), dups)
-				if dups > 64 {
-					t.Errorf("%d events handled twice: more than the killed worker can have held (32)", dups)
-				}
-				clusterEventually(t, "the queue drains", func() error {
-					if n := s.queued(t); n != 0 {
-						return fmt.Errorf("%d events still queued", n)
-					}
-					return nil
-				})
+				runExactlyOnce(t, newWorkersSetup(t, broker, broker), kill, 64, true)
 			})
+		}
+	}
+}
+
+// runExactlyOnce runs the 10,000 events; with kill it SIGKILLs the first
+// worker after its 1,000th event. At most maxDups events may be handled
+// twice, only by the killed worker when killedOnly.
+func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, killedOnly bool) {
+	gatewayBin, workerBin := workersBinaries(t)
+	url1, _ := s.node(t, gatewayBin, "node1", "--worker-timeout", "30s")
+	url2, _ := s.node(t, gatewayBin, "node2", "--worker-timeout", "30s")
+	var files []string
+	var procs []*clusterProc
+	for i := range 3 {
+		p, f := s.worker(t, workerBin, fmt.Sprintf("w%d", i+1))
+		procs, files = append(procs, p), append(files, f)
+	}
+	const clients, perClient = 20, 500
+	start := time.Now()
+	wait := startClients(t, []string{url1, url2}, clients, perClient, 10, 60*time.Second)
+	if kill {
+		deadline := time.Now().Add(60 * time.Second)
+		for countLines(files[0]) < 1000 {
+			if time.Now().After(deadline) {
+				t.Fatalf("w1 handled only %d events in 60s", countLines(files[0]))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		procs[0].kill(t)
+	}
+	r := wait()
+	t.Logf("%d events acked in %v (clients' view %dms)", r.Acked, time.Since(start).Round(time.Millisecond), r.MS)
+	if r.Acked != clients*perClient || r.Wrong != 0 || len(r.Codes) != 0 {
+		t.Fatalf("acked %d of %d, wrong %d, error codes %v; first problems: %v", r.Acked, clients*perClient, r.Wrong, r.Codes, r.Errors)
+	}
+	// Every acked event's id, unique per event.
+	want := map[string]bool{}
+	for k, id := range r.IDs {
+		if want[id] {
+			t.Fatalf("event id %s answered for two events (%s)", id, k)
+		}
+		want[id] = true
+	}
+	seen := map[string]int{}
+	perWorker := make([]map[string]int, len(files))
+	for i, f := range files {
+		perWorker[i] = readIDs(t, f)
+		for id, n := range perWorker[i] {
+			seen[id] += n
+		}
+	}
+	dups := 0
+	for id, n := range seen {
+		if !want[id] {
+			t.Errorf("a worker handled event %s, which no client got an ack for", id)
+		}
+		if n > 1 {
+			dups++
+			if !kill || killedOnly && perWorker[0][id] == 0 {
+				t.Errorf("event %s handled %d times, not by the killed worker", id, n)
+			}
+		}
+	}
+	for id := range want {
+		if seen[id] == 0 {
+			t.Errorf("event %s was acked but no worker recorded it", id)
+		}
+	}
+	t.Logf("handled by the workers %d / %d / %d, %d events seen twice (redelivered after the kill)",
+		len(perWorker[0]), len(perWorker[1]), len(perWorker[2]), dups)
+	if dups > maxDups {
+		t.Errorf("%d events handled twice: more than the killed worker can have held (%d)", dups, maxDups)
+	}
+	if s.broker != "kafka" {
+		clusterEventually(t, "the queue drains", func() error {
+			if n := s.queued(t); n != 0 {
+				return fmt.Errorf("%d events still queued", n)
+			}
+			return nil
+		})
+	}
+	// Refusals: an event off the allow-list, and a worker's error.
+	for event, code := range map[string]string{"nope": "not_allowed", "fail": "worker_error"} {
+		r := startClientsEvent(t, []string{url1, url2}, 2, 5, 5, 10*time.Second, event)()
+		if r.Acked != 0 || r.Codes[code] != 10 {
+			t.Errorf("event %q: want 10 answers with code %s, got %d acked, codes %v, %v", event, code, r.Acked, r.Codes, r.Errors)
 		}
 	}
 }
@@ -406,9 +458,9 @@ func metricValue(t *testing.T, url, name string) float64 {
 // events the broker accepted are all handled once a worker starts.
 func TestWorkersDown(t *testing.T) {
 	gatewayBin, workerBin := workersBinaries(t)
-	for _, broker := range []string{"redis", "nats"} {
+	for _, broker := range []string{"redis", "nats", "amqp"} {
 		t.Run(broker, func(t *testing.T) {
-			s := newWorkersSetup(t, broker)
+			s := newWorkersSetup(t, broker, broker)
 			url, murl := s.node(t, gatewayBin, "node", "--worker-timeout", "2s", "--worker-max-inflight", "200")
 			goroutines0 := metricValue(t, murl, "go_goroutines")
 			const clients, perClient = 20, 500

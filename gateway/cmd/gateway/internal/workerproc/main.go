@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	amqpadapter "github.com/siogate/siogate/adapter-amqp"
+	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
 	"github.com/siogate/siogate/emitter"
@@ -25,15 +27,17 @@ import (
 )
 
 func main() {
-	queueBroker := flag.String("queue-broker", "redis", "broker of the work queue: redis or nats")
-	replyBroker := flag.String("reply-broker", "redis", "broker of the cluster adapter (replies): redis or nats")
+	queueBroker := flag.String("queue-broker", "redis", "broker of the work queue: redis, nats, kafka or amqp")
+	replyBroker := flag.String("reply-broker", "redis", "broker of the cluster adapter (replies): redis, nats or amqp")
 	redisURL := flag.String("redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
 	natsURL := flag.String("nats-url", "nats://127.0.0.1:4222", "NATS URL")
+	kafkaURL := flag.String("kafka-url", "kafka://127.0.0.1:9092", "Kafka URL")
+	amqpURL := flag.String("amqp-url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP URL")
 	queue := flag.String("queue", "siogate.work", "work queue name")
 	prefix := flag.String("prefix", "socket.io", "cluster channel prefix")
 	out := flag.String("out", "", "file the handled event ids are appended to")
 	name := flag.String("name", "w", "worker name, in the answers")
-	redeliver := flag.Duration("redeliver", 30*time.Second, "Redis ClaimIdle / JetStream AckWait")
+	redeliver := flag.Duration("redeliver", 30*time.Second, "Redis ClaimIdle, JetStream AckWait, Kafka SessionTimeout")
 	concurrency := flag.Int("concurrency", 32, "events handled at once")
 	flag.Parse()
 
@@ -65,6 +69,18 @@ func main() {
 			log.Fatal(err)
 		}
 		src = q
+	case "kafka":
+		q, err := kafkaadapter.NewWorkQueue(kafkaadapter.WorkQueueOptions{URL: *kafkaURL, Topic: *queue, Concurrency: *concurrency,
+			SessionTimeout: *redeliver, CommitInterval: 20 * time.Millisecond, FetchWait: 20 * time.Millisecond})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer q.Close()
+		src = q
+	case "amqp":
+		q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{URL: *amqpURL, Queue: *queue, Prefetch: *concurrency})
+		defer q.Close()
+		src = q
 	default:
 		log.Fatalf("unknown --queue-broker %q", *queueBroker)
 	}
@@ -79,6 +95,13 @@ func main() {
 		pub = b
 	case "nats":
 		b, err := natsadapter.NewBroker(natsadapter.Options{URL: *natsURL})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer b.Close()
+		pub = b
+	case "amqp":
+		b, err := amqpadapter.NewBroker(amqpadapter.Options{URL: *amqpURL})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -1,0 +1,41 @@
+//go:build cgo && linux
+
+package main
+
+import (
+	"testing"
+
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// TestWorkersExactlyOnceKafka runs TestWorkersExactlyOnce's scenario with
+// the work queue on a Kafka consumer group: librdkafka's mock cluster
+// (in this test process, cgo), which takes the group protocol kafka-go
+// speaks (join, sync, heartbeat, offset commit and fetch). The topic has
+// six partitions, created up front. The replies travel on the Redis
+// adapter. When a worker is killed, the group gives its partitions to the
+// others after the session timeout (3s here), from the last committed
+// offsets, and every event the killed worker had not committed is
+// handled again; a rebalance also hands the survivors' partitions around,
+// so those may see a few events twice too.
+func TestWorkersExactlyOnceKafka(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		name := "kafka"
+		if kill {
+			name += "/kill-a-worker"
+		}
+		t.Run(name, func(t *testing.T) {
+			mc, err := ck.NewMockCluster(1)
+			if err != nil {
+				t.Fatalf("librdkafka mock cluster: %v", err)
+			}
+			defer mc.Close()
+			s := newWorkersSetup(t, "redis", "kafka")
+			s.kafkaURL = "kafka://" + mc.BootstrapServers()
+			if err := mc.CreateTopic(s.queue, 6, 1); err != nil {
+				t.Fatal(err)
+			}
+			runExactlyOnce(t, s, kill, 400, false)
+		})
+	}
+}
