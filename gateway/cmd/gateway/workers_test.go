@@ -461,9 +461,9 @@ func TestWorkersDown(t *testing.T) {
 	for _, broker := range []string{"redis", "nats", "amqp"} {
 		t.Run(broker, func(t *testing.T) {
 			s := newWorkersSetup(t, broker, broker)
-			url, murl := s.node(t, gatewayBin, "node", "--worker-timeout", "2s", "--worker-max-inflight", "200")
+			url, murl := s.node(t, gatewayBin, "node", "--worker-timeout", "1s", "--worker-max-inflight", "100")
 			goroutines0 := metricValue(t, murl, "go_goroutines")
-			const clients, perClient = 20, 500
+			const clients, perClient = 20, 250
 			wait := startClients(t, []string{url}, clients, perClient, 20, 30*time.Second)
 			var maxG, maxHeap float64
 			done := make(chan clientsResult, 1)
@@ -487,9 +487,9 @@ func TestWorkersDown(t *testing.T) {
 			if r.Codes["overloaded"]+r.Codes["timeout"] != clients*perClient || r.Codes["overloaded"] == 0 || r.Codes["timeout"] == 0 {
 				t.Fatalf("want every event refused with overloaded or timeout, got %v; %v", r.Codes, r.Errors)
 			}
-			// 20 sockets, 200 events in flight: a few hundred goroutines
+			// 20 sockets, 100 events in flight: a few hundred goroutines
 			// at most, whatever the flood's length.
-			if maxG > goroutines0+400 {
+			if maxG > goroutines0+300 {
 				t.Errorf("goroutines grew from %v to %v under the flood", goroutines0, maxG)
 			}
 			if maxHeap > 64<<20 {
