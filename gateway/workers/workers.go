@@ -15,8 +15,8 @@
 // acknowledgement when it asked for one, otherwise as an "error" event
 // (as the gateway's event middlewares refuse). The codes are the Code*
 // constants. An event that gets no reply before Config.Timeout is answered
-// with CodeTimeout; the event stays in the queue, so a worker may still
-// handle it later (its reply is then dropped).
+// with CodeTimeout; if the broker took it, it stays in the queue, so a
+// worker may still handle it later (its reply is then dropped).
 package workers
 
 import (
@@ -47,8 +47,9 @@ const (
 	// CodeUnavailable: the broker did not accept the event; it was not
 	// queued.
 	CodeUnavailable = "unavailable"
-	// CodeTimeout: no worker answered in time; the event is queued and
-	// may still be handled.
+	// CodeTimeout: no worker answered in time. The event may be queued
+	// (a worker may still handle it) or not (the broker did not confirm
+	// it in time).
 	CodeTimeout = "timeout"
 	// CodeWorkerError: the worker answered with an error.
 	CodeWorkerError = "worker_error"

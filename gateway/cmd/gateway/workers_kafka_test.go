@@ -4,6 +4,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -33,6 +34,10 @@ func TestWorkersExactlyOnceKafka(t *testing.T) {
 			}
 			defer mc.Close()
 			s := newWorkersSetup(t, "redis", "kafka")
+			// A rebalance stops the whole group until every member has
+			// rejoined; on a loaded machine a few in a row can hold an event
+			// for tens of seconds.
+			s.replyWait = 60 * time.Second
 			if !kill {
 				s.redeliver = "10s"
 			}

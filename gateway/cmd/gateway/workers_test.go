@@ -80,8 +80,10 @@ func workersBinaries(t *testing.T) (gatewayBin, workerBin string) {
 
 // workersSetup names one test's cluster: channel prefix and queue.
 type workersSetup struct {
-	// redeliver is the workers' --redeliver (default 3s).
+	// redeliver is the workers' --redeliver (default 3s); replyWait the
+	// nodes' --worker-timeout (default 30s).
 	redeliver string
+	replyWait time.Duration
 	adapter   string // the cluster adapter, which carries the replies
 	broker    string // the work queue's broker
 	kafkaURL  string // librdkafka's mock cluster, for broker kafka
@@ -94,7 +96,7 @@ func newWorkersSetup(t *testing.T, adapterName, broker string) *workersSetup {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	s := &workersSetup{redeliver: "3s", adapter: adapterName, broker: broker, prefix: "wtest-" + id, queue: "wtest_" + id, dir: t.TempDir()}
+	s := &workersSetup{redeliver: "3s", replyWait: 30 * time.Second, adapter: adapterName, broker: broker, prefix: "wtest-" + id, queue: "wtest_" + id, dir: t.TempDir()}
 	t.Cleanup(func() { s.deleteQueue(t) })
 	return s
 }
@@ -356,8 +358,8 @@ func TestWorkersExactlyOnce(t *testing.T) {
 // twice, and then only ones the killed worker handled when killedOnly.
 func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, killedOnly bool) {
 	gatewayBin, workerBin := workersBinaries(t)
-	url1, _ := s.node(t, gatewayBin, "node1", "--worker-timeout", "30s")
-	url2, _ := s.node(t, gatewayBin, "node2", "--worker-timeout", "30s")
+	url1, _ := s.node(t, gatewayBin, "node1", "--worker-timeout", s.replyWait.String())
+	url2, _ := s.node(t, gatewayBin, "node2", "--worker-timeout", s.replyWait.String())
 	var files []string
 	var procs []*clusterProc
 	for i := range 3 {
@@ -368,7 +370,7 @@ func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, kille
 	// has then given each its partitions; no rebalance in the run).
 	want := map[string]bool{}
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		r := startClients(t, []string{url1, url2}, 2, 12, 4, 30*time.Second)()
+		r := startClients(t, []string{url1, url2}, 2, 12, 4, s.replyWait+10*time.Second)()
 		for _, id := range r.IDs {
 			want[id] = true
 		}
@@ -391,7 +393,7 @@ func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, kille
 	}
 	const clients, perClient = 20, 500
 	start := time.Now()
-	wait := startClients(t, []string{url1, url2}, clients, perClient, 10, 60*time.Second)
+	wait := startClients(t, []string{url1, url2}, clients, perClient, 10, s.replyWait+30*time.Second)
 	if kill {
 		deadline := time.Now().Add(60 * time.Second)
 		for countLines(files[0]) < warm[0]+1000 {
@@ -525,10 +527,14 @@ func TestWorkersDown(t *testing.T) {
 			if maxHeap > 64<<20 {
 				t.Errorf("heap in use reached %.1f MiB", maxHeap/(1<<20))
 			}
+			// Every queued event was answered timeout. Not every timeout
+			// was queued, and a push the broker confirmed after the timeout
+			// is queued without counting as forwarded: forwarded <= queued
+			// <= timeouts.
 			forwarded := metricValue(t, murl, "siogate_worker_events_forwarded_total")
 			queued := s.queued(t)
-			if float64(queued) != forwarded || queued != r.Codes["timeout"] {
-				t.Errorf("queued %d, forwarded %v, timed out %d: want them equal", queued, forwarded, r.Codes["timeout"])
+			if forwarded > float64(queued) || queued > r.Codes["timeout"] || queued == 0 {
+				t.Errorf("forwarded %v, queued %d, timed out %d: want 0 < forwarded <= queued <= timed out", forwarded, queued, r.Codes["timeout"])
 			}
 			// A worker comes: it handles every queued event (their answers
 			// come too late and are dropped by the node).
