@@ -79,9 +79,10 @@ type Config struct {
 	Allow []string
 	// Namespaces whose unhandled events are forwarded (default "/").
 	Namespaces []string
-	// MaxInFlight bounds the events pushed and not yet answered by a
-	// worker; beyond it events are refused with CodeOverloaded (default
-	// 10,000).
+	// MaxInFlight bounds the events waiting for a worker's reply or for
+	// the broker to take them (a push outlives a timed-out event until the
+	// broker answers); beyond it events are refused with CodeOverloaded
+	// (default 10,000). It bounds the node's push goroutines too.
 	MaxInFlight int
 	// Timeout bounds the wait for a worker's reply, push included
 	// (default 10s).
@@ -110,6 +111,18 @@ type pending struct {
 	ev    *gateway.Event
 	start time.Time
 	timer *time.Timer
+	// holds counts what keeps the event's in-flight slot: its place in
+	// the pending map (until answered, refused or timed out) and its push
+	// (until the broker answers). The slot is freed when both are gone,
+	// so pushes to a slow broker never outnumber MaxInFlight.
+	holds atomic.Int32
+}
+
+// drop gives up one hold on p's slot.
+func (f *Forwarder) drop(p *pending) {
+	if p.holds.Add(-1) == 0 {
+		f.release()
+	}
 }
 
 // Attach registers the forwarder as the catch-all event handler ("*") of
@@ -165,7 +178,7 @@ func (f *Forwarder) Close() {
 	f.mu.Unlock()
 	for _, p := range waiting {
 		p.timer.Stop()
-		f.release()
+		f.drop(p)
 		f.refuse(p.sock, p.ev, CodeUnavailable, "the gateway is shutting down")
 	}
 }
@@ -215,6 +228,7 @@ func (f *Forwarder) handle(s *gateway.Socket, e *gateway.Event) []any {
 		return nil
 	}
 	p := &pending{sock: s, ev: e, start: now}
+	p.holds.Store(2)
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -228,11 +242,12 @@ func (f *Forwarder) handle(s *gateway.Socket, e *gateway.Event) []any {
 	// The push runs apart from the connection's reader: a slow broker
 	// delays this event's answer, never the client's next packets. The
 	// in-flight bound bounds these goroutines too.
-	go f.push(id, data)
+	go f.push(p, id, data)
 	return nil
 }
 
-func (f *Forwarder) push(id string, data []byte) {
+func (f *Forwarder) push(p *pending, id string, data []byte) {
+	defer f.drop(p)
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
 	if err := f.cfg.Queue.Push(ctx, data); err != nil {
@@ -256,7 +271,7 @@ func (f *Forwarder) take(id string) *pending {
 	f.mu.Unlock()
 	if p != nil {
 		p.timer.Stop()
-		f.release()
+		f.drop(p)
 	}
 	return p
 }

@@ -369,7 +369,7 @@ func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, kille
 	// Warm-up: every worker handles events before the run (a Kafka group
 	// has then given each its partitions; no rebalance in the run).
 	want := map[string]bool{}
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	for deadline := time.Now().Add(2 * s.replyWait); ; {
 		r := startClients(t, []string{url1, url2}, 2, 12, 4, s.replyWait+10*time.Second)()
 		for _, id := range r.IDs {
 			want[id] = true
@@ -384,7 +384,7 @@ func runExactlyOnce(t *testing.T, s *workersSetup, kill bool, maxDups int, kille
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d workers have handled none of %d warm-up events in 60s", idle, len(want))
+			t.Fatalf("%d workers have handled none of %d warm-up events in %v", idle, len(want), 2*s.replyWait)
 		}
 	}
 	warm := make([]int, len(files))
@@ -516,11 +516,13 @@ func TestWorkersDown(t *testing.T) {
 			if r.Acked != 0 || r.Wrong != 0 {
 				t.Fatalf("with no worker, %d events were acked (%d wrong)", r.Acked, r.Wrong)
 			}
-			if r.Codes["overloaded"]+r.Codes["timeout"] != clients*perClient || r.Codes["overloaded"] == 0 || r.Codes["timeout"] == 0 {
-				t.Fatalf("want every event refused with overloaded or timeout, got %v; %v", r.Codes, r.Errors)
+			// unavailable: the broker, slow on a loaded machine, did not
+			// confirm a push in time (also a clear refusal).
+			if r.Codes["overloaded"]+r.Codes["timeout"]+r.Codes["unavailable"] != clients*perClient || r.Codes["overloaded"] == 0 || r.Codes["timeout"] == 0 {
+				t.Fatalf("want every event refused with overloaded, timeout or unavailable, got %v; %v", r.Codes, r.Errors)
 			}
-			// 20 sockets, 100 events in flight: a few hundred goroutines
-			// at most, whatever the flood's length.
+			// 20 sockets, 100 events in flight (pushes included): a few
+			// hundred goroutines at most, whatever the flood's length.
 			if maxG > goroutines0+300 {
 				t.Errorf("goroutines grew from %v to %v under the flood", goroutines0, maxG)
 			}
