@@ -37,7 +37,8 @@ const (
 	workersAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
 )
 
-// workersBuild holds the gateway and workerproc binaries, built once.
+// workersBuild holds the gateway and workerproc binaries, built once per
+// test binary; TestMain removes them.
 var workersBuild struct {
 	once    sync.Once
 	dir     string
@@ -74,7 +75,6 @@ func workersBinaries(t *testing.T) (gatewayBin, workerBin string) {
 	if workersBuild.err != nil {
 		t.Fatal(workersBuild.err)
 	}
-	t.Cleanup(func() {}) // the binaries go with the temp dir at process exit (TestMain)
 	return workersBuild.gateway, workersBuild.worker
 }
 
