@@ -68,12 +68,30 @@ func workQueueEachOnce(t *testing.T, open WorkQueueFactory, traits WorkQueueTrai
 			}
 		}()
 	}
-	pctx, pcancel := context.WithTimeout(context.Background(), Wait)
-	defer pcancel()
-	for i := range n {
-		if err := q.Push(pctx, []byte("m"+strconv.Itoa(i))); err != nil {
-			t.Fatalf("push %d: %v", i, err)
-		}
+	// Eight pushers, each push bounded by Wait (a broker that confirms
+	// every message takes a while on a loaded machine).
+	var pushers sync.WaitGroup
+	pushErr := make(chan error, 8)
+	for p := range 8 {
+		pushers.Add(1)
+		go func() {
+			defer pushers.Done()
+			for i := p; i < n; i += 8 {
+				pctx, pcancel := context.WithTimeout(context.Background(), Wait)
+				err := q.Push(pctx, []byte("m"+strconv.Itoa(i)))
+				pcancel()
+				if err != nil {
+					pushErr <- fmt.Errorf("push %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	pushers.Wait()
+	select {
+	case err := <-pushErr:
+		t.Fatal(err)
+	default:
 	}
 	eventually(t, "every message is consumed", func() error {
 		select {
