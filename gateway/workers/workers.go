@@ -44,8 +44,8 @@ const (
 	// CodeOverloaded: the node already waits for Config.MaxInFlight
 	// replies (workers down or behind); the event was not queued.
 	CodeOverloaded = "overloaded"
-	// CodeUnavailable: the broker did not accept the event; it was not
-	// queued.
+	// CodeUnavailable: the broker refused the event, or did not confirm
+	// it in time (then it may still have been queued).
 	CodeUnavailable = "unavailable"
 	// CodeTimeout: no worker answered in time. The event may be queued
 	// (a worker may still handle it) or not (the broker did not confirm
