@@ -253,7 +253,7 @@ func (f *Forwarder) push(p *pending, id string, data []byte) {
 	if err := f.cfg.Queue.Push(ctx, data); err != nil {
 		if p := f.take(id); p != nil {
 			f.cfg.Logger.Warn("workers: the broker refused an event", "event", p.ev.Name, "err", err)
-			f.refuse(p.sock, p.ev, CodeUnavailable, "the work queue is unavailable: event not queued, try again later")
+			f.refuse(p.sock, p.ev, CodeUnavailable, "the work queue did not take the event in time: try again later")
 		}
 		return
 	}
