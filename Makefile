@@ -1,6 +1,6 @@
 # siogate: one place for the commands the README and CI use.
 GO_PKGS := github.com/siogate/siogate/...
-MODULES := protocol adapter adapter-redis adapter-nats adapter-amqp adapter-kafka emitter gateway gateway/metrics gateway/cmd/gateway client bench examples
+MODULES := protocol adapter adapter-redis adapter-nats adapter-amqp adapter-kafka emitter gateway gateway/metrics gateway/cmd/gateway client bench examples worker
 
 .PHONY: test deps check demo conformance bench fuzz
 

@@ -1059,6 +1059,12 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 	case wire.TypeNodeClose:
 		c.removeNode(r.UID)
+	case wire.TypeWorkerReply:
+		if rr, ok := c.Memory.local.(WorkerReplyReceiver); ok {
+			if reply, err := wire.DecodeWorkerReply(data); err == nil {
+				rr.WorkerReply(reply)
+			}
+		}
 	}
 }
 

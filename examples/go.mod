@@ -43,6 +43,7 @@ require (
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/redis/go-redis/v9 v9.17.2 // indirect
 	github.com/siogate/siogate/adapter v0.0.0 // indirect
+	github.com/siogate/siogate/worker v0.0.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
@@ -65,4 +66,6 @@ replace (
 	github.com/siogate/siogate/emitter => ../emitter
 	github.com/siogate/siogate/gateway => ../gateway
 	github.com/siogate/siogate/protocol => ../protocol
+	github.com/siogate/siogate/worker => ../worker
 )
+

@@ -145,6 +145,8 @@ type Server struct {
 	limits   ratelog.Limiter[Limit] // refusals logged
 	gate     handshakeGate
 	dynamics int // namespaces created for clients, alive; guarded by mu
+	// workerReply receives worker replies (OnWorkerReply).
+	workerReply atomic.Pointer[WorkerReplyFunc]
 }
 
 // ErrServerClosed is returned by operations after Shutdown.

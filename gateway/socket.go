@@ -30,6 +30,7 @@ type Event struct {
 	hasID  bool
 	id     uint64
 	acked  bool
+	later  bool // AckLater: the handler's result is not the answer
 	mu     sync.Mutex
 }
 
@@ -45,12 +46,13 @@ func (e *Event) Ack(args ...any) error {
 		return nil
 	}
 	e.acked = true
+	inline := e.inline
 	e.mu.Unlock()
 	p, err := socketio.NewAckWith(e.socket.ns.srv.cfg.JSON, e.socket.ns.name, e.id, args)
 	if err != nil {
 		return err
 	}
-	if e.inline {
+	if inline {
 		return e.socket.sendInline(&p)
 	}
 	return e.socket.send(&p)
@@ -621,7 +623,7 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 	} else {
 		res = s.runHandler(h, e)
 	}
-	if e.hasID {
+	if e.hasID && !e.answersLater() {
 		_ = e.Ack(res...)
 	}
 }

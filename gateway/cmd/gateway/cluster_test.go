@@ -57,8 +57,10 @@ var clusterBuild struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if clusterBuild.dir != "" {
-		_ = os.RemoveAll(clusterBuild.dir)
+	for _, dir := range []string{clusterBuild.dir, workersBuild.dir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -18,8 +18,10 @@ import (
 var demoFiles embed.FS
 
 // mountDemo serves the chat page and its Socket.IO handlers: set a
-// nickname, join a room, and chat to everyone in it.
-func mountDemo(srv *gateway.Server, mux *http.ServeMux, clientJS string) {
+// nickname, join a room, and chat to everyone in it. Without handlers
+// (--workers) the chat's events go to workers (examples/chatworker); the
+// node still puts each socket in the lobby.
+func mountDemo(srv *gateway.Server, mux *http.ServeMux, clientJS string, handlers bool) {
 	if clientJS == "" {
 		clientJS = findClientJS()
 	}
@@ -42,6 +44,13 @@ func mountDemo(srv *gateway.Server, mux *http.ServeMux, clientJS string) {
 		return "anonymous"
 	}
 	ns := srv.Of("/")
+	if !handlers {
+		ns.OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
+			s.Join("lobby")
+			return s.Emit("joined", "lobby")
+		})
+		return
+	}
 	ns.OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
 		s.Join("lobby")
 		mu.Lock()

@@ -39,6 +39,7 @@ require (
 	github.com/prometheus/procfs v0.21.0 // indirect
 	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/siogate/siogate/worker v0.0.0
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -57,3 +58,5 @@ replace (
 	github.com/siogate/siogate/gateway/metrics => ../../metrics
 	github.com/siogate/siogate/protocol => ../../../protocol
 )
+
+replace github.com/siogate/siogate/worker => ../../../worker

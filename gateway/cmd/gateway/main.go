@@ -64,6 +64,8 @@ type options struct {
 	refusalLevel  string
 	metricsAddr   string
 
+	workers workerOptions // worker forwarding (workers.go)
+
 	adminUI       bool
 	adminUIDir    string
 	adminUser     string
@@ -108,6 +110,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.adminUser, "admin-user", "", "admin UI login name (no login required when unset)")
 	fs.StringVar(&o.adminPassword, "admin-password", "", "admin UI password (prefer SIOGATE_ADMIN_PASSWORD to keep it out of the process list)")
 	addAuthFlags(fs, &o.auth)
+	o.workers.flags(fs)
 	return fs
 }
 
@@ -271,7 +274,7 @@ func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, metricsHandler, err := newMetrics(o)
+	m, reg, metricsHandler, err := newMetrics(o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -340,7 +343,13 @@ func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.
 		return nil, nil, nil, err
 	}
 	if o.demo {
-		mountDemo(srv, mux, o.clientJS)
+		mountDemo(srv, mux, o.clientJS, o.workers.broker == "")
+	}
+	if _, wc, err := mountWorkers(srv, o, logger, reg); err != nil {
+		closeQuietly(closer)
+		return nil, nil, nil, err
+	} else if wc != nil {
+		closer = closers{closer, wc}
 	}
 	if o.adminUI {
 		if closer, err = mountAdminUI(srv, mux, o, logger, closer); err != nil {

@@ -14,24 +14,24 @@ import (
 // newMetrics returns the node's metrics and the handler that serves them
 // when --metrics-addr is set (nil, nil otherwise): the gateway's, with the
 // Go runtime's and the process's, on a registry of their own.
-func newMetrics(o options) (*metrics.Metrics, http.Handler, error) {
+func newMetrics(o options) (*metrics.Metrics, prometheus.Registerer, http.Handler, error) {
 	if o.metricsAddr == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m, err := metrics.New(reg, metrics.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(reg))
-	return m, mux, nil
+	return m, reg, mux, nil
 }
 
 // metricsServer is the HTTP server of the metrics listener, apart from
