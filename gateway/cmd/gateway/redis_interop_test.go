@@ -45,7 +45,7 @@ import (
 const (
 	redisInteropAddr    = "127.0.0.1:6379"
 	redisInteropURL     = "redis://" + redisInteropAddr + "/0"
-	redisInteropWait    = 10 * time.Second       // one expected observation
+	redisInteropWait    = 45 * time.Second       // one expected observation (a loaded machine starts Node slowly)
 	redisInteropSettle  = 300 * time.Millisecond // for duplicates to show up
 	redisInteropLife    = 150 * time.Second      // whole node processes
 	redisInteropRequest = 3 * time.Second        // siogate and Node request timeouts
