@@ -98,6 +98,11 @@ type Cluster struct {
 	cfg    ClusterConfig
 	uid    string
 	ch     wire.Channels
+	// layout is the broker's (wire.LayoutOf): classic, or Node's sharded
+	// one, where ch.Request, ch.Response and ch.Broadcast are all the
+	// namespace's channel "prefix#nsp#".
+	layout wire.Layout
+	rooms  *roomChannels // sharded dynamic modes: the room channels
 	ctx    context.Context // done once Close starts
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -149,8 +154,13 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		cfg:      cfg,
 		uid:      newUID(),
 		ch:       wire.ChannelsFor(cfg.Prefix, local.Name()),
+		layout:   wire.LayoutOf(b),
 		requests: make(map[string]*request),
 		nodes:    make(map[string]time.Time),
+	}
+	if c.layout.Sharded {
+		main := wire.ShardedChannel(cfg.Prefix, local.Name())
+		c.ch = wire.Channels{Broadcast: main, Request: main, Response: main}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.replied = make(chan struct{}, 1)
@@ -179,6 +189,18 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		channels = append(channels, c.ch.ResponseFor(c.uid))
 	}
 	sub := Subscription{Channels: channels, Prefixes: []string{c.ch.Broadcast}, Deliver: c.deliver}
+	if c.layout.Sharded {
+		// No patterns with SSUBSCRIBE: the namespace's channel, this
+		// node's response channel, and a channel per room as rooms come
+		// and go (dynamic modes).
+		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid)}, Deliver: c.deliver}
+		if c.layout.Mode != wire.ModeStatic {
+			c.rooms = newRoomChannels(c)
+			c.Memory.roomHook = c.rooms.touch
+			c.wg.Add(1)
+			go c.rooms.run()
+		}
+	}
 	closer, err := b.Subscribe(context.Background(), sub)
 	if err != nil {
 		cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers (retrying)", "nsp", local.Name(), "err", err)
@@ -305,8 +327,16 @@ func (c *Cluster) publish(ctx context.Context, channel string, data []byte, expi
 	return c.out.push(channel, data, until)
 }
 
+// encodeRequest encodes a request in the broker's layout.
+func (c *Cluster) encodeRequest(r *wire.Request) ([]byte, error) {
+	if c.layout.Sharded {
+		return wire.EncodeShardedRequest(c.Memory.local.Name(), r)
+	}
+	return wire.EncodeRequest(r)
+}
+
 func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires bool) error {
-	data, err := wire.EncodeRequest(r)
+	data, err := c.encodeRequest(r)
 	if err != nil {
 		return err
 	}
@@ -375,7 +405,13 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	if !c.counts() || r.Parts > 0 {
 		r.UID = c.uid
 	}
-	data, err := wire.EncodeResponse(r)
+	var data []byte
+	var err error
+	if c.layout.Sharded {
+		data, err = wire.EncodeShardedResponse(c.uid, c.Memory.local.Name(), r)
+	} else {
+		data, err = wire.EncodeResponse(r)
+	}
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
 		return
@@ -383,6 +419,9 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	ch := c.ch.Response
 	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != wire.TypeServerSideEmit {
 		ch = c.ch.ResponseFor(requester)
+	}
+	if c.layout.Sharded {
+		ch = c.ch.ResponseFor(requester) // Node's sharded adapter always does
 	}
 	// Nobody waits for an answer past the requester's timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
@@ -399,6 +438,17 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts Broadc
 	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return err
+	}
+	if c.layout.Sharded {
+		data, err := wire.EncodeShardedBroadcast(c.uid, c.Memory.local.Name(), wp, toWireOpts(opts))
+		if err != nil {
+			return err
+		}
+		ch := c.ch.Broadcast
+		if wire.RoomChannelFor(c.layout.Mode, opts.Rooms) {
+			ch += opts.Rooms[0] + "#"
+		}
+		return c.publish(ctx, ch, data, false)
 	}
 	data, err := wire.EncodeBroadcast(c.uid, wp, toWireOpts(opts))
 	if err != nil {
@@ -697,6 +747,10 @@ func (c *Cluster) deliver(channel string, data []byte) {
 	if c.meter != nil {
 		c.meter.obs.Received()
 	}
+	if c.layout.Sharded {
+		c.deliverSharded(channel, data)
+		return
+	}
 	switch {
 	case channel == c.ch.Request:
 		c.onRequest(data)
@@ -711,6 +765,32 @@ func (c *Cluster) deliver(channel string, data []byte) {
 	}
 }
 
+// deliverSharded dispatches one message of the sharded layout.
+func (c *Cluster) deliverSharded(channel string, data []byte) {
+	if channel != c.ch.Broadcast && channel != c.ch.ResponseFor(c.uid) && strings.HasPrefix(channel, c.ch.Broadcast) {
+		room := strings.TrimSuffix(channel[len(c.ch.Broadcast):], "#")
+		if len(c.Memory.Sockets([]string{room})) == 0 {
+			return // a room this node has just left
+		}
+	}
+	m, err := wire.DecodeSharded(data)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad message", "err", err)
+		return
+	}
+	if m.UID == c.uid || m.Nsp != c.Memory.local.Name() {
+		return
+	}
+	switch {
+	case m.Broadcast:
+		c.applyBroadcast(m.Packet, m.Opts)
+	case m.Request != nil:
+		c.handleRequest(m.Request)
+	case m.Response != nil:
+		c.handleResponse(m.Response)
+	}
+}
+
 func (c *Cluster) onBroadcast(data []byte) {
 	// Every node receives its own broadcasts back: skip them by uid before
 	// decoding the packet.
@@ -722,6 +802,11 @@ func (c *Cluster) onBroadcast(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
+	c.applyBroadcast(wp, wo)
+}
+
+// applyBroadcast delivers another node's broadcast to the local sockets.
+func (c *Cluster) applyBroadcast(wp wire.Packet, wo wire.Opts) {
 	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
 		return
 	}
@@ -748,6 +833,11 @@ func (c *Cluster) onRequest(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad request", "err", err)
 		return
 	}
+	c.handleRequest(r)
+}
+
+// handleRequest carries out another node's request.
+func (c *Cluster) handleRequest(r *wire.Request) {
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
@@ -788,7 +878,7 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 		var reply func([]any)
 		if r.RequestID != "" {
-			id := r.RequestID
+			id, requester := r.RequestID, r.UID
 			reply = func(res []any) {
 				var first any
 				if len(res) > 0 {
@@ -798,7 +888,7 @@ func (c *Cluster) onRequest(data []byte) {
 				if err != nil {
 					return
 				}
-				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
+				c.publishResponse(requester, &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw})
 			}
 		}
 		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
@@ -919,6 +1009,12 @@ func (c *Cluster) onResponse(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
 		return
 	}
+	c.handleResponse(r)
+}
+
+// handleResponse counts another node's answer to one of this node's
+// requests.
+func (c *Cluster) handleResponse(r *wire.Response) {
 	// Sockets (fetch answers) are decoded before taking the lock.
 	var infos []SocketInfo
 	if len(r.Sockets) > 0 && r.Type == 0 {
@@ -1021,7 +1117,7 @@ func (c *Cluster) heartbeatBytes(data string) []byte {
 	if data != "" {
 		r.Data = json.RawMessage(data)
 	}
-	b, _ := wire.EncodeRequest(r)
+	b, _ := c.encodeRequest(r)
 	return b
 }
 
@@ -1049,7 +1145,7 @@ func (c *Cluster) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	if !c.counts() && sub != nil {
-		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
+		data, _ := c.encodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
 		_ = c.out.push(c.ch.Request, data, time.Time{})
 	}
 	// Send what is queued (the close announcement last), for a bounded
@@ -1063,6 +1159,9 @@ func (c *Cluster) Close() error {
 	c.outEnd()
 	c.outWG.Wait()
 	c.meter.brokerUp(true) // a closed adapter no longer counts as down
+	if c.rooms != nil {
+		c.rooms.closeAll()
+	}
 	if sub != nil {
 		return sub.Close()
 	}
