@@ -102,7 +102,7 @@ type Cluster struct {
 	// one, where ch.Request, ch.Response and ch.Broadcast are all the
 	// namespace's channel "prefix#nsp#".
 	layout wire.Layout
-	rooms  *roomChannels // sharded dynamic modes: the room channels
+	rooms  *roomChannels   // sharded dynamic modes: the room channels
 	ctx    context.Context // done once Close starts
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
