@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Methods of python-socketio's pub/sub messages.
@@ -52,9 +53,22 @@ type Message struct {
 var ErrNotMessage = errors.New("pysio: not a python-socketio message")
 
 // Decode reads one message of the channel: JSON (a leading '{', as
-// python-socketio 5.14 and later publish) or a pickle of plain data.
+// python-socketio 5.14 and later publish; or that JSON as a JSON string,
+// as Kombu's json serializer carries a str) or a pickle of plain data.
 // A pickle asking for anything else fails with ErrUnsafePickle.
 func Decode(data []byte) (Message, error) {
+	if len(data) > 0 && data[0] == '"' {
+		// A JSON string holding the JSON message: Kombu's default json
+		// serializer encodes the str that json.dumps returned once more.
+		var inner string
+		if err := json.Unmarshal(data, &inner); err != nil {
+			return Message{}, fmt.Errorf("pysio: bad JSON message: %w", err)
+		}
+		if !strings.HasPrefix(inner, "{") {
+			return Message{}, ErrNotMessage
+		}
+		data = []byte(inner)
+	}
 	var raw any
 	pickled := len(data) == 0 || data[0] != '{'
 	if pickled {
