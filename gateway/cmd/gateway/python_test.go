@@ -43,8 +43,8 @@ func startPythonWorker(t *testing.T, kind, url, channel string) *pythonWorker {
 	// Debian's python3-socketio is for /usr/bin/python3, not a pyenv
 	// python3 earlier on PATH.
 	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import socketio, redis, kombu").CombinedOutput(); err != nil {
-		t.Fatalf("python-socketio workers need Debian's packages: apt-get install -y python3-socketio python3-redis python3-kombu (make deps): %v\n%s", err, out)
+	if out, err := exec.Command(python, "-c", "import socketio, redis, kombu, kafka").CombinedOutput(); err != nil {
+		t.Fatalf("python-socketio workers need Debian's packages: apt-get install -y python3-socketio python3-redis python3-kombu python3-kafka (make deps): %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	w := &pythonWorker{stderr: &bytes.Buffer{}}
@@ -143,8 +143,15 @@ func TestPythonWorkersKombu(t *testing.T) {
 // newer versions are published as python-socketio's source builds them;
 // a pickle that would run code is refused and logged, and runs nothing.
 func testPythonWorkers(t *testing.T, kind, url string, open func(t *testing.T) adapter.Broker) {
+	testPythonWorkersOn(t, kind, url, func(string) {}, open)
+}
+
+// testPythonWorkersOn is testPythonWorkers with a hook that prepares the
+// channel (a Kafka topic) first.
+func testPythonWorkersOn(t *testing.T, kind, url string, prepare func(channel string), open func(t *testing.T) adapter.Broker) {
 	node, jsDir := redisInteropPrereqs(t)
 	channel := "siogate-py-" + randomHex(6)
+	prepare(channel)
 	c := &cluster{t: t, node: node, jsDir: jsDir, prefix: "siogate-py-" + randomHex(6), goObs: newObsLog(), warns: newObsLog(), sids: map[string]string{}}
 	c.a = startGoNode(t, "go-a", c.prefix, c.goObs, c.warns)
 	c.b = startGoNode(t, "go-b", c.prefix, c.goObs, c.warns)

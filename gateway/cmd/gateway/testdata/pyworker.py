@@ -1,8 +1,9 @@
 """A python-socketio worker, as Celery tasks run them: a write-only client
-manager (socketio.RedisManager or socketio.KombuManager, Debian's
-python3-socketio) publishing to a siogate cluster.
+manager (socketio.RedisManager, socketio.KombuManager or
+socketio.KafkaManager, Debian's python3-socketio) publishing to a siogate
+cluster.
 
-    /usr/bin/python3 pyworker.py redis|kombu <url> <channel>
+    /usr/bin/python3 pyworker.py redis|kombu|kafka <url> <channel>
 
 Commands, one JSON object per stdin line, each answered by the line
 {"done": n} (n counts the commands) once published:
@@ -33,14 +34,21 @@ if kind == "redis":
     mgr = socketio.RedisManager(url, channel=channel, write_only=True)
 elif kind == "kombu":
     mgr = socketio.KombuManager(url, channel=channel, write_only=True)
+elif kind == "kafka":
+    mgr = socketio.KafkaManager(url, channel=channel, write_only=True)
 else:
-    sys.exit("kind must be redis or kombu")
+    sys.exit("kind must be redis, kombu or kafka")
 
 
 def raw(body):
     """Publish body as the manager's _publish does, without pickling."""
     if kind == "redis":
         mgr.redis.publish(channel, body)
+    elif kind == "kafka":
+        if isinstance(body, str):
+            body = body.encode()
+        mgr.producer.send(channel, value=body)
+        mgr.producer.flush()
     else:
         conn = mgr._connection()
         publish = conn.ensure(mgr.producer, mgr.producer.publish)
