@@ -1,6 +1,10 @@
 package redisadapter_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	"github.com/siogate/siogate/adapter/adaptertest"
 	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/emitter/emittertest"
+	"github.com/siogate/siogate/protocol/socketio"
 )
 
 // shardedBroker opens a sharded broker on the cluster in mode.
@@ -47,4 +52,54 @@ func TestShardedConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestShardedResharding moves the slot of a namespace's channel to
+// another master while two nodes use it: the subscriber follows the slot
+// (Redis drops its shard channel subscription with SUNSUBSCRIBE, or a
+// MOVED answer sends it there) and broadcasts flow again.
+func TestShardedResharding(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second}
+	a := adaptertest.NewNode("A", "/moving", adapter.NewCluster(shardedBroker(t, rc, wire.ModeStatic), cfg))
+	b := adaptertest.NewNode("B", "/moving", adapter.NewCluster(shardedBroker(t, rc, wire.ModeStatic), cfg))
+	t.Cleanup(func() { _ = a.Adapter.Close(); _ = b.Adapter.Close() })
+	b.Connect("b1", false)
+	ctx := context.Background()
+	adaptertest.Eventually(t, "A counts two nodes", func() error {
+		if n, err := a.Adapter.ServerCount(ctx); err != nil || n != 2 {
+			return fmt.Errorf("A counts %d, %v", n, err)
+		}
+		return nil
+	})
+	ch := wire.ShardedChannel(cfg.Prefix, "/moving")
+	from := rc.MasterFor(t, ch)
+	var to string
+	for _, m := range rc.Masters(t) {
+		if m != from {
+			to = m
+			break
+		}
+	}
+	rc.MoveSlot(t, ch, to)
+	i := 0
+	adaptertest.Eventually(t, "broadcasts reach b1 after the slot moved", func() error {
+		i++
+		p, err := socketio.NewEvent("/moving", "after", []any{i})
+		if err != nil {
+			return err
+		}
+		_ = a.Adapter.Broadcast(ctx, &p, adapter.BroadcastOptions{})
+		if len(b.Received("b1")) == 0 {
+			return errors.New("b1 got nothing yet")
+		}
+		return nil
+	})
+	adaptertest.Eventually(t, "both nodes subscribed at the new master", func() error {
+		n := rc.Do(t, to, "pubsub", "shardnumsub", ch)
+		if !strings.HasSuffix(strings.TrimSpace(n), " 2]") {
+			return fmt.Errorf("PUBSUB SHARDNUMSUB at %s: %s", to, n)
+		}
+		return nil
+	})
 }

@@ -193,6 +193,61 @@ func (c *Cluster) stop() {
 	}
 }
 
+// Do runs one command on the node at addr and returns its answer as
+// text, failing t on an error.
+func (c *Cluster) Do(t testing.TB, addr string, args ...any) string {
+	t.Helper()
+	out, err := c.command(addr, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// MoveSlot reassigns key's slot (a shard channel's, holding no keys) from
+// its master to the master at to, as a resharding does, and waits until
+// every node agrees.
+func (c *Cluster) MoveSlot(t testing.TB, key, to string) {
+	t.Helper()
+	from := c.MasterFor(t, key)
+	slot := strings.TrimSpace(c.Do(t, from, "cluster", "keyslot", key))
+	fromID := strings.TrimSpace(c.Do(t, from, "cluster", "myid"))
+	toID := strings.TrimSpace(c.Do(t, to, "cluster", "myid"))
+	c.Do(t, to, "cluster", "setslot", slot, "importing", fromID)
+	c.Do(t, from, "cluster", "setslot", slot, "migrating", toID)
+	for _, addr := range append([]string{to, from}, c.Running()...) {
+		if info := c.Do(t, addr, "role"); strings.Contains(info, "master") {
+			c.Do(t, addr, "cluster", "setslot", slot, "node", toID)
+		}
+	}
+	waitFor(t, 20*time.Second, "every node sees slot "+slot+" at "+to, func() error {
+		for _, addr := range c.Running() {
+			cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
+			m, err := cl.MasterForKey(context.Background(), key)
+			_ = cl.Close()
+			if err != nil {
+				return err
+			}
+			if got := m.Options().Addr; got != to {
+				return fmt.Errorf("%s sees the slot at %s", addr, got)
+			}
+		}
+		return nil
+	})
+}
+
+// Masters returns the addresses of the running masters.
+func (c *Cluster) Masters(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, addr := range c.Running() {
+		if strings.Contains(c.Do(t, addr, "role"), "master") {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
 // command runs one command on one node and returns its text answer.
 func (c *Cluster) command(addr string, args ...any) (string, error) {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
