@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -234,6 +235,32 @@ func (c *Cluster) MoveSlot(t testing.TB, key, to string) {
 		}
 		return nil
 	})
+}
+
+// CPUTime returns the CPU time (user and system) the running nodes have
+// used so far, read from /proc; 0 where /proc is missing.
+func (c *Cluster) CPUTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var total time.Duration
+	for _, cmd := range c.procs {
+		if cmd == nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which ends with ')'): utime and
+		// stime are the 12th and 13th, in clock ticks (100 a second).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			total += time.Duration(u+s) * 10 * time.Millisecond
+		}
+	}
+	return total
 }
 
 // Masters returns the addresses of the running masters.
