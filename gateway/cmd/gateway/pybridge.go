@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
 	amqpadapter "github.com/siogate/siogate/adapter-amqp"
 	kafkaadapter "github.com/siogate/siogate/adapter-kafka"
@@ -29,7 +30,18 @@ func startPyBridge(srv *gateway.Server, o options, logger *slog.Logger, closer i
 	var err error
 	switch o.adapterName {
 	case "redis":
-		b, err = redisadapter.NewBroker(redisadapter.Options{URL: o.redisURL, Logger: log})
+		// RedisManager publishes with PUBLISH, whatever the adapter's
+		// layout: a classic broker (a ?sharded= parameter is not applied).
+		var client redis.UniversalClient
+		if client, err = redisadapter.ClientFromURL(o.redisURL); err != nil {
+			break
+		}
+		var rb *redisadapter.Broker
+		if rb, err = redisadapter.NewBroker(redisadapter.Options{Client: client, Logger: log}); err != nil {
+			_ = client.Close()
+			break
+		}
+		b = ownedClient{rb, client}
 	case "amqp":
 		b, err = amqpadapter.NewBroker(amqpadapter.Options{URL: o.amqpURL, Logger: log})
 	case "kafka":
@@ -48,4 +60,18 @@ func startPyBridge(srv *gateway.Server, o options, logger *slog.Logger, closer i
 		return closer, err
 	}
 	return closers{closer, b, br}, nil
+}
+
+// ownedClient is a Redis broker on a client it closes with it.
+type ownedClient struct {
+	*redisadapter.Broker
+	client redis.UniversalClient
+}
+
+func (o ownedClient) Close() error {
+	err := o.Broker.Close()
+	if cerr := o.client.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -26,6 +27,8 @@ import (
 	"github.com/siogate/siogate/adapter"
 	amqpadapter "github.com/siogate/siogate/adapter-amqp"
 	redisadapter "github.com/siogate/siogate/adapter-redis"
+	"github.com/siogate/siogate/adapter-redis/redistest"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/gateway/pybridge"
 )
 
@@ -234,4 +237,50 @@ func testPythonWorkersOn(t *testing.T, kind, url string, prepare func(channel st
 			t.Errorf("bridge %d: %+v, want 1 refused and every other message applied", i, st)
 		}
 	}
+}
+
+// TestPythonChannelFlag runs the binary's wiring: --python-channel needs
+// a broker adapter; with --adapter redis on a Redis Cluster URL with
+// sharded pub/sub (redis+cluster://...?sharded=dynamic), the node serves
+// its namespaces on shard channels and still hears a Python worker's
+// RedisManager, which publishes with classic PUBLISH.
+func TestPythonChannelFlag(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	o, err := parseFlags([]string{"--python-channel", "socketio"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := newServer(o, logger); err == nil || !strings.Contains(err.Error(), "--python-channel needs --adapter") {
+		t.Errorf("memory adapter: err = %v, want a clear start-up error", err)
+	}
+
+	node, jsDir := redisInteropPrereqs(t)
+	rc := redistest.StartCluster(t)
+	channel := "siogate-py-" + randomHex(6)
+	o, err = parseFlags([]string{"--adapter", "redis", "--redis-url", rc.URL("sharded=dynamic"),
+		"--channel-prefix", "siogate-flag-" + randomHex(4), "--python-channel", channel}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, closer, err := newServer(o, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	// The sharded layout has one channel per namespace for requests and
+	// broadcasts alike.
+	if cl, ok := srv.Of("/").Adapter().(interface{ Channels() wire.Channels }); !ok {
+		t.Errorf("adapter %T is not the cluster adapter", srv.Of("/").Adapter())
+	} else if ch := cl.Channels(); ch.Request != ch.Broadcast || !strings.HasSuffix(ch.Request, "#/#") {
+		t.Errorf("channels %+v, want the sharded layout's", ch)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := &cluster{t: t, node: node, jsDir: jsDir, sids: map[string]string{}}
+	c.clients = startJS(t, node, jsDir, "redis-clients.mjs")
+	c.clients.log.wait(t, "the client driver ready", fields("ev", "ready"))
+	c.connect("p1", ts.URL, "/")
+	w := startPythonWorker(t, "redis", "redis://"+rc.Addrs[0]+"/0", channel)
+	w.do(t, map[string]any{"op": "emit", "event": "from-python", "data": "hi"})
+	c.expectDelivery("from-python", []string{"p1"}, []string{"p1"})
 }
