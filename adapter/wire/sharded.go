@@ -317,6 +317,9 @@ func DecodeSharded(data []byte) (ShardedMessage, error) {
 	if len(data) > 0 && data[0] == '{' {
 		err = json.Unmarshal(data, &raw)
 	} else {
+		if !msgpackSane(data) {
+			return ShardedMessage{}, fmt.Errorf("wire: bad sharded message: not msgpack, or lengths beyond its %d bytes", len(data))
+		}
 		dec := msgpack.NewDecoder(bytes.NewReader(data))
 		raw, err = dec.DecodeInterface()
 		raw = normalizeValue(raw)
@@ -454,4 +457,112 @@ func packetFrom(v any) (Packet, error) {
 	t, _ := num(m["type"])
 	data, _ := m["data"].([]any)
 	return Packet{Type: int(t), Data: data, Nsp: str(m["nsp"])}, nil
+}
+
+// msgpackSane walks msgpack bytes without building values and reports
+// whether every declared length fits in the bytes that remain (an array
+// or map element takes at least one byte), so that a decoder never
+// allocates for a length the message cannot hold.
+func msgpackSane(b []byte) bool {
+	_, ok := msgpackSkip(b, 0, 0)
+	return ok
+}
+
+func msgpackSkip(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) || depth > 100 {
+		return 0, false
+	}
+	c := b[i]
+	i++
+	be := func(n int) (int, bool) {
+		if i+n > len(b) {
+			return 0, false
+		}
+		v := 0
+		for k := 0; k < n; k++ {
+			v = v<<8 | int(b[i+k])
+		}
+		i += n
+		return v, v >= 0
+	}
+	skipBytes := func(n int) (int, bool) {
+		if n < 0 || n > len(b)-i {
+			return 0, false
+		}
+		return i + n, true
+	}
+	items := func(n int) (int, bool) {
+		if n < 0 || n > len(b)-i {
+			return 0, false
+		}
+		var ok bool
+		for range n {
+			if i, ok = msgpackSkip(b, i, depth+1); !ok {
+				return 0, false
+			}
+		}
+		return i, true
+	}
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return i, true
+	case c >= 0x80 && c <= 0x8f:
+		return items(2 * int(c&0x0f))
+	case c >= 0x90 && c <= 0x9f:
+		return items(int(c & 0x0f))
+	case c >= 0xa0 && c <= 0xbf:
+		return skipBytes(int(c & 0x1f))
+	}
+	var n int
+	var ok bool
+	switch c {
+	case 0xc4, 0xd9: // bin8, str8
+		n, ok = be(1)
+	case 0xc5, 0xda:
+		n, ok = be(2)
+	case 0xc6, 0xdb:
+		n, ok = be(4)
+	case 0xc7, 0xc8, 0xc9: // ext8/16/32: length, type, data
+		if n, ok = be(map[byte]int{0xc7: 1, 0xc8: 2, 0xc9: 4}[c]); ok {
+			n++
+		}
+	case 0xcc, 0xd0, 0xd4:
+		n, ok = 1, true
+		if c == 0xd4 {
+			n = 2
+		}
+	case 0xcd, 0xd1, 0xd5:
+		n, ok = 2, true
+		if c == 0xd5 {
+			n = 3
+		}
+	case 0xca, 0xce, 0xd2, 0xd6:
+		n, ok = 4, true
+		if c == 0xd6 {
+			n = 5
+		}
+	case 0xcb, 0xcf, 0xd3, 0xd7:
+		n, ok = 8, true
+		if c == 0xd7 {
+			n = 9
+		}
+	case 0xd8:
+		n, ok = 17, true
+	case 0xdc, 0xdd: // array16, array32
+		if n, ok = be(map[byte]int{0xdc: 2, 0xdd: 4}[c]); ok {
+			return items(n)
+		}
+		return 0, false
+	case 0xde, 0xdf: // map16, map32
+		if n, ok = be(map[byte]int{0xde: 2, 0xdf: 4}[c]); ok {
+			return items(2 * n)
+		}
+		return 0, false
+	default:
+		return 0, false
+	}
+	if !ok {
+		return 0, false
+	}
+	return skipBytes(n)
 }

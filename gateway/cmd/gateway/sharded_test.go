@@ -120,10 +120,12 @@ func TestShardedNodeInterop(t *testing.T) {
 	// Room subscriptions are made as sockets join; wait until each
 	// server's broadcast to r1 arrives everywhere before checking.
 	clusterEventually(t, "room channels subscribed", func() error {
-		c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": "r1", "ev": "warm-node"})
-		_ = c.a.srv.To("r1").Emit(ctx, "warm-go")
-		for _, n := range []string{"a1", "b1", "n1"} {
-			if len(c.received(n, "warm-node")) == 0 || len(c.received(n, "warm-go")) == 0 {
+		for _, room := range []string{"r1", "r2"} {
+			c.nodeSrv.call(t, map[string]any{"cmd": "emit", "to": room, "ev": "warm-node-" + room})
+			_ = c.b.srv.To(room).Emit(ctx, "warm-go-"+room)
+		}
+		for n, room := range map[string]string{"a1": "r1", "b1": "r1", "n1": "r1", "a2": "r2", "n2": "r2"} {
+			if len(c.received(n, "warm-node-"+room)) == 0 || len(c.received(n, "warm-go-"+room)) == 0 {
 				return fmt.Errorf("%s not warm yet", n)
 			}
 		}
