@@ -21,13 +21,42 @@ import (
 // away (SUNSUBSCRIBE sent when a slot moves), reloads the cluster's slot
 // map and subscribes again at the slot's current master: resubscription
 // after failover and resharding.
+//
+// The readers hand messages to one dispatching goroutine, in the order
+// each connection reads them, and handle SSUBSCRIBE confirmations
+// themselves: a subscriber may then subscribe to more channels, and wait
+// for Redis to confirm them, from within its delivery (the cluster adapter
+// does, before applying a join that needs a room channel).
 type shardHub struct {
 	b *Broker
 
-	mu     sync.Mutex
-	slots  map[int]*slotConn
-	subs   map[string][]*hubSub // channel → subscriptions
-	closed bool
+	mu       sync.Mutex
+	slots    map[int]*slotConn
+	subs     map[string][]*hubSub // channel → subscriptions
+	closed   bool
+	inbox    chan shardDelivery // to the dispatcher; nil until the first subscription
+	dispatch chan struct{}      // closed when the dispatcher ends
+}
+
+// shardDelivery is one message for the dispatcher.
+type shardDelivery struct {
+	subs    []*hubSub
+	channel string
+	payload string
+}
+
+// dispatcher delivers the readers' messages until the inbox closes.
+func (h *shardHub) dispatcher(inbox chan shardDelivery, done chan struct{}) {
+	defer close(done)
+	for d := range inbox {
+		for _, s := range d.subs {
+			s.mu.Lock()
+			if !s.closed {
+				s.deliver(d.channel, []byte(d.payload))
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // slotConn is the subscribing connection of one hash slot.
@@ -61,6 +90,8 @@ func (h *shardHub) add(ctx context.Context, s *hubSub) (io.Closer, error) {
 	if h.slots == nil {
 		h.slots = make(map[int]*slotConn)
 		h.subs = make(map[string][]*hubSub)
+		h.inbox, h.dispatch = make(chan shardDelivery, 4096), make(chan struct{})
+		go h.dispatcher(h.inbox, h.dispatch)
 	}
 	type pending struct {
 		ps *redis.PubSub
@@ -276,14 +307,14 @@ func (h *shardHub) read(sc *slotConn, ps *redis.PubSub) (healthy bool, err error
 			}
 		case *redis.Message:
 			h.mu.Lock()
-			subs := h.subs[m.Channel]
+			subs, inbox := h.subs[m.Channel], h.inbox
 			h.mu.Unlock()
-			for _, s := range subs {
-				s.mu.Lock()
-				if !s.closed {
-					s.deliver(m.Channel, []byte(m.Payload))
+			if len(subs) > 0 {
+				select {
+				case inbox <- shardDelivery{subs: subs, channel: m.Channel, payload: m.Payload}:
+				case <-sc.stop:
+					return healthy, errors.New("redisadapter: slot connection stopped")
 				}
-				s.mu.Unlock()
 			}
 		}
 	}
@@ -295,10 +326,15 @@ func (h *shardHub) close() {
 	h.closed = true
 	slots := h.slots
 	h.slots = nil
+	inbox, dispatch := h.inbox, h.dispatch
 	h.mu.Unlock()
 	for _, sc := range slots {
 		close(sc.stop)
 		<-sc.done
+	}
+	if inbox != nil {
+		close(inbox) // no reader is left to send
+		<-dispatch
 	}
 }
 

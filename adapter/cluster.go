@@ -495,9 +495,22 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	return 1 + others, nil
 }
 
+// AddAll puts a local socket into rooms. In the sharded layout's dynamic
+// modes, a room new to this node has its channel subscribed before AddAll
+// returns (for at most a couple of seconds when the broker is away).
+func (c *Cluster) AddAll(sid string, rooms ...string) {
+	c.Memory.AddAll(sid, rooms...)
+	if c.rooms != nil {
+		c.rooms.ensure(rooms)
+	}
+}
+
 // AddSockets puts the selected sockets, on every node, into rooms.
 func (c *Cluster) AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.AddSockets(ctx, opts, rooms)
+	if c.rooms != nil {
+		c.rooms.ensure(rooms)
+	}
 	return c.remoteOp(ctx, wire.TypeRemoteJoin, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
@@ -853,6 +866,11 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 	case wire.TypeRemoteJoin:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
+		}
+		if c.rooms != nil && len(c.Memory.Select(opts)) > 0 {
+			// Subscribe the room channels first: once the sockets are
+			// seen in the rooms, broadcasts to them must reach this node.
+			c.rooms.ensure(r.Rooms)
 		}
 		_ = c.Memory.AddSockets(ctx, opts, r.Rooms)
 	case wire.TypeRemoteLeave:
