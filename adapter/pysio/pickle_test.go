@@ -11,9 +11,11 @@ import (
 	"testing"
 )
 
-// pickles are python3's pickle.dumps of python-socketio messages in every
-// protocol, and of objects the reader must refuse (testdata/pickles.json,
-// made with /usr/bin/python3; the script is in the commit message).
+// pickles are Debian python3's pickle.dumps, in protocols 0 to 5, of the
+// python-socketio messages TestDecodePickles expects (their names before
+// "-p"), and of objects the reader must refuse: an object whose
+// __reduce__ calls os.system ("evil"), a set, an exception
+// (testdata/pickles.json, hex).
 func pickles(t testing.TB) map[string][]byte {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/pickles.json")
