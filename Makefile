@@ -8,13 +8,17 @@ MODULES := protocol adapter adapter-redis adapter-nats adapter-amqp adapter-kafk
 test: deps check
 	go test -race -count=1 -timeout 30m $(TESTFLAGS) $(GO_PKGS)
 
-## deps: Go modules, the npm packages of js/ (pinned by its lock file), Chromium and HAProxy from Debian
+## deps: Go modules, the npm packages of js/ (pinned by its lock file), and from Debian: Chromium, HAProxy,
+## redis-server and redis-cli (private Redis Clusters), python3-socketio with its Redis, Kombu and Kafka clients
 deps:
 	for m in $(MODULES); do (cd $$m && go mod download); done
 	cd js && npm ci --no-audit --no-fund
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	/usr/bin/python3 -c 'import socketio, redis, kombu, kafka' >/dev/null 2>&1 || missing="$$missing python3-socketio python3-redis python3-kombu python3-kafka"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -14,6 +14,7 @@ package redisadapter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -27,13 +28,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 )
 
 // Options configure the Redis adapter.
 type Options struct {
 	// URL of the Redis server: redis://[user:pw@]host:port[/db],
-	// rediss:// for TLS, or redis+sentinel://[user:pw@]h1:p1,h2:p2[/db]/master
-	// for Sentinel. Ignored when Client is set.
+	// rediss:// for TLS, redis+sentinel://[user:pw@]h1:p1,h2:p2[/db]/master
+	// for Sentinel, or redis+cluster://[user:pw@]h1:p1,h2:p2 (rediss+cluster
+	// for TLS) for a Redis Cluster. Any of them may end with
+	// ?sharded=dynamic|static|dynamic-private (or ?sharded=true, meaning
+	// dynamic) to set Sharded and SubscriptionMode. Ignored when Client is
+	// set.
 	URL string
 	// Client, when set, is used as it is (passthrough of every go-redis
 	// option: a *redis.Client, *redis.ClusterClient, a failover client…).
@@ -46,6 +52,18 @@ type Options struct {
 	// HealthInterval is how often the connection is checked to log
 	// outages (default 1s).
 	HealthInterval time.Duration
+	// Sharded carries the cluster protocol on sharded pub/sub (SSUBSCRIBE,
+	// SPUBLISH and PUBSUB SHARDNUMSUB; Redis 7 or later) in the layout of
+	// Node's sharded adapter (createShardedAdapter), so that each message
+	// goes only to the shard that owns its channel instead of to every
+	// node of a Redis Cluster. Node servers in the cluster must use the
+	// sharded adapter too, and emitters a sharded broker.
+	Sharded bool
+	// SubscriptionMode, with Sharded, is Node's subscriptionMode:
+	// "dynamic" (default: a channel per public room), "static" (two
+	// channels per namespace) or "dynamic-private" (a channel per room,
+	// socket ids included).
+	SubscriptionMode string
 }
 
 // New connects to Redis and returns the adapter factory for the gateway
@@ -75,6 +93,9 @@ type Broker struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	hub    hub // the one subscribing connection of every subscription
+	// sharded, when set, carries everything on SSUBSCRIBE/SPUBLISH.
+	sharded *shardHub
+	mode    wire.Mode
 }
 
 var (
@@ -83,6 +104,7 @@ var (
 	_ adapter.PublishCounter    = (*Broker)(nil)
 	_ adapter.Epocher           = (*Broker)(nil)
 	_ adapter.ChannelLister     = (*Broker)(nil)
+	_ wire.LayoutProvider       = (*Broker)(nil)
 )
 
 // NewBroker connects to Redis (see Options) and checks that it answers.
@@ -93,11 +115,24 @@ func NewBroker(opts Options) (*Broker, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.client == nil {
-		c, err := ClientFromURL(opts.URL)
+		c, sharded, mode, err := parseURL(opts.URL)
 		if err != nil {
 			return nil, err
 		}
 		b.client, b.own = c, true
+		if sharded {
+			opts.Sharded, opts.SubscriptionMode = true, mode
+		}
+	}
+	if opts.Sharded {
+		mode, err := wire.ParseMode(opts.SubscriptionMode)
+		if err != nil {
+			if b.own {
+				_ = b.client.Close()
+			}
+			return nil, fmt.Errorf("redisadapter: %w", err)
+		}
+		b.sharded, b.mode = &shardHub{b: b}, mode
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -119,13 +154,26 @@ func NewBroker(opts Options) (*Broker, error) {
 // Client returns the go-redis client.
 func (b *Broker) Client() redis.UniversalClient { return b.client }
 
-// Publish sends data on channel.
+// Layout is the cluster protocol's layout on this broker: Node's sharded
+// one when Sharded, the classic one otherwise.
+func (b *Broker) Layout() wire.Layout {
+	if b.sharded != nil {
+		return wire.Layout{Sharded: true, Mode: b.mode}
+	}
+	return wire.Layout{}
+}
+
+// Publish sends data on channel (SPUBLISH when sharded).
 func (b *Broker) Publish(ctx context.Context, channel string, data []byte) error {
+	if b.sharded != nil {
+		return b.client.SPublish(ctx, channel, data).Err()
+	}
 	return b.client.Publish(ctx, channel, data).Err()
 }
 
 // PublishCount sends data on channel and returns how many subscribers
-// (channel and pattern) Redis delivered it to.
+// (channel and pattern) Redis delivered it to. The cluster adapter uses
+// it, Epoch and Channels in the classic layout only.
 func (b *Broker) PublishCount(ctx context.Context, channel string, data []byte) (int, error) {
 	n, err := b.client.Publish(ctx, channel, data).Result()
 	return int(n), err
@@ -159,8 +207,24 @@ func (b *Broker) Channels(ctx context.Context, prefix string) ([]string, error) 
 	return b.client.PubSubChannels(ctx, escapeGlob(prefix)+"*").Result()
 }
 
-// NumSub counts the subscribers of channel.
+// NumSub counts the subscribers of channel (PUBSUB SHARDNUMSUB at the
+// channel's master when sharded).
 func (b *Broker) NumSub(ctx context.Context, channel string) (int, error) {
+	if b.sharded != nil {
+		c := redis.Cmdable(b.client)
+		if cc, ok := b.client.(*redis.ClusterClient); ok {
+			m, err := cc.MasterForKey(ctx, channel)
+			if err != nil {
+				return 0, err
+			}
+			c = m
+		}
+		m, err := c.PubSubShardNumSub(ctx, channel).Result()
+		if err != nil {
+			return 0, err
+		}
+		return int(m[channel]), nil
+	}
 	m, err := b.client.PubSubNumSub(ctx, channel).Result()
 	if err != nil {
 		return 0, err
@@ -186,6 +250,10 @@ func (b *Broker) Subscribe(ctx context.Context, sub adapter.Subscription) (io.Cl
 		if !covered {
 			exact = append(exact, c)
 		}
+	}
+	if b.sharded != nil {
+		// SSUBSCRIBE has no patterns: the sharded layout needs none.
+		return b.sharded.add(ctx, &hubSub{deliver: sub.Deliver, exact: sub.Channels})
 	}
 	patterns := make([]string, len(sub.Prefixes))
 	for i, p := range sub.Prefixes {
@@ -243,6 +311,9 @@ func (b *Broker) Close() error {
 		close(b.stop)
 		b.wg.Wait()
 		b.hub.close()
+		if b.sharded != nil {
+			b.sharded.close()
+		}
 		if b.own {
 			err = b.client.Close()
 		}
@@ -253,31 +324,74 @@ func (b *Broker) Close() error {
 // ErrBadURL reports a Redis URL this module cannot use.
 var ErrBadURL = errors.New("redisadapter: bad Redis URL")
 
-// ClientFromURL creates a go-redis client from a redis://, rediss:// or
-// redis+sentinel:// URL.
+// ClientFromURL creates a go-redis client from a redis://, rediss://,
+// redis+sentinel:// or redis+cluster:// URL (a ?sharded= parameter is
+// accepted and ignored: it is the adapter's).
 func ClientFromURL(raw string) (redis.UniversalClient, error) {
+	c, _, _, err := parseURL(raw)
+	return c, err
+}
+
+// parseURL creates the client of a URL and reads its sharded parameter.
+func parseURL(raw string) (c redis.UniversalClient, sharded bool, mode string, err error) {
 	if raw == "" {
-		return nil, fmt.Errorf("%w: empty (want redis://host:port/db)", ErrBadURL)
+		return nil, false, "", fmt.Errorf("%w: empty (want redis://host:port/db)", ErrBadURL)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return nil, false, "", fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	if q := u.Query(); q.Has("sharded") {
+		switch v := q.Get("sharded"); v {
+		case "", "1", "true", "yes":
+			sharded = true
+		case "0", "false", "no":
+		default:
+			if _, err := wire.ParseMode(v); err != nil {
+				return nil, false, "", fmt.Errorf("%w: sharded=%q (want true, static, dynamic or dynamic-private)", ErrBadURL, v)
+			}
+			sharded, mode = true, v
+		}
+		q.Del("sharded")
+		u.RawQuery = q.Encode()
+		raw = u.String()
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		o, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+			return nil, false, "", fmt.Errorf("%w: %v", ErrBadURL, err)
 		}
-		return redis.NewClient(o), nil
+		return redis.NewClient(o), sharded, mode, nil
 	case "redis+sentinel":
 		o, err := parseSentinel(u)
 		if err != nil {
-			return nil, err
+			return nil, false, "", err
 		}
-		return redis.NewFailoverClient(o), nil
+		return redis.NewFailoverClient(o), sharded, mode, nil
+	case "redis+cluster", "rediss+cluster":
+		o := &redis.ClusterOptions{}
+		for _, h := range strings.Split(u.Host, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				if !strings.Contains(h, ":") {
+					h += ":6379"
+				}
+				o.Addrs = append(o.Addrs, h)
+			}
+		}
+		if len(o.Addrs) == 0 {
+			return nil, false, "", fmt.Errorf("%w: no cluster nodes (want redis+cluster://h1:p1,h2:p2)", ErrBadURL)
+		}
+		if u.User != nil {
+			o.Username = u.User.Username()
+			o.Password, _ = u.User.Password()
+		}
+		if u.Scheme == "rediss+cluster" {
+			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return redis.NewClusterClient(o), sharded, mode, nil
 	default:
-		return nil, fmt.Errorf("%w: scheme %q (want redis, rediss or redis+sentinel)", ErrBadURL, u.Scheme)
+		return nil, false, "", fmt.Errorf("%w: scheme %q (want redis, rediss, redis+sentinel or redis+cluster)", ErrBadURL, u.Scheme)
 	}
 }
 

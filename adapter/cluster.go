@@ -103,6 +103,11 @@ type Cluster struct {
 	cfg    ClusterConfig
 	uid    string
 	ch     wire.Channels
+	// layout is the broker's (wire.LayoutOf): classic, or Node's sharded
+	// one, where ch.Request, ch.Response and ch.Broadcast are all the
+	// namespace's channel "prefix#nsp#".
+	layout wire.Layout
+	rooms  *roomChannels   // sharded dynamic modes: the room channels
 	ctx    context.Context // done once Close starts
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -160,8 +165,14 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		cfg:      cfg,
 		uid:      newUID(),
 		ch:       wire.ChannelsFor(cfg.Prefix, local.Name()),
+		layout:   wire.LayoutOf(b),
 		requests: make(map[string]*request),
 		nodes:    make(map[string]time.Time),
+	}
+	if c.layout.Sharded {
+		main := wire.ShardedChannel(cfg.Prefix, local.Name())
+		c.ch = wire.Channels{Broadcast: main, Request: main, Response: main}
+		c.broker = shardedView(b)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.replied = make(chan string, 64)
@@ -170,7 +181,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 	go c.runServerEvents() // not waited for by Close: a handler may hang
 	// One publish may take a while (a broker confirming a large message
 	// under load); giving up early would send it again.
-	c.out = newOutbox(b, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
+	c.out = newOutbox(c.broker, cfg.Logger.With("nsp", local.Name()), cfg.OutboxLimit, cfg.OutboxBytes, max(cfg.RequestTimeout, 10*time.Second), c.awaitBroker)
 	c.out.stamp = c.stampFor()
 	if cfg.Observer != nil {
 		c.meter = &clusterMeter{obs: cfg.Observer}
@@ -192,6 +203,18 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		channels = append(channels, c.ch.ResponseFor(c.uid))
 	}
 	sub := Subscription{Channels: channels, Prefixes: []string{c.ch.Broadcast}, Deliver: c.deliver}
+	if c.layout.Sharded {
+		// No patterns with SSUBSCRIBE: the namespace's channel, this
+		// node's response channel, and a channel per room as rooms come
+		// and go (dynamic modes).
+		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid)}, Deliver: c.deliver}
+		if c.layout.Mode != wire.ModeStatic {
+			c.rooms = newRoomChannels(c)
+			c.Memory.roomHook = c.rooms.touch
+			c.wg.Add(1)
+			go c.rooms.run()
+		}
+	}
 	closer, err := b.Subscribe(context.Background(), sub)
 	if err != nil {
 		cfg.Logger.Error("adapter: cluster subscription failed; this namespace stays local until the broker answers (retrying)", "nsp", local.Name(), "err", err)
@@ -318,8 +341,16 @@ func (c *Cluster) publish(ctx context.Context, channel string, data []byte, expi
 	return c.out.push(channel, data, until)
 }
 
+// encodeRequest encodes a request in the broker's layout.
+func (c *Cluster) encodeRequest(r *wire.Request) ([]byte, error) {
+	if c.layout.Sharded {
+		return wire.EncodeShardedRequest(c.Memory.local.Name(), r)
+	}
+	return wire.EncodeRequest(r)
+}
+
 func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires bool) error {
-	data, err := wire.EncodeRequest(r)
+	data, err := c.encodeRequest(r)
 	if err != nil {
 		return err
 	}
@@ -414,6 +445,23 @@ func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
 // probeRoom is the room of awaitBroker's probes: no socket is ever in it.
 const probeRoom = "siogate\x00probe"
 
+// shardedView shows the cluster only what it uses of a broker in Node's
+// sharded layout: publishing, subscribing and, where the broker has them,
+// subscriber counts. Node's sharded envelopes have no room for a sequence
+// number, so messages are not numbered and not sent again after a broker
+// restart (PublishCounter, Epocher), and response channels are not listed
+// (ChannelLister): a master's failover is left to the broker's client,
+// which resubscribes on the promoted replica.
+func shardedView(b Broker) Broker {
+	if sc, ok := b.(SubscriberCounter); ok {
+		return struct {
+			Broker
+			SubscriberCounter
+		}{b, sc}
+	}
+	return struct{ Broker }{b}
+}
+
 // stampFor numbers the broadcasts and requests of a node whose broker may
 // make it send them twice (see outbox); others go as they are.
 func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byte {
@@ -476,7 +524,13 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	if !c.counts() || r.Parts > 0 {
 		r.UID = c.uid
 	}
-	data, err := wire.EncodeResponse(r)
+	var data []byte
+	var err error
+	if c.layout.Sharded {
+		data, err = wire.EncodeShardedResponse(c.uid, c.Memory.local.Name(), r)
+	} else {
+		data, err = wire.EncodeResponse(r)
+	}
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: cannot encode response", "err", err)
 		return
@@ -484,6 +538,9 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	ch := c.ch.Response
 	if c.cfg.PublishOnSpecificResponseChannel && requester != "" && r.Type != wire.TypeServerSideEmit {
 		ch = c.ch.ResponseFor(requester)
+	}
+	if c.layout.Sharded {
+		ch = c.ch.ResponseFor(requester) // Node's sharded adapter always does
 	}
 	// Nobody waits for an answer past the requester's timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
@@ -500,6 +557,17 @@ func (c *Cluster) Broadcast(ctx context.Context, p *socketio.Packet, opts Broadc
 	wp, err := wire.PacketFrom(p)
 	if err != nil {
 		return err
+	}
+	if c.layout.Sharded {
+		data, err := wire.EncodeShardedBroadcast(c.uid, c.Memory.local.Name(), wp, toWireOpts(opts))
+		if err != nil {
+			return err
+		}
+		ch := c.ch.Broadcast
+		if wire.RoomChannelFor(c.layout.Mode, opts.Rooms) {
+			ch += opts.Rooms[0] + "#"
+		}
+		return c.publish(ctx, ch, data, false)
 	}
 	data, err := wire.EncodeBroadcast(c.uid, wp, toWireOpts(opts))
 	if err != nil {
@@ -546,9 +614,22 @@ func (c *Cluster) BroadcastWithAck(ctx context.Context, p *socketio.Packet, opts
 	return 1 + others, nil
 }
 
+// AddAll puts a local socket into rooms. In the sharded layout's dynamic
+// modes, a room new to this node has its channel subscribed before AddAll
+// returns (for at most a couple of seconds when the broker is away).
+func (c *Cluster) AddAll(sid string, rooms ...string) {
+	c.Memory.AddAll(sid, rooms...)
+	if c.rooms != nil {
+		c.rooms.ensure(rooms)
+	}
+}
+
 // AddSockets puts the selected sockets, on every node, into rooms.
 func (c *Cluster) AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error {
 	_ = c.Memory.AddSockets(ctx, opts, rooms)
+	if c.rooms != nil {
+		c.rooms.ensure(rooms)
+	}
 	return c.remoteOp(ctx, wire.TypeRemoteJoin, opts, &wire.Request{Rooms: wire.NonNil(rooms)})
 }
 
@@ -890,6 +971,10 @@ func (c *Cluster) deliver(channel string, data []byte) {
 	if c.meter != nil {
 		c.meter.obs.Received()
 	}
+	if c.layout.Sharded {
+		c.deliverSharded(channel, data)
+		return
+	}
 	switch {
 	case channel == c.ch.Request:
 		c.onRequest(data)
@@ -901,6 +986,32 @@ func (c *Cluster) deliver(channel string, data []byte) {
 			return // a single-room broadcast for a room with no socket here
 		}
 		c.onBroadcast(data)
+	}
+}
+
+// deliverSharded dispatches one message of the sharded layout.
+func (c *Cluster) deliverSharded(channel string, data []byte) {
+	if channel != c.ch.Broadcast && channel != c.ch.ResponseFor(c.uid) && strings.HasPrefix(channel, c.ch.Broadcast) {
+		room := strings.TrimSuffix(channel[len(c.ch.Broadcast):], "#")
+		if len(c.Memory.Sockets([]string{room})) == 0 {
+			return // a room this node has just left
+		}
+	}
+	m, err := wire.DecodeSharded(data)
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad message", "err", err)
+		return
+	}
+	if m.UID == c.uid || m.Nsp != c.Memory.local.Name() {
+		return
+	}
+	switch {
+	case m.Broadcast:
+		c.applyBroadcast(m.Packet, m.Opts)
+	case m.Request != nil:
+		c.handleRequest(m.Request)
+	case m.Response != nil:
+		c.handleResponse(m.Response)
 	}
 }
 
@@ -918,6 +1029,11 @@ func (c *Cluster) onBroadcast(data []byte) {
 	if !c.fresh(uid, seq, false) {
 		return // sent again after an outage; this node had it
 	}
+	c.applyBroadcast(wp, wo)
+}
+
+// applyBroadcast delivers another node's broadcast to the local sockets.
+func (c *Cluster) applyBroadcast(wp wire.Packet, wo wire.Opts) {
 	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
 		return
 	}
@@ -944,6 +1060,20 @@ func (c *Cluster) onRequest(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad request", "err", err)
 		return
 	}
+	if r.Type == wire.TypeWorkerReply {
+		// A worker's answer to a client's event (classic layout only).
+		if rr, ok := c.Memory.local.(WorkerReplyReceiver); ok {
+			if reply, err := wire.DecodeWorkerReply(data); err == nil {
+				rr.WorkerReply(reply)
+			}
+		}
+		return
+	}
+	c.handleRequest(r)
+}
+
+// handleRequest carries out another node's request.
+func (c *Cluster) handleRequest(r *wire.Request) {
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
@@ -962,6 +1092,11 @@ func (c *Cluster) onRequest(data []byte) {
 	case wire.TypeRemoteJoin:
 		if r.Opts == nil && r.SID != "" {
 			opts.Rooms, r.Rooms = []string{r.SID}, []string{r.Room}
+		}
+		if c.rooms != nil && len(c.Memory.Select(opts)) > 0 {
+			// Subscribe the room channels first: once the sockets are
+			// seen in the rooms, broadcasts to them must reach this node.
+			c.rooms.ensure(r.Rooms)
 		}
 		_ = c.Memory.AddSockets(ctx, opts, r.Rooms)
 	case wire.TypeRemoteLeave:
@@ -987,7 +1122,7 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 		var reply func([]any)
 		if r.RequestID != "" {
-			id, named := r.RequestID, c.named(r)
+			id, requester, named := r.RequestID, r.UID, c.named(r)
 			reply = func(res []any) {
 				var first any
 				if len(res) > 0 {
@@ -997,7 +1132,7 @@ func (c *Cluster) onRequest(data []byte) {
 				if err != nil {
 					return
 				}
-				c.publishResponse("", &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw, UID: named})
+				c.publishResponse(requester, &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw, UID: named})
 			}
 		}
 		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
@@ -1059,12 +1194,6 @@ func (c *Cluster) onRequest(data []byte) {
 		}
 	case wire.TypeNodeClose:
 		c.removeNode(r.UID)
-	case wire.TypeWorkerReply:
-		if rr, ok := c.Memory.local.(WorkerReplyReceiver); ok {
-			if reply, err := wire.DecodeWorkerReply(data); err == nil {
-				rr.WorkerReply(reply)
-			}
-		}
 	}
 }
 
@@ -1124,6 +1253,12 @@ func (c *Cluster) onResponse(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad response", "err", err)
 		return
 	}
+	c.handleResponse(r)
+}
+
+// handleResponse counts another node's answer to one of this node's
+// requests.
+func (c *Cluster) handleResponse(r *wire.Response) {
 	// Sockets (fetch answers) are decoded before taking the lock.
 	var infos []SocketInfo
 	if len(r.Sockets) > 0 && r.Type == 0 {
@@ -1226,7 +1361,7 @@ func (c *Cluster) heartbeatBytes(data string) []byte {
 	if data != "" {
 		r.Data = json.RawMessage(data)
 	}
-	b, _ := wire.EncodeRequest(r)
+	b, _ := c.encodeRequest(r)
 	return b
 }
 
@@ -1254,7 +1389,7 @@ func (c *Cluster) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	if !c.counts() && sub != nil {
-		data, _ := wire.EncodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
+		data, _ := c.encodeRequest(&wire.Request{UID: c.uid, Type: wire.TypeNodeClose})
 		_ = c.out.push(c.ch.Request, data, time.Time{})
 	}
 	// Send what is queued (the close announcement last), for a bounded
@@ -1268,6 +1403,9 @@ func (c *Cluster) Close() error {
 	c.outEnd()
 	c.outWG.Wait()
 	c.meter.brokerUp(true) // a closed adapter no longer counts as down
+	if c.rooms != nil {
+		c.rooms.closeAll()
+	}
 	if sub != nil {
 		return sub.Close()
 	}

@@ -17,6 +17,10 @@ type Memory struct {
 	mu    sync.RWMutex
 	rooms map[string]set // room → sids
 	sids  map[string]set // sid → rooms
+	// roomHook, when set (by a cluster adapter before any socket joins),
+	// hears of every room created or deleted, under mu: it must only note
+	// the name.
+	roomHook func(room string)
 }
 
 var _ Adapter = (*Memory)(nil)
@@ -41,7 +45,7 @@ func (m *Memory) AddAll(sid string, rooms ...string) {
 	defer func() { m.notify(sid, added, true) }()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mine := m.sids[sid]
+	mine, existed := m.sids[sid]
 	for _, r := range rooms {
 		if !mine.add(r) {
 			continue
@@ -52,8 +56,14 @@ func (m *Memory) AddAll(sid string, rooms ...string) {
 		members := m.rooms[r]
 		members.add(sid)
 		m.rooms[r] = members
+		if m.roomHook != nil && members.len() == 1 {
+			m.roomHook(r)
+		}
 	}
 	m.sids[sid] = mine
+	if m.roomHook != nil && !existed {
+		m.roomHook(sid) // the socket's own room may now be private
+	}
 }
 
 // Del removes sid from room.
@@ -86,6 +96,9 @@ func (m *Memory) dropMemberLocked(room, sid string) {
 	members.del(sid)
 	if members.len() == 0 {
 		delete(m.rooms, room)
+		if m.roomHook != nil {
+			m.roomHook(room)
+		}
 	} else {
 		m.rooms[room] = members
 	}
@@ -121,6 +134,19 @@ func (m *Memory) DelAll(sid string) {
 		m.dropMemberLocked(r, sid)
 	}
 	delete(m.sids, sid)
+	if m.roomHook != nil {
+		m.roomHook(sid)
+	}
+}
+
+// roomState reports whether room has local members, and whether it is
+// private (the id of a local socket).
+func (m *Memory) roomState(room string) (exists, private bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, private = m.sids[room]
+	members := m.rooms[room]
+	return members.len() > 0, private
 }
 
 // Rooms returns the rooms of sid.

@@ -8,8 +8,11 @@
 //
 // It speaks the classic @socket.io/redis-emitter protocol (package
 // adapter/wire), so Node servers on @socket.io/redis-adapter receive its
-// events too. It depends on no broker module: the program passes the
-// broker of its choice.
+// events too. On a broker that imposes Node's sharded layout (a Redis
+// broker with Sharded set: SPUBLISH on Redis Cluster), it publishes in that
+// layout instead, which Node's sharded adapter (createShardedAdapter) reads
+// too; Node's own emitter has no sharded form. It depends on no broker
+// module: the program passes the broker of its choice.
 package emitter
 
 import (
@@ -41,6 +44,7 @@ type Options struct {
 // every socket of the namespace.
 type Emitter struct {
 	pub        Publisher
+	layout     wire.Layout // the broker's (wire.LayoutOf)
 	prefix     string
 	nsp        string
 	rooms      []string
@@ -54,7 +58,7 @@ func New(pub Publisher, opts Options) Emitter {
 	if opts.Prefix == "" {
 		opts.Prefix = "socket.io"
 	}
-	return Emitter{pub: pub, prefix: opts.Prefix, nsp: socketio.MainNamespace}
+	return Emitter{pub: pub, layout: wire.LayoutOf(pub), prefix: opts.Prefix, nsp: socketio.MainNamespace}
 }
 
 // Of returns an emitter for namespace nsp (a leading "/" is added if
@@ -63,7 +67,7 @@ func (e Emitter) Of(nsp string) Emitter {
 	if !strings.HasPrefix(nsp, "/") {
 		nsp = "/" + nsp
 	}
-	return Emitter{pub: e.pub, prefix: e.prefix, nsp: nsp}
+	return Emitter{pub: e.pub, layout: e.layout, prefix: e.prefix, nsp: nsp}
 }
 
 // To adds rooms (or socket ids) to target.
@@ -119,6 +123,19 @@ func (e Emitter) Emit(ctx context.Context, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	if e.layout.Sharded {
+		data, err := wire.EncodeShardedBroadcast(wire.EmitterUID, e.nsp, wp, e.opts())
+		if err != nil {
+			return err
+		}
+		// A single room (not a socket id, in the dynamic mode) has its own
+		// channel, which the nodes with a socket in it subscribe to.
+		ch := wire.ShardedChannel(e.prefix, e.nsp)
+		if wire.RoomChannelFor(e.layout.Mode, e.rooms) {
+			ch = wire.ShardedSubChannel(e.prefix, e.nsp, e.rooms[0])
+		}
+		return e.publish(ctx, ch, data)
+	}
 	data, err := wire.EncodeBroadcast(wire.EmitterUID, wp, e.opts())
 	if err != nil {
 		return err
@@ -136,36 +153,47 @@ func (e Emitter) Send(ctx context.Context, args ...any) error { return e.Emit(ct
 
 // SocketsJoin puts the targeted sockets, on every node, into rooms.
 func (e Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
-	data, err := wire.EncodeSocketsJoin(e.opts(), rooms)
-	if err != nil {
-		return err
-	}
-	return e.publish(ctx, e.channels().Request, data)
+	o := e.opts()
+	return e.request(ctx, &wire.Request{Type: wire.TypeRemoteJoin, Opts: &o, Rooms: wire.NonNil(rooms)})
 }
 
 // SocketsLeave takes the targeted sockets, on every node, out of rooms.
 func (e Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
-	data, err := wire.EncodeSocketsLeave(e.opts(), rooms)
-	if err != nil {
-		return err
-	}
-	return e.publish(ctx, e.channels().Request, data)
+	o := e.opts()
+	return e.request(ctx, &wire.Request{Type: wire.TypeRemoteLeave, Opts: &o, Rooms: wire.NonNil(rooms)})
 }
 
 // DisconnectSockets disconnects the targeted sockets; close also closes
 // their connections.
 func (e Emitter) DisconnectSockets(ctx context.Context, close bool) error {
-	data, err := wire.EncodeDisconnectSockets(e.opts(), close)
-	if err != nil {
-		return err
-	}
-	return e.publish(ctx, e.channels().Request, data)
+	o := e.opts()
+	return e.request(ctx, &wire.Request{Type: wire.TypeRemoteDisconnect, Opts: &o, Close: &close})
 }
 
 // ServerSideEmit sends an event to the server-side handlers of every node
 // (gateway Namespace.OnServerEvent). Acknowledgements are not supported.
 func (e Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) error {
-	data, err := wire.EncodeServerSideEmit(wire.EmitterUID, event, args)
+	data, _, err := socketio.AppendEvent(nil, event, args)
+	if err != nil {
+		return err
+	}
+	return e.request(ctx, &wire.Request{UID: wire.EmitterUID, Type: wire.TypeServerSideEmit, Data: data})
+}
+
+// request publishes a fire-and-forget request (no request id: every node
+// applies it, none answers) on the namespace's request channel.
+func (e Emitter) request(ctx context.Context, r *wire.Request) error {
+	if e.layout.Sharded {
+		if r.UID == "" {
+			r.UID = wire.EmitterUID
+		}
+		data, err := wire.EncodeShardedRequest(e.nsp, r)
+		if err != nil {
+			return err
+		}
+		return e.publish(ctx, wire.ShardedChannel(e.prefix, e.nsp), data)
+	}
+	data, err := wire.EncodeRequest(r)
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,7 @@ type options struct {
 	logLevel      string
 	refusalLevel  string
 	metricsAddr   string
+	pythonChannel string
 
 	workers workerOptions // worker forwarding (workers.go)
 
@@ -88,7 +89,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.transports, "transports", "polling,websocket", "allowed transports, comma-separated")
 	fs.StringVar(&o.adapterName, "adapter", "memory", "cluster adapter: memory, redis, nats, amqp or kafka")
 	fs.StringVar(&o.prefix, "channel-prefix", "socket.io", "cluster channel prefix (Node's default key), the same on every node")
-	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL for --adapter redis (redis://, rediss://, redis+sentinel://)")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL for --adapter redis (redis://, rediss://, redis+sentinel://, redis+cluster://h1:p1,h2:p2; add ?sharded=dynamic|static|dynamic-private for sharded pub/sub)")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "", "deprecated spelling of --channel-prefix for --adapter redis")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --adapter nats (nats://, tls://; comma-separated servers)")
 	fs.StringVar(&o.amqpURL, "amqp-url", "amqp://guest:guest@127.0.0.1:5672/", "AMQP URL for --adapter amqp (amqp://, amqps://)")
@@ -104,6 +105,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.cookie, "cookie", "", "name of a cookie carrying the session id on the handshake (for sid-sticky load balancers); empty for none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.refusalLevel, "refusal-log-level", "info", "level of the lines logging refused requests (cause and remote address; at most one a second per cause): debug, info, warn or error")
+	fs.StringVar(&o.pythonChannel, "python-channel", "", "also carry out what python-socketio workers publish on this manager channel (their channel argument, e.g. socketio) through --adapter's broker: redis, amqp (Kombu) or kafka; empty for off")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "listen address of the Prometheus metrics endpoint (/metrics); empty for none")
 	fs.BoolVar(&o.adminUI, "admin-ui", false, "serve the Socket.IO Admin UI at /admin/ (namespace /admin)")
 	fs.StringVar(&o.adminUIDir, "admin-ui-dir", "", "built admin UI files (default: js/node_modules/@socket.io/admin-ui/ui/dist found from the working directory up)")
@@ -341,6 +343,14 @@ func newNode(o options, logger *slog.Logger) (*gateway.Server, http.Handler, io.
 	mountHealth(srv, mux, o.adapterName, closer) // before closer is wrapped: it looks for the broker's health check
 	if closer, err = mountAuth(srv, o.auth, logger, closer); err != nil {
 		return nil, nil, nil, err
+	}
+	if o.pythonChannel != "" {
+		if closer, err = startPyBridge(srv, o, logger, closer); err != nil {
+			if closer != nil {
+				_ = closer.Close()
+			}
+			return nil, nil, nil, err
+		}
 	}
 	if o.demo {
 		mountDemo(srv, mux, o.clientJS, o.workers.broker == "")
