@@ -18,14 +18,21 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 	s.draining.Store(true)
 	s.log.Info("gateway: draining", "connections", s.engine.Count(), "window", window)
 	sessions := s.engine.Sessions()
+	// The i-th connection is closed at start + i×step. The schedule is
+	// kept by the clock, not by counting ticks: on a busy machine a late
+	// wake-up closes the connections that are due at once, so the drain
+	// still ends with the window (a ticker would drop the late ticks and
+	// stretch the drain past it, and a deployment's grace period).
 	if len(sessions) > 0 {
 		step := window / time.Duration(len(sessions))
-		tk := time.NewTicker(max(step, time.Microsecond))
-		defer tk.Stop()
+		start := time.Now()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
 		for i, ss := range sessions {
-			if i > 0 && step > 0 {
+			if wait := time.Until(start.Add(time.Duration(i) * step)); wait > 0 {
+				timer.Reset(wait)
 				select {
-				case <-tk.C:
+				case <-timer.C:
 				case <-ctx.Done():
 					return ctx.Err()
 				}

@@ -72,7 +72,15 @@ const (
 	RecoveryReplayFailed RecoveryCause = "replay_failed"
 )
 
-type meterRef struct{ m Meter }
+type meterRef struct {
+	m     Meter
+	epoch time.Time // when it was set: see since
+}
+
+// since returns the time since the meter was set, read from the
+// monotonic clock alone (time.Now reads the wall clock too): the handler
+// latency costs two such reads per event.
+func (r *meterRef) since() time.Duration { return time.Since(r.epoch) }
 
 // SetMeter sets the server's meter, replacing the one set before; nil
 // removes it. (The engine takes several: Engine().AddMeter.)
@@ -81,7 +89,7 @@ func (s *Server) SetMeter(m Meter) {
 		s.meter.Store(nil)
 		return
 	}
-	s.meter.Store(&meterRef{m})
+	s.meter.Store(&meterRef{m: m, epoch: time.Now()})
 }
 
 // meterOf returns the server's meter, or nil.

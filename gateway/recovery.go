@@ -363,7 +363,7 @@ type keeper struct {
 }
 
 // keeperWorkers is how many sessions the keeper saves at once.
-const keeperWorkers = 16
+const keeperWorkers = 4
 
 // keeperFlush is how long a change waits before it is saved, so that
 // changes in a burst are saved once.

@@ -616,10 +616,10 @@ func (s *Socket) onEvent(p *socketio.Packet) {
 		return
 	}
 	var res []any
-	if m := s.ns.srv.meterOf(); m != nil {
-		start := time.Now()
+	if r := s.ns.srv.meter.Load(); r != nil {
+		start := r.since()
 		res = s.runHandler(h, e)
-		m.HandlerDone(s, e.Name, time.Since(start))
+		r.m.HandlerDone(s, e.Name, r.since()-start)
 	} else {
 		res = s.runHandler(h, e)
 	}

@@ -51,7 +51,11 @@ func (m *Metrics) initSeries() {
 		m.refusals.WithLabelValues(c)
 	}
 	for _, k := range limitKinds {
-		m.limits.WithLabelValues(LimitLabel(k))
+		c := limitCounters{hit: m.limits.WithLabelValues(LimitLabel(k))}
+		if cause, ok := limitRefusals[k]; ok {
+			c.refusal = m.refusals.WithLabelValues(cause)
+		}
+		m.limitHits = append(m.limitHits, c)
 	}
 	for _, r := range recoveryResults {
 		m.recoveries.WithLabelValues(string(r))

@@ -13,11 +13,16 @@
 //
 // Gauges (connections, sockets, queue depth, outbox depth) are read from
 // the server when scraped; counters and histograms are kept by the hooks.
-// Every metric is named with Options.Namespace ("siogate") first.
+// The hooks called per packet, event or broadcast only add to atomic
+// integers (no label lookup, lock or allocation), which are turned into
+// metrics when scraped. Every metric is named with Options.Namespace
+// ("siogate") first.
 package metrics
 
 import (
 	"errors"
+	"fmt"
+	"hash/maphash"
 	"net/http"
 	"slices"
 	"sync"
@@ -50,10 +55,10 @@ type Options struct {
 	// summed under "_other" (default 100).
 	MaxNamespaces int
 	// LatencyBuckets are the handler latency histogram's buckets, in
-	// seconds (default 100µs to 10s, roughly ×2.5 apart).
+	// seconds, increasing (default 100µs to 10s, roughly ×2.5 apart).
 	LatencyBuckets []float64
-	// FanOutBuckets are the broadcast recipients histogram's buckets
-	// (default 0, 1, 2, 5, 10, ... 100,000).
+	// FanOutBuckets are the broadcast recipients histogram's buckets,
+	// increasing (default 0, 1, 2, 5, 10, ... 100,000).
 	FanOutBuckets []float64
 }
 
@@ -85,18 +90,17 @@ type Metrics struct {
 	mu      sync.Mutex
 	servers []*gateway.Server // attached, read at scrape time
 
+	// Kept by the hot hooks, exported by hotCollector.
+	traffic traffic
+	fanOut  *histogram // recipients
+	events  eventNames // handler nanoseconds
+
 	connects    prometheus.Counter
 	disconnects *prometheus.CounterVec
 	upgrades    prometheus.Counter
 	refusals    *prometheus.CounterVec
-	packetsIn   prometheus.Counter
-	bytesIn     prometheus.Counter
-	packetsOut  prometheus.Counter
-	bytesOut    prometheus.Counter
-	fanOut      prometheus.Histogram
 	limits      *prometheus.CounterVec
-	handlers    *prometheus.HistogramVec
-	events      eventNames
+	limitHits   []limitCounters // by index in limitKinds
 	recoveries  *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	timeouts    *prometheus.CounterVec
@@ -114,7 +118,16 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		return nil, errors.New("metrics: nil Registerer")
 	}
 	o := opts.withDefaults()
+	for _, b := range [][]float64{o.LatencyBuckets, o.FanOutBuckets} {
+		for i := 1; i < len(b); i++ {
+			if !(b[i] > b[i-1]) {
+				return nil, fmt.Errorf("metrics: histogram buckets %v are not increasing", b)
+			}
+		}
+	}
 	m := &Metrics{opts: o}
+	m.fanOut = newHistogram(scaledBounds(o.FanOutBuckets, 1))
+	m.events = eventNames{bounds: scaledBounds(o.LatencyBuckets, 1e9), max: o.MaxEventNames, seed: maphash.MakeSeed()}
 	ns := o.Namespace
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help})
@@ -126,16 +139,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.disconnects = counterVec("socket_disconnects_total", "Sockets that left a namespace, by reason.", "reason")
 	m.upgrades = counter("upgrades_total", "Sessions upgraded from polling to websocket.")
 	m.refusals = counterVec("refused_requests_total", "Requests refused, by cause: the Engine.IO errors (HTTP 400, 403, 413), cors, and the node's limits (429, 503) and drain.", "cause")
-	m.packetsIn = counter("packets_received_total", "Engine.IO packets received from clients.")
-	m.bytesIn = counter("received_bytes_total", "Payload bytes of the Engine.IO packets received from clients.")
-	m.packetsOut = counter("packets_sent_total", "Engine.IO packets written to clients.")
-	m.bytesOut = counter("sent_bytes_total", "Payload bytes of the Engine.IO packets written to clients.")
-	m.fanOut = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "broadcast_recipients",
-		Help: "Sockets of this node each broadcast was queued for.", Buckets: o.FanOutBuckets})
 	m.limits = counterVec("limit_hits_total", "Refusals by the node's limits (gateway.Limits) and its drain, by kind.", "kind")
-	m.handlers = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "event_handler_seconds",
-		Help: `Time event handlers ran, by event name (names past the bound fold into "_other").`, Buckets: o.LatencyBuckets}, []string{"event"})
-	m.events = eventNames{vec: m.handlers, max: o.MaxEventNames}
 	m.recoveries = counterVec("recovery_attempts_total", `Connection state recovery attempts, by result: "hit" or why it missed.`, "result")
 	m.requests = counterVec("adapter_requests_total", "Requests sent to the other nodes, by type.", "type")
 	m.timeouts = counterVec("adapter_request_timeouts_total", "Requests to the other nodes that ended before every node answered, by type.", "type")
@@ -145,9 +149,8 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.outboxDrops = counter("adapter_outbox_dropped_total", "Messages for the other nodes dropped because the outbound queue was full.")
 	m.initSeries()
 	cs := []prometheus.Collector{
-		m.connects, m.disconnects, m.upgrades, m.refusals, m.packetsIn, m.bytesIn, m.packetsOut, m.bytesOut,
-		m.fanOut, m.limits, m.handlers, m.recoveries, m.requests, m.timeouts, m.published, m.publishErrs,
-		m.received, m.outboxDrops,
+		m.connects, m.disconnects, m.upgrades, m.refusals, m.limits, m.recoveries, m.requests, m.timeouts,
+		m.published, m.publishErrs, m.received, m.outboxDrops,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "adapter_broker_up",
 			Help: "1 when every cluster adapter of this node reaches the broker, 0 when one does not."},
 			func() float64 {
@@ -157,6 +160,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 				return 1
 			}),
 		newScraper(m),
+		newHotCollector(m),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -220,17 +224,30 @@ var limitRefusals = map[gateway.Limit]string{
 	gateway.LimitHandshakesPerSecond: "handshake_rate",
 }
 
+// limitCounters are the series a limit hit adds to (refusal nil for the
+// limits that refuse no request).
+type limitCounters struct{ hit, refusal prometheus.Counter }
+
+// LimitHit may be called for every event of a flood: a known limit finds
+// its series by a scan of the few constants, with no label lookup.
 func (s serverMeter) LimitHit(kind gateway.Limit) {
-	s.m.limits.WithLabelValues(LimitLabel(kind)).Inc()
-	if cause, ok := limitRefusals[kind]; ok {
-		s.m.refusals.WithLabelValues(cause).Inc()
+	for i, k := range limitKinds {
+		if k == kind {
+			c := s.m.limitHits[i]
+			c.hit.Inc()
+			if c.refusal != nil {
+				c.refusal.Inc()
+			}
+			return
+		}
 	}
+	s.m.limits.WithLabelValues(LimitLabel(kind)).Inc()
 }
 
-func (s serverMeter) Broadcast(_ string, recipients int) { s.m.fanOut.Observe(float64(recipients)) }
+func (s serverMeter) Broadcast(_ string, recipients int) { s.m.fanOut.observe(int64(recipients)) }
 
 func (s serverMeter) HandlerDone(_ *gateway.Socket, event string, d time.Duration) {
-	s.m.events.observer(event).Observe(d.Seconds())
+	s.m.events.histogram(event).observe(int64(d))
 }
 
 func (s serverMeter) Recovery(_ string, cause gateway.RecoveryCause) {
@@ -259,13 +276,13 @@ func (e engineMeter) Refused(_ *http.Request, cause engineio.Refusal, _ int) {
 func (e engineMeter) Upgraded(*engineio.Session) { e.m.upgrades.Inc() }
 
 func (e engineMeter) Received(bytes int) {
-	e.m.packetsIn.Inc()
-	e.m.bytesIn.Add(float64(bytes))
+	e.m.traffic.packetsIn.Add(1)
+	e.m.traffic.bytesIn.Add(uint64(bytes))
 }
 
 func (e engineMeter) Sent(packets, bytes int) {
-	e.m.packetsOut.Add(float64(packets))
-	e.m.bytesOut.Add(float64(bytes))
+	e.m.traffic.packetsOut.Add(uint64(packets))
+	e.m.traffic.bytesOut.Add(uint64(bytes))
 }
 
 // clusterObserver is m's adapter.ClusterObserver.
@@ -284,58 +301,4 @@ func (c clusterObserver) BrokerUp(up bool) {
 	} else {
 		c.m.brokersDown.Add(1)
 	}
-}
-
-// eventNames maps event names to their histogram series, the first max
-// names each to its own, later ones to "_other". Lookups of known names
-// take no lock.
-type eventNames struct {
-	vec   *prometheus.HistogramVec
-	max   int
-	mu    sync.Mutex
-	known atomic.Pointer[map[string]prometheus.Observer]
-	other atomic.Pointer[prometheus.Observer]
-}
-
-func (e *eventNames) observer(name string) prometheus.Observer {
-	cur := e.known.Load()
-	if cur != nil {
-		if o, ok := (*cur)[name]; ok {
-			return o
-		}
-		if len(*cur) >= e.max {
-			return e.otherObserver()
-		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cur = e.known.Load()
-	var next map[string]prometheus.Observer
-	if cur != nil {
-		if o, ok := (*cur)[name]; ok {
-			return o
-		}
-		if len(*cur) >= e.max {
-			return e.otherObserver()
-		}
-		next = make(map[string]prometheus.Observer, len(*cur)+1)
-		for k, v := range *cur {
-			next[k] = v
-		}
-	} else {
-		next = make(map[string]prometheus.Observer, 1)
-	}
-	o := e.vec.WithLabelValues(name)
-	next[name] = o
-	e.known.Store(&next)
-	return o
-}
-
-func (e *eventNames) otherObserver() prometheus.Observer {
-	if o := e.other.Load(); o != nil {
-		return *o
-	}
-	o := e.vec.WithLabelValues(Other)
-	e.other.Store(&o)
-	return o
 }
