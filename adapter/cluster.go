@@ -517,8 +517,9 @@ func (c *Cluster) named(r *wire.Request) string {
 	return ""
 }
 
-// publishResponse queues an answer; r.UID, when set, is kept.
-func (c *Cluster) publishResponse(requester string, r *wire.Response) {
+// publishResponse queues an answer, dropped if still queued at until
+// (see answerBy); r.UID, when set, is kept.
+func (c *Cluster) publishResponse(requester string, r *wire.Response, until time.Time) {
 	// The responder's uid serves counting by heartbeat and answers in
 	// parts; elsewhere (Redis, with Node peers) responses keep Node's shape.
 	if !c.counts() || r.Parts > 0 {
@@ -542,10 +543,22 @@ func (c *Cluster) publishResponse(requester string, r *wire.Response) {
 	if c.layout.Sharded {
 		ch = c.ch.ResponseFor(requester) // Node's sharded adapter always does
 	}
-	// Nobody waits for an answer past the requester's timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
-	defer cancel()
-	_ = c.publish(ctx, ch, data, true)
+	_ = c.out.push(ch, data, until)
+}
+
+// maxAnswerWait bounds how long an answer waits in the queue, whatever
+// the requester says.
+const maxAnswerWait = time.Hour
+
+// answerBy returns when the requester of r, received now, stops waiting
+// for answers: it says so (Request.Wait) or, a Node requester, waits this
+// node's request timeout. Nobody waits for an answer past that.
+func (c *Cluster) answerBy(r *wire.Request) time.Time {
+	wait := c.cfg.RequestTimeout
+	if r.Wait > 0 {
+		wait = min(time.Duration(r.Wait)*time.Millisecond, maxAnswerWait)
+	}
+	return time.Now().Add(wait)
 }
 
 // Broadcast delivers locally, then to the other nodes unless Local.
@@ -931,6 +944,11 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 	if listed {
 		c.watchPeers()
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		// Responders keep their answers queued as long as this node waits
+		// for them, not only for their own request timeout.
+		r.Wait = max(time.Until(dl).Milliseconds(), 1)
+	}
 	if err := c.publishRequest(ctx, r, true); err != nil {
 		return nil, err
 	}
@@ -1110,11 +1128,11 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 		}
 		_ = c.Memory.DisconnectSockets(ctx, opts, r.Close != nil && *r.Close)
 	case wire.TypeRemoteFetch:
-		c.answerFetch(ctx, r, opts)
+		c.answerFetch(ctx, r, opts, c.answerBy(r))
 	case wire.TypeAllRooms:
-		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms()), UID: c.named(r)})
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: wire.NonNil(c.Memory.AllRooms()), UID: c.named(r)}, c.answerBy(r))
 	case wire.TypeSockets:
-		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms))), UID: c.named(r)})
+		c.publishResponse(r.UID, &wire.Response{RequestID: r.RequestID, Rooms: nil, Sockets: mustJSON(wire.NonNil(c.Memory.Sockets(r.Rooms))), UID: c.named(r)}, c.answerBy(r))
 	case wire.TypeServerSideEmit:
 		event, args, err := wire.SplitEvent(r.Data)
 		if err != nil {
@@ -1122,7 +1140,7 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 		}
 		var reply func([]any)
 		if r.RequestID != "" {
-			id, requester, named := r.RequestID, r.UID, c.named(r)
+			id, requester, named, until := r.RequestID, r.UID, c.named(r), c.answerBy(r)
 			reply = func(res []any) {
 				var first any
 				if len(res) > 0 {
@@ -1132,7 +1150,7 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 				if err != nil {
 					return
 				}
-				c.publishResponse(requester, &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw, UID: named})
+				c.publishResponse(requester, &wire.Response{Type: wire.TypeServerSideEmit, RequestID: id, Data: raw, UID: named}, until)
 			}
 		}
 		c.serverEvent(func() { c.Memory.local.OnServerSideEmit(event, args, reply) })
@@ -1150,7 +1168,8 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 			timeout = r.Opts.Timeout()
 		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
-		id, requester := r.RequestID, r.UID
+		// The requester waits for acks as long as their timeout.
+		id, requester, until := r.RequestID, r.UID, time.Now().Add(max(timeout, c.cfg.RequestTimeout))
 		n := c.Memory.local.DeliverWithAck(actx, &p, c.Memory.Select(opts), opts.Flags, func(_ string, a socketio.Args) {
 			vals, err := a.Generic()
 			if err != nil {
@@ -1160,14 +1179,14 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 			if len(vals) > 0 {
 				first = vals[0]
 			}
-			c.publishResponse(requester, &wire.Response{Type: wire.TypeBroadcastAck, RequestID: id, Packet: first})
+			c.publishResponse(requester, &wire.Response{Type: wire.TypeBroadcastAck, RequestID: id, Packet: first}, until)
 		})
 		if n == 0 {
 			cancel()
 		} else {
 			context.AfterFunc(actx, cancel)
 		}
-		c.publishResponse(requester, &wire.Response{Type: wire.TypeClientCount, RequestID: id, ClientCount: &n})
+		c.publishResponse(requester, &wire.Response{Type: wire.TypeClientCount, RequestID: id, ClientCount: &n}, until)
 	case wire.TypeHeartbeat:
 		if r.UID == c.uid || r.UID == "" {
 			return
@@ -1208,8 +1227,9 @@ const (
 
 // answerFetch describes the selected local sockets to the requester: in
 // parts when it asked for them, in one message (as Node's requesters
-// expect) otherwise.
-func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts BroadcastOptions) {
+// expect) otherwise. Every part is queued until the requester stops
+// waiting (until): one part lost loses the node's whole answer.
+func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts BroadcastOptions, until time.Time) {
 	local, _ := c.Memory.FetchSockets(ctx, opts)
 	var parts []json.RawMessage
 	buf, n := []byte{'['}, 0
@@ -1238,7 +1258,7 @@ func (c *Cluster) answerFetch(ctx context.Context, r *wire.Request, opts Broadca
 		if len(parts) > 1 {
 			resp.Part, resp.Parts = i+1, len(parts)
 		}
-		c.publishResponse(r.UID, resp)
+		c.publishResponse(r.UID, resp, until)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,4 +148,52 @@ func TestFetchAnswersInParts(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// slowResponses is the bus with a slow publish on response channels, as a
+// loaded broker with publisher confirms.
+type slowResponses struct {
+	*adapter.Bus
+	delay time.Duration
+}
+
+func (s slowResponses) Publish(ctx context.Context, channel string, data []byte) error {
+	if strings.Contains(channel, "-response#") {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Bus.Publish(ctx, channel, data)
+}
+
+// An answer in parts stays queued as long as the requester waits for it,
+// not only the responder's own request timeout: on a slow broker, the
+// last parts of a large answer used to be dropped as expired, and the
+// requester waited in vain for the node's answer ("0 of 1 nodes
+// answered").
+func TestFetchPartsWaitForTheRequester(t *testing.T) {
+	bus := adapter.NewBus()
+	prefix := adaptertest.Prefix(t)
+	a, b := twoNodes(t,
+		bus, adapter.ClusterConfig{Prefix: prefix, RequestTimeout: 30 * time.Second},
+		slowResponses{Bus: bus, delay: 100 * time.Millisecond}, adapter.ClusterConfig{Prefix: prefix, RequestTimeout: 200 * time.Millisecond})
+	// 5 parts of 500: the last is published about 500ms after it was
+	// queued, past B's 200ms.
+	for i := range 2500 {
+		b.Connect(fmt.Sprint("b", i), false)
+	}
+	adaptertest.Eventually(t, "A sees B", func() error {
+		if n, err := a.Adapter.ServerCount(context.Background()); err != nil || n != 2 {
+			return fmt.Errorf("%d nodes, %v", n, err)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	socks, err := a.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{})
+	if err != nil || len(socks) != 2500 {
+		t.Fatalf("fetched %d sockets, %v; want 2500", len(socks), err)
+	}
 }

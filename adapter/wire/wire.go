@@ -276,6 +276,12 @@ type Request struct {
 	// tell which node has not answered yet, and stop waiting for one that
 	// left. Node's requesters never set it, and get Node's shape.
 	Named bool `json:"named,omitempty" msgpack:"-"`
+	// Wait tells siogate responders how long, in milliseconds from when
+	// the request was sent, the requester waits for answers: an answer
+	// still queued past that is dropped, and none sooner (an answer in
+	// parts is lost whole with any one part). Zero (Node's requesters):
+	// the responder's own request timeout.
+	Wait int64 `json:"wait,omitempty" msgpack:"-"`
 	// Seq is the sender's sequence number (see StampRequest); zero when
 	// the sender numbers nothing (Node, emitters).
 	Seq uint64 `json:"seq,omitempty" msgpack:"seq,omitempty"`
