@@ -11,13 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,15 +234,9 @@ func TestRecoveryStoreNodeInterop(t *testing.T) {
 		offs = append(offs, off)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	nctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(nctx, "node", "testdata/streams_interop.js", name+":stream", name+":session:", strconv.Itoa(port), off0)
+	cmd := exec.CommandContext(nctx, "node", "testdata/streams_interop.js", name+":stream", name+":session:", off0)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

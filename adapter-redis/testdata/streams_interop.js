@@ -2,7 +2,10 @@
 // @socket.io/redis-streams-adapter and connection state recovery, on the
 // stream and session prefix the Go test gives.
 //
-//   node streams_interop.js <stream> <session prefix> <port> <offset>
+//   node streams_interop.js <stream> <session prefix> <offset>
+//
+// The server listens on a port the system picks (no other process can
+// take it between a pick and the listen).
 //
 // A: a client presents the session "pidA" and the offset siogate wrote;
 // the result (recovered, id, rooms, data, missed events) is printed as a
@@ -10,15 +13,16 @@
 // B: another client connects, joins "roomB", receives an event, and its
 // transport is cut (Node keeps the session); more events are broadcast.
 // Its pid, offset and id are printed as {"b": …} for siogate to recover.
+const http = require("http");
 const { createClient } = require("redis");
 const { Server } = require("socket.io");
 const { io: ioc } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 
-const [stream, prefix, port, offset] = process.argv.slice(2);
+const [stream, prefix, offset] = process.argv.slice(2);
 const until = (what, check) =>
   new Promise((resolve, reject) => {
-    const deadline = Date.now() + 10000;
+    const deadline = Date.now() + 30000; // a loaded machine
     const poll = () => {
       if (check()) return resolve();
       if (Date.now() > deadline) return reject(new Error("timed out waiting until " + what));
@@ -35,7 +39,10 @@ async function main() {
     adapter: createAdapter(redis, { streamName: stream, sessionKeyPrefix: prefix }),
     connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true },
   });
-  io.listen(Number(port));
+  const httpServer = http.createServer();
+  io.attach(httpServer);
+  await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+  const port = httpServer.address().port;
 
   // A
   const got = [];
