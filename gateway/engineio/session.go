@@ -338,6 +338,9 @@ func (s *Session) closeWith(reason Reason, notify bool) {
 }
 
 func closeConn(c *gws.Conn, reason Reason) {
+	if slot := slotOf(c); slot.srv != nil {
+		slot.srv.unpark(slot) // before the descriptor can be reused
+	}
 	code := uint16(1000)
 	if reason == ReasonTransportError {
 		code = 1002
