@@ -377,7 +377,9 @@ func (s *Session) onTimer() {
 		s.timer.Reset(cfg.PingInterval)
 	}
 	s.mu.Unlock()
-	_ = s.Send(pingFrame)
+	// Written from this timer goroutine when no writer runs: an idle
+	// connection's ping then costs no second goroutine.
+	_ = s.SendInline(pingFrame)
 }
 
 func (s *Session) onPong() {

@@ -31,6 +31,7 @@ type wsSlot struct {
 	msgOp    gws.Opcode
 	msgZip   bool
 	inMsg    bool
+	parkNow  bool   // the last packet was a pong: park without waiting
 	park     wsPark // the poller's state (wsidle_*.go)
 }
 
@@ -83,7 +84,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 	slot := slotOf(conn)
 	slot.deflate = deflate
 	slot.srv, slot.conn, slot.nc = s, conn, rawConn(nc)
-	slot.park.fd = socketFD(slot.nc)
+	slot.park.fd, slot.park.rc = socketFD(slot.nc)
 	if n := brw.Reader.Buffered(); n > 0 {
 		// A client that did not wait for the handshake's answer.
 		slot.head, _ = brw.Reader.Peek(n)
@@ -92,22 +93,22 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 	return conn, nil
 }
 
-// socketFD returns c's file descriptor, or -1 when it has none (the
-// reader of such a connection never parks).
-func socketFD(c net.Conn) int {
+// socketFD returns c's file descriptor and raw connection, or -1 when it
+// has none (the reader of such a connection never parks).
+func socketFD(c net.Conn) (int, syscall.RawConn) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return -1
+		return -1, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return -1
+		return -1, nil
 	}
 	fd := -1
 	if rc.Control(func(f uintptr) { fd = int(f) }) != nil {
-		return -1
+		return -1, nil
 	}
-	return fd
+	return fd, rc
 }
 
 // upgradeWebSocket serves a WebSocket upgrading polling session sid.

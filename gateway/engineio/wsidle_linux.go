@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/lxzan/gws"
 )
 
 // wsPoller wakes the readers of parked WebSocket connections (wsread.go):
@@ -28,10 +30,11 @@ type epollSet struct {
 
 // wsPark is a connection's state towards the poller.
 type wsPark struct {
-	fd   int         // the socket, -1 when it cannot be polled
-	ep   *epollSet   // the set it is registered in, if any
-	gone bool        // the connection is closing: never park again
-	idle atomic.Bool // parked, no reader running
+	fd   int             // the socket, -1 when it cannot be polled
+	rc   syscall.RawConn // the socket, for the poller's reads
+	ep   *epollSet       // the set it is registered in, if any
+	gone bool            // the connection is closing: never park again
+	idle atomic.Bool     // parked, no reader running
 }
 
 // canPark reports whether w may park when idle.
@@ -140,7 +143,7 @@ func (ep *epollSet) run(p *wsPoller) {
 			w := ep.conns[events[i].Fd]
 			p.mu.Unlock()
 			if w != nil && w.park.idle.CompareAndSwap(true, false) {
-				w.startReader()
+				w.wake()
 			}
 		}
 	}
@@ -159,4 +162,38 @@ func (p *wsPoller) parked() (n int, open bool) {
 		}
 	}
 	return n, true
+}
+
+// pongFrame is the size of a client's Engine.IO pong on a WebSocket: a
+// final, masked text frame carrying "3".
+const pongFrameLen = 7
+
+// wake serves a parked connection whose socket became readable. What an
+// idle client sends is almost always its answer to the server's ping: the
+// poller reads it here and parks the connection again, with no reader
+// goroutine. Anything else (or a pong with more behind it) goes to a new
+// reader, the bytes already read first.
+func (w *wsSlot) wake() {
+	var buf [16]byte
+	n, err := 0, error(nil)
+	if rerr := w.park.rc.Read(func(fd uintptr) bool {
+		n, err = syscall.Read(int(fd), buf[:])
+		return true // never wait: this goroutine serves every socket
+	}); rerr != nil {
+		err = rerr
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		if w.srv.park(w) {
+			return
+		}
+	case err == nil && n == pongFrameLen && buf[0] == 0x81 && buf[1] == 0x81 && buf[6]^buf[2] == '3':
+		_ = w.message(gws.OpcodeText, []byte{'3'}, false)
+		if w.srv.park(w) {
+			return
+		}
+	case err == nil && n > 0:
+		w.head = append(w.head, buf[:n]...)
+	}
+	w.startReader()
 }

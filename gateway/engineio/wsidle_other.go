@@ -2,11 +2,16 @@
 
 package engineio
 
+import "syscall"
+
 // wsPoller is empty where there is no epoll: WebSocket readers never park.
 type wsPoller struct{}
 
 // wsPark is a connection's state towards the poller (none here).
-type wsPark struct{ fd int }
+type wsPark struct {
+	fd int
+	rc syscall.RawConn
+}
 
 func (s *Server) canPark(*wsSlot) bool { return false }
 func (s *Server) park(*wsSlot) bool    { return false }

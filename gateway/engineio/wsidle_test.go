@@ -5,6 +5,7 @@ package engineio_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/siogate/siogate/gateway/engineio"
 )
@@ -57,6 +58,31 @@ func TestParkedWebSocket(t *testing.T) {
 		}
 		if s.rec.isClosed(sid) {
 			t.Fatal("session closed")
+		}
+	})
+	t.Run("heartbeats answered while parked", func(t *testing.T) {
+		// The poller reads a lone pong itself (no reader goroutine).
+		s := newServer(t, engineio.Config{PingInterval: 40 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
+		c := dialRaw(t, s, "")
+		sid := c.open(t)
+		for i := range 6 {
+			if _, m := c.message(t); string(m) != "2" {
+				t.Fatalf("ping %d: %q", i, m)
+			}
+			waitParked(t, s, 1)
+			c.write(t, 1, false, []byte("3"))
+		}
+		if _, m := c.message(t); string(m) != "2" {
+			t.Fatalf("last ping: %q", m)
+		}
+		if s.rec.isClosed(sid) {
+			t.Fatal("session closed: pongs were lost")
+		}
+		// A pong and a message in one segment: the message is not lost.
+		waitParked(t, s, 1)
+		c.send(t, append(maskedFrame(0x81, []byte("3")), maskedFrame(0x81, []byte("4after"))...))
+		if _, m := c.message(t); string(m) != "4after" {
+			t.Fatalf("echo after a pong: %q", m)
 		}
 	})
 	t.Run("the server closes it", func(t *testing.T) {

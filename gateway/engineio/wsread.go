@@ -118,7 +118,13 @@ func (w *wsSlot) readLoop() {
 func (w *wsSlot) wait() error {
 	park := w.srv.canPark(w)
 	for {
-		if park {
+		if park && w.parkNow {
+			// Look once without waiting: an expired deadline makes the
+			// read below fail at once when nothing is there.
+			w.parkNow = false
+			w.deadline = time.Now()
+			_ = w.nc.SetReadDeadline(w.deadline)
+		} else if park {
 			w.refreshDeadline()
 		}
 		_, err := w.br.Peek(1)
@@ -348,6 +354,9 @@ func (w *wsSlot) message(op gws.Opcode, data []byte, compressed bool) error {
 	}
 	p, err := eio.DecodeFrame(data, binary)
 	if err == nil {
+		// A pong is what an idle client sends: the next packet is
+		// likely a heartbeat away, so the reader parks at once.
+		w.parkNow = p.Type == eio.Pong
 		err = ss.handle(p)
 	}
 	if err != nil {
