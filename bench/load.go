@@ -13,7 +13,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node", "hold", "fanout", "reconnect"}
+var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node", "hold", "fanout", "reconnect", "poll-hold"}
 
 // Hard caps, whatever the flags say: every run is bounded in count and
 // time.
@@ -192,7 +192,7 @@ func (r Result) Summary() string {
 
 func (c *Config) defaults() error {
 	def := map[string]int{"echo": 50, "broadcast": 500, "connect": 2000, "polling-echo": 20, "binary-echo": 10, "cross-node": 1000,
-		"hold": 2000, "fanout": 2000, "reconnect": 2000}
+		"hold": 2000, "fanout": 2000, "reconnect": 2000, "poll-hold": 1000}
 	d, ok := def[c.Scenario]
 	if !ok {
 		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
@@ -293,7 +293,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		err = r.connect()
 	case "polling-echo":
 		err = r.pollingEcho()
-	case "hold", "fanout", "reconnect":
+	case "hold", "fanout", "reconnect", "poll-hold":
 		err = r.scale()
 	}
 	r.res.Errors = r.errs.Load()

@@ -31,7 +31,7 @@ const (
 
 // isScale reports whether scenario is one of the scale scenarios.
 func isScale(scenario string) bool {
-	return scenario == "hold" || scenario == "fanout" || scenario == "reconnect"
+	return scenario == "hold" || scenario == "fanout" || scenario == "reconnect" || scenario == "poll-hold"
 }
 
 // sourceIP returns the loopback address client i binds when a run spreads
@@ -85,6 +85,7 @@ type share struct {
 	progress chan struct{}
 	delivers atomic.Int64
 	nlive    atomic.Int64 // connected clients, set after connect
+	poll     *pollShare   // poll-hold: the long-polling clients
 }
 
 // shareSpec is what one share is told to do.
@@ -117,6 +118,9 @@ func broadcasts(cfg Config) int {
 // at the first: a connect storm reports its errors.
 func (s *share) connect() stormReport {
 	cfg := s.r.cfg
+	if cfg.Scenario == "poll-hold" {
+		return s.connectPolling()
+	}
 	s.clients = make([]*wsClient, s.spec.Count)
 	var interval time.Duration
 	if cfg.Rate > 0 {
@@ -318,6 +322,10 @@ func (s *share) close() {
 	s.r.stopping.Store(true)
 	closeAll(s.clients)
 	s.clients = nil
+	if s.poll != nil {
+		s.poll.close()
+		s.poll = nil
+	}
 }
 
 // quantileNs returns the q quantile of v (nanoseconds), 0 when empty.

@@ -39,6 +39,7 @@ func TestScaleScenarios(t *testing.T) {
 		{"fanout", "fanout", 0, 0},
 		{"fanout-procs", "fanout", 2, 2},
 		{"reconnect-procs", "reconnect", 2, 2},
+		{"poll-hold-procs", "poll-hold", 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := bench.Config{
@@ -53,7 +54,7 @@ func TestScaleScenarios(t *testing.T) {
 				PIDs:      []int{os.Getpid()},
 				Procs:     tc.procs,
 				SourceIPs: tc.ips,
-				MemReport: tc.scenario == "hold",
+				MemReport: tc.scenario != "fanout" && tc.scenario != "reconnect",
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -72,7 +73,7 @@ func TestScaleScenarios(t *testing.T) {
 				t.Errorf("procs = %d, want %d", res.Procs, tc.procs)
 			}
 			switch tc.scenario {
-			case "hold":
+			case "hold", "poll-hold":
 				if res.Pings == 0 {
 					t.Error("no heartbeat answered during the hold")
 				}

@@ -60,7 +60,7 @@ func (r *runner) scale() error {
 	conns := float64(st.Connected)
 
 	switch cfg.Scenario {
-	case "hold":
+	case "hold", "poll-hold":
 		h0 := r.mark(0)
 		r.sleep(cfg.Hold)
 		h1 := r.mark(0)
@@ -264,7 +264,7 @@ func runLimit(cfg Config) time.Duration {
 func scaleSummary(r Result) string {
 	s := fmt.Sprintf(", storm %.2fs (%d failed, connect p50 %.1fms p99 %.1fms)", r.StormSeconds, r.StormErrors, r.ConnP50Micros/1e3, r.ConnP99Micros/1e3)
 	switch r.Scenario {
-	case "hold":
+	case "hold", "poll-hold":
 		s += fmt.Sprintf(", held %.1fs: %.1f KiB RSS/conn (heap %s, stacks %s, other %s), %.2f goroutines/conn, idle CPU %.2f µs/conn/s (util %.3f), %d pings answered",
 			r.HoldSeconds, r.RSSPerConn/1024, kibString(r.HeapPerConn), kibString(r.StacksPerConn), kibString(r.OtherPerConn), r.GoroutinesPerConn, r.IdleCPUPerConn, r.IdleUtil, r.Pings)
 	case "fanout":

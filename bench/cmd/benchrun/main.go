@@ -61,6 +61,7 @@ type options struct {
 	scaleProcs      int
 	scaleSourceIPs  int
 	scaleJSON       string
+	scalePolling    int
 }
 
 func main() {
@@ -83,6 +84,7 @@ func main() {
 	flag.IntVar(&o.scaleBroadcasts, "scale-broadcasts", 50, "-scale: broadcasts of each fanout run")
 	flag.IntVar(&o.scaleProcs, "scale-procs", 2, "-scale: generator processes (each holds fewer than 20,000 connections)")
 	flag.IntVar(&o.scaleSourceIPs, "scale-source-ips", 4, "-scale: loopback source addresses the clients are spread over")
+	flag.IntVar(&o.scalePolling, "scale-polling", 5000, "-scale: long-polling clients of the poll-hold row (0: none)")
 	flag.StringVar(&o.scaleJSON, "scale-json", "", "-scale: the run's results as JSON (default: bench/results/scale.json; the chart goes beside it as scale.svg)")
 	flag.Parse()
 	o.rounds = min(max(o.rounds, 1), 9)

@@ -60,9 +60,19 @@ func (r *runner) runScale(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				res, err := r.scaleOnce(ctx, target, n)
+				res, err := r.scaleOnce(ctx, target, n, scaleScenarios)
 				if err != nil {
 					r.notes = append(r.notes, fmt.Sprintf("round %d, %d connections on %s: %v", round+1, n, target, err))
+					fmt.Fprintln(os.Stderr, "benchrun:", err)
+				}
+				run.Results = append(run.Results, res...)
+			}
+		}
+		if n := r.o.scalePolling; n > 0 {
+			for _, target := range targets {
+				res, err := r.scaleOnce(ctx, target, n, []string{"poll-hold"})
+				if err != nil {
+					r.notes = append(r.notes, fmt.Sprintf("round %d, %d polling clients on %s: %v", round+1, n, target, err))
 					fmt.Fprintln(os.Stderr, "benchrun:", err)
 				}
 				run.Results = append(run.Results, res...)
@@ -100,7 +110,7 @@ func (r *runner) runScale(ctx context.Context) error {
 }
 
 // scaleOnce starts one server and runs the scale scenarios against it.
-func (r *runner) scaleOnce(ctx context.Context, target string, n int) ([]bench.Result, error) {
+func (r *runner) scaleOnce(ctx context.Context, target string, n int, scenarios []string) ([]bench.Result, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -125,10 +135,10 @@ func (r *runner) scaleOnce(ctx context.Context, target string, n int) ([]bench.R
 	common := []string{"-c", strconv.Itoa(n), "-procs", strconv.Itoa(r.o.scaleProcs),
 		"-source-ips", strconv.Itoa(r.o.scaleSourceIPs), "-timeout", "60s", "-concurrency", "64"}
 	var out []bench.Result
-	for _, sc := range scaleScenarios {
+	for _, sc := range scenarios {
 		extra := slices.Clone(common)
 		switch sc {
-		case "hold":
+		case "hold", "poll-hold":
 			extra = append(extra, "-hold", r.o.scaleHold.String(), "-mem")
 		case "fanout":
 			extra = append(extra, "-n", strconv.Itoa(r.o.scaleBroadcasts), "-duration", "2m")
@@ -215,6 +225,34 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 			}
 			name := map[string]string{"siogate": "siogate", "node": "Node"}[t]
 			w("| %d | %s | %.2f (%.0f) | %.1f | %s | %s | %s (%.1f%%) | %s | %s | %d |\n", n, name, storm, failed, rss, split, gors, num(idle), util, fan, rec, errs)
+		}
+	}
+	if n := r.o.scalePolling; n > 0 {
+		w("\nLong-polling (`poll-hold`): %d clients each keeping one GET pending and answering the 25s heartbeat with a POST, held %v, same measurements as hold:\n\n", n, r.o.scaleHold)
+		w("| clients | server | handshake storm s (failed) | RSS KiB/client | heap / stacks / other KiB | goroutines/client | idle CPU µs/client/s (%% of a core) | errors |\n")
+		w("|---:|---|---|---:|---|---:|---|---:|\n")
+		for _, t := range targets {
+			get := func(f func(bench.Result) float64) (float64, bool) { return scaleMedian(run, t, n, "poll-hold", f) }
+			storm, ok := get(func(x bench.Result) float64 { return x.StormSeconds })
+			name := map[string]string{"siogate": "siogate", "node": "Node"}[t]
+			if !ok {
+				w("| %d | %s | no result | | | | | |\n", n, name)
+				continue
+			}
+			failed, _ := get(func(x bench.Result) float64 { return float64(x.StormErrors) })
+			rss, _ := get(func(x bench.Result) float64 { return x.RSSPerConn / 1024 })
+			heap, _ := get(func(x bench.Result) float64 { return x.HeapPerConn / 1024 })
+			stacks, _ := get(func(x bench.Result) float64 { return x.StacksPerConn / 1024 })
+			other, _ := get(func(x bench.Result) float64 { return x.OtherPerConn / 1024 })
+			gor, _ := get(func(x bench.Result) float64 { return x.GoroutinesPerConn })
+			idle, _ := get(func(x bench.Result) float64 { return x.IdleCPUPerConn })
+			util, _ := get(func(x bench.Result) float64 { return x.IdleUtil * 100 })
+			errs, _ := get(func(x bench.Result) float64 { return float64(x.Errors + x.ProtocolErrors) })
+			split, gors := fmt.Sprintf("%.1f / %.1f / %.1f", heap, stacks, other), fmt.Sprintf("%.2f", gor)
+			if t == "node" {
+				split, gors = fmt.Sprintf("%.1f / – / %.1f", heap, other), "–"
+			}
+			w("| %d | %s | %.2f (%.0f) | %.1f | %s | %s | %s (%.1f%%) | %.0f |\n", n, name, storm, failed, rss, split, gors, num(idle), util, errs)
 		}
 	}
 	for _, n := range r.notes {
