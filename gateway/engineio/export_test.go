@@ -33,3 +33,7 @@ func SetIdleAfter(s *Server, d time.Duration) { s.idleAfter = d }
 // Parked returns how many WebSocket connections of s are parked (no
 // reader running), and whether s's poller is open.
 func Parked(s *Server) (n int, open bool) { return s.poller.parked() }
+
+// PollerPongs returns how many pongs s's poller read itself, without
+// starting a reader.
+func PollerPongs(s *Server) int64 { return s.poller.pongs.Load() }

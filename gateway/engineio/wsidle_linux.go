@@ -17,8 +17,9 @@ import (
 // and closing the set ends it. The set exists while at least one
 // connection that parked is open.
 type wsPoller struct {
-	mu sync.Mutex
-	ep *epollSet
+	mu    sync.Mutex
+	ep    *epollSet
+	pongs atomic.Int64 // pongs read by the poller itself, for tests
 }
 
 // epollSet is one epoll instance and the connections registered in it.
@@ -176,11 +177,13 @@ const pongFrameLen = 7
 func (w *wsSlot) wake() {
 	var buf [16]byte
 	n, err := 0, error(nil)
-	if rerr := w.park.rc.Read(func(fd uintptr) bool {
+	// Control, not Read: RawConn.Read fails at once on the socket's
+	// expired read deadline (the one that parked it), and could wait;
+	// this goroutine serves every socket and must not.
+	if cerr := w.park.rc.Control(func(fd uintptr) {
 		n, err = syscall.Read(int(fd), buf[:])
-		return true // never wait: this goroutine serves every socket
-	}); rerr != nil {
-		err = rerr
+	}); cerr != nil {
+		err = cerr
 	}
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
@@ -188,6 +191,7 @@ func (w *wsSlot) wake() {
 			return
 		}
 	case err == nil && n == pongFrameLen && buf[0] == 0x81 && buf[1] == 0x81 && buf[6]^buf[2] == '3':
+		w.srv.poller.pongs.Add(1)
 		_ = w.message(gws.OpcodeText, []byte{'3'}, false)
 		if w.srv.park(w) {
 			return

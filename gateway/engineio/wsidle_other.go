@@ -2,10 +2,13 @@
 
 package engineio
 
-import "syscall"
+import (
+	"sync/atomic"
+	"syscall"
+)
 
 // wsPoller is empty where there is no epoll: WebSocket readers never park.
-type wsPoller struct{}
+type wsPoller struct{ pongs atomic.Int64 }
 
 // wsPark is a connection's state towards the poller (none here).
 type wsPark struct {

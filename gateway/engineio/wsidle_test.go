@@ -78,6 +78,9 @@ func TestParkedWebSocket(t *testing.T) {
 		if s.rec.isClosed(sid) {
 			t.Fatal("session closed: pongs were lost")
 		}
+		if n := engineio.PollerPongs(s.srv); n == 0 {
+			t.Fatal("no pong was read by the poller: every one started a reader")
+		}
 		// A pong and a message in one segment: the message is not lost.
 		waitParked(t, s, 1)
 		c.send(t, append(maskedFrame(0x81, []byte("3")), maskedFrame(0x81, []byte("4after"))...))
