@@ -260,7 +260,7 @@ func runLimit(cfg Config) time.Duration {
 	return min(d, time.Duration(math.MaxInt64/2))
 }
 
-// String-ish helpers for Summary.
+// scaleSummary is the scale scenarios' part of Result.Summary.
 func scaleSummary(r Result) string {
 	s := fmt.Sprintf(", storm %.2fs (%d failed, connect p50 %.1fms p99 %.1fms)", r.StormSeconds, r.StormErrors, r.ConnP50Micros/1e3, r.ConnP99Micros/1e3)
 	switch r.Scenario {
