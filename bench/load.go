@@ -111,7 +111,8 @@ type Result struct {
 	ServerCPUPerDelivery float64 `json:"server_cpu_us_per_delivery,omitempty"`
 	// ServerUtil is ServerCPU over the wall time (1.0 = one core busy).
 	ServerUtil float64 `json:"server_util"`
-	// GenUtil is the generator's own CPU over the wall time.
+	// GenUtil is the generator's own CPU over the wall time (its child
+	// processes included; for fanout, over the broadcasts).
 	GenUtil float64 `json:"gen_util"`
 	// OtherUtil is the CPU every other process on the machine used over
 	// the wall time (brokers included): interference with the run.
@@ -315,6 +316,7 @@ type runner struct {
 	errs      atomic.Int64
 	protoErrs atomic.Int64
 	pings     atomic.Int64 // Engine.IO pings answered
+	genPIDs   []int        // generator processes started by a scale run
 	firstErr  atomic.Value // string
 	hist      histogram
 	measuring atomic.Bool
@@ -345,7 +347,11 @@ func (r *runner) mark(ops int64) mark {
 	if err != nil {
 		r.fail(false, "reading server process: %v", err)
 	}
-	return mark{wall: time.Now(), server: s, gen: selfCPU(), system: systemBusy(), ops: ops}
+	gen := selfCPU()
+	if g, err := readProcs(r.genPIDs); err == nil {
+		gen += g.CPU
+	}
+	return mark{wall: time.Now(), server: s, gen: gen, system: systemBusy(), ops: ops}
 }
 
 // finish fills the common result fields from the two marks.

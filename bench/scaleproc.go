@@ -246,6 +246,7 @@ func (r *runner) startShares() ([]driver, error) {
 			return nil, err
 		}
 		drivers = append(drivers, d)
+		r.genPIDs = append(r.genPIDs, d.cmd.Process.Pid)
 	}
 	return drivers, nil
 }

@@ -101,6 +101,10 @@ func (r *runner) scale() error {
 		f1 := r.mark(0)
 		r.res.ServerCPU = (f1.server.CPU - f0.server.CPU).Seconds()
 		r.res.Seconds = f1.wall.Sub(f0.wall).Seconds()
+		if r.res.Seconds > 0 {
+			r.res.ServerUtil = r.res.ServerCPU / r.res.Seconds
+			r.res.GenUtil = (f1.gen - f0.gen).Seconds() / r.res.Seconds
+		}
 	case "reconnect":
 		r0 := r.mark(0)
 		storms, err := callAll(drivers, "reconnect")
