@@ -182,17 +182,17 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 	w("%s\n## Scale: one node up to the file-descriptor ceiling\n\n", scaleBegin)
 	w("Measured %s by `%s` (%s; load average %s at the start, %s at the end; %s). ", run.Measured, run.Command, run.Machine["cpu"], run.Machine["load_start"], run.Machine["load_end"], run.Machine["source"])
 	w("Each server (siogate's `benchnode`, in-memory adapter, default 25s heartbeat; Node socket.io %s, `js/fixtures/bench-server.mjs`, default 25s heartbeat) runs fresh on CPU 0 for each connection count; the clients come from %d `siobench` generator processes on CPU 1, spread over %d loopback source addresses. ", run.Machine["node"], r.o.scaleProcs, r.o.scaleSourceIPs)
-	w("Against each server, in this order: **hold** opens every WebSocket connection at once (at most 64 opening per generator process; *connect storm* is the time from the first dial to the last namespace CONNECT answer), holds them %v answering heartbeats, then reads the server's memory after a forced GC (`debug.FreeOSMemory`; Node: `global.gc()` twice) minus the same reading before the first connection, and its CPU over the hold; **fanout** opens them again and sends %d broadcasts one at a time (each the next once the sender's process has it everywhere, plus 50ms), reporting when the last client got each; **reconnect** opens them, drops them all at once and opens them again. Medians of %d round(s). Raw results: [`%s`](%s); chart: [`%s`](%s).\n\n",
+	w("Against each server, in this order: **hold** opens every WebSocket connection at once (at most 64 opening per generator process; *connect storm* is the time from the first dial to the last namespace CONNECT answer), holds them %v answering heartbeats, then reads the server's memory after a forced GC (`debug.FreeOSMemory`; Node: `global.gc()` twice) minus the same reading before the first connection, and its CPU over the hold; **fanout** opens them again and sends %d broadcasts one at a time (each the next once the sender's process has it everywhere, plus 50ms), reporting when the last client got each (the CPU columns are the server's and the generator processes' CPU over the broadcasts, 1.00 = one core: a generator near 1.00 means the clients, not the server, bound the fan-out time); **reconnect** opens them, drops them all at once and opens them again. Medians of %d round(s). Raw results: [`%s`](%s); chart: [`%s`](%s).\n\n",
 		r.o.scaleHold, r.o.scaleBroadcasts, r.o.rounds, rel(jsonPath), rel(jsonPath), rel(svgPath), rel(svgPath))
 	w("![RSS per idle connection and broadcast fan-out time against connections](%s)\n\n", rel(svgPath))
-	w("| connections | server | connect storm s (failed) | RSS KiB/conn | heap / stacks / other KiB | goroutines/conn | idle CPU µs/conn/s (%% of a core) | fan-out to all p50 / p99 ms | reconnect storm s (failed) | errors |\n")
-	w("|---:|---|---|---:|---|---:|---|---|---|---:|\n")
+	w("| connections | server | connect storm s (failed) | RSS KiB/conn | heap / stacks / other KiB | goroutines/conn | idle CPU µs/conn/s (%% of a core) | fan-out to all p50 / p99 ms | server / generator CPU during fan-out | reconnect storm s (failed) | errors |\n")
+	w("|---:|---|---|---:|---|---:|---|---|---|---|---:|\n")
 	for _, n := range counts {
 		for _, t := range targets {
 			get := func(sc string, f func(bench.Result) float64) (float64, bool) { return scaleMedian(run, t, n, sc, f) }
 			storm, ok := get("hold", func(x bench.Result) float64 { return x.StormSeconds })
 			if !ok {
-				w("| %d | %s | no result | | | | | | | |\n", n, t)
+				w("| %d | %s | no result | | | | | | | | |\n", n, t)
 				continue
 			}
 			failed, _ := get("hold", func(x bench.Result) float64 { return float64(x.StormErrors) })
@@ -207,10 +207,12 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 			if t == "node" {
 				split, gors = fmt.Sprintf("%.1f / – / %.1f", heap, other), "–"
 			}
-			fan := "no result"
+			fan, fanUtil := "no result", ""
 			if p99, ok := get("fanout", func(x bench.Result) float64 { return x.FanoutP99Micros / 1000 }); ok {
 				p50, _ := get("fanout", func(x bench.Result) float64 { return x.FanoutP50Micros / 1000 })
-				fan = fmt.Sprintf("%s / %s", num(p50), num(p99))
+				su, _ := get("fanout", func(x bench.Result) float64 { return x.ServerUtil })
+				gu, _ := get("fanout", func(x bench.Result) float64 { return x.GenUtil })
+				fan, fanUtil = fmt.Sprintf("%s / %s", num(p50), num(p99)), fmt.Sprintf("%.2f / %.2f", su, gu)
 			}
 			rec := "no result"
 			if s, ok := get("reconnect", func(x bench.Result) float64 { return x.ReconnectSeconds }); ok {
@@ -224,7 +226,7 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 				}
 			}
 			name := map[string]string{"siogate": "siogate", "node": "Node"}[t]
-			w("| %d | %s | %.2f (%.0f) | %.1f | %s | %s | %s (%.1f%%) | %s | %s | %d |\n", n, name, storm, failed, rss, split, gors, num(idle), util, fan, rec, errs)
+			w("| %d | %s | %.2f (%.0f) | %.1f | %s | %s | %s (%.1f%%) | %s | %s | %s | %d |\n", n, name, storm, failed, rss, split, gors, num(idle), util, fan, fanUtil, rec, errs)
 		}
 	}
 	if n := r.o.scalePolling; n > 0 {
