@@ -182,8 +182,13 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 	w("%s\n## Scale: one node up to the file-descriptor ceiling\n\n", scaleBegin)
 	w("Measured %s by `%s` (%s; load average %s at the start, %s at the end; %s). ", run.Measured, run.Command, run.Machine["cpu"], run.Machine["load_start"], run.Machine["load_end"], run.Machine["source"])
 	w("Each server (siogate's `benchnode`, in-memory adapter, default 25s heartbeat; Node socket.io %s, `js/fixtures/bench-server.mjs`, default 25s heartbeat) runs fresh on CPU 0 for each connection count; the clients come from %d `siobench` generator processes on CPU 1, spread over %d loopback source addresses. ", run.Machine["node"], r.o.scaleProcs, r.o.scaleSourceIPs)
-	w("Against each server, in this order: **hold** opens every WebSocket connection at once (at most 64 opening per generator process; *connect storm* is the time from the first dial to the last namespace CONNECT answer), holds them %v answering heartbeats, then reads the server's memory after a forced GC (`debug.FreeOSMemory`; Node: `global.gc()` twice) minus the same reading before the first connection, and its CPU over the hold; **fanout** opens them again and sends %d broadcasts one at a time (each the next once the sender's process has it everywhere, plus 50ms), reporting when the last client got each (the CPU columns are the server's and the generator processes' CPU over the broadcasts, 1.00 = one core: a generator near 1.00 means the clients, not the server, bound the fan-out time); **reconnect** opens them, drops them all at once and opens them again. Medians of %d round(s). Raw results: [`%s`](%s); chart: [`%s`](%s).\n\n",
+	w("Against each server, in this order: **hold** opens every WebSocket connection at once (at most 64 opening per generator process; *connect storm* is the time from the first dial to the last namespace CONNECT answer), holds them %v answering heartbeats, then reads the server's memory after two forced collections (`runtime.GC`, then `debug.FreeOSMemory`; Node: `global.gc()` twice) minus the same reading before the first connection, and its CPU over the hold; **fanout** opens them again and sends %d broadcasts one at a time (each the next once the sender's process has it everywhere, plus 50ms), reporting when the last client got each (the CPU columns are the server's and the generator processes' CPU over the broadcasts, 1.00 = one core: a generator near 1.00 means the clients, not the server, bound the fan-out time); **reconnect** opens them, drops them all at once and opens them again. Medians of %d round(s). Raw results: [`%s`](%s); chart: [`%s`](%s).\n\n",
 		r.o.scaleHold, r.o.scaleBroadcasts, r.o.rounds, rel(jsonPath), rel(jsonPath), rel(svgPath), rel(svgPath))
+	if f := strings.Fields(run.Machine["load_start"]); len(f) > 0 {
+		if load, err := strconv.ParseFloat(f[0], 64); err == nil && load > 2.5 {
+			w("**The machine was not quiet** (load average %s at the start, on 2 CPUs): other processes took most of CPU 0 and CPU 1 (the *server / generator CPU* columns show what the pinned server and generators got). The memory columns do not depend on it; the CPU, latency and storm columns do, and are not valid figures of either server.\n\n", run.Machine["load_start"])
+		}
+	}
 	w("![RSS per idle connection and broadcast fan-out time against connections](%s)\n\n", rel(svgPath))
 	w("| connections | server | connect storm s (failed) | RSS KiB/conn | heap / stacks / other KiB | goroutines/conn | idle CPU µs/conn/s (%% of a core) | fan-out to all p50 / p99 ms | server / generator CPU during fan-out | reconnect storm s (failed) | errors |\n")
 	w("|---:|---|---|---:|---|---:|---|---|---|---|---:|\n")
@@ -221,7 +226,7 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 			}
 			var errs int64
 			for _, x := range run.Results {
-				if x.Label == t && x.Clients == n {
+				if x.Label == t && x.Clients == n && x.Scenario != "poll-hold" {
 					errs += x.Errors + x.ProtocolErrors
 				}
 			}
