@@ -52,3 +52,24 @@ func (h *histogram) quantile(q float64) time.Duration {
 	}
 	return time.Duration(math.Pow(histGrowth, histBuckets) * float64(time.Microsecond))
 }
+
+// snapshot returns the non-empty buckets, for merging across processes.
+func (h *histogram) snapshot() map[int]int64 {
+	m := map[int]int64{}
+	for i := range h.buckets {
+		if n := h.buckets[i].Load(); n > 0 {
+			m[i] = n
+		}
+	}
+	return m
+}
+
+// merge adds a snapshot's counts.
+func (h *histogram) merge(snap map[int]int64) {
+	for i, n := range snap {
+		if i >= 0 && i < histBuckets {
+			h.buckets[i].Add(n)
+			h.count.Add(n)
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node"}
+var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node", "hold", "fanout", "reconnect", "poll-hold"}
 
 // Hard caps, whatever the flags say: every run is bounded in count and
 // time.
@@ -22,7 +22,7 @@ const (
 	MaxOps      = 100_000_000
 	MaxDuration = 2 * time.Minute
 	MaxWarmup   = 10 * time.Second
-	MaxHold     = 30 * time.Second
+	MaxHold     = 10 * time.Minute
 	maxPayload  = 1 << 20
 )
 
@@ -62,6 +62,29 @@ type Config struct {
 	PIDs []int
 	// Label names the server under test in the result.
 	Label string
+
+	// The scale scenarios (hold, fanout, reconnect):
+
+	// Procs is the number of generator processes holding the clients
+	// (0: this process holds them all, at most MaxClientsPerProc).
+	Procs int
+	// Exe is the executable started for each generator process (default:
+	// this one, which must call ShareMain when IsShareChild).
+	Exe string
+	// SourceIPs spreads the clients over this many loopback source
+	// addresses, 127.0.0.2 and up (0: the kernel picks 127.0.0.1), so
+	// that ephemeral ports do not run out.
+	SourceIPs int
+	// Rate is the connections opened per second, over all processes
+	// (0: as fast as Concurrency allows).
+	Rate float64
+	// Interval is the pause between a fanout broadcast reaching the
+	// sender's share and the next broadcast (default 50ms).
+	Interval time.Duration
+	// MemReport asks each server for its memory after a forced GC
+	// (MemPath: benchnode --mem-report, the Node fixture with
+	// --expose-gc) before and after a hold.
+	MemReport bool
 }
 
 // Result is the outcome of one run; it is printed as one JSON line.
@@ -88,7 +111,8 @@ type Result struct {
 	ServerCPUPerDelivery float64 `json:"server_cpu_us_per_delivery,omitempty"`
 	// ServerUtil is ServerCPU over the wall time (1.0 = one core busy).
 	ServerUtil float64 `json:"server_util"`
-	// GenUtil is the generator's own CPU over the wall time.
+	// GenUtil is the generator's own CPU over the wall time (its child
+	// processes included; for fanout, over the broadcasts).
 	GenUtil float64 `json:"gen_util"`
 	// OtherUtil is the CPU every other process on the machine used over
 	// the wall time (brokers included): interference with the run.
@@ -101,6 +125,47 @@ type Result struct {
 	Errors         int64  `json:"errors"`
 	ProtocolErrors int64  `json:"protocol_errors"`
 	FirstError     string `json:"first_error,omitempty"`
+
+	// Scale scenarios. Procs is the generator processes (0: one, the
+	// coordinating process itself); Connected the connections opened.
+	Procs     int `json:"procs,omitempty"`
+	Connected int `json:"connected,omitempty"`
+	// StormSeconds is the time from the first dial to the last
+	// connection ready (its namespace CONNECT answered); StormErrors the
+	// connections that failed.
+	StormSeconds  float64 `json:"storm_s,omitempty"`
+	StormErrors   int64   `json:"storm_errors,omitempty"`
+	ConnP50Micros float64 `json:"connect_p50_us,omitempty"`
+	ConnP99Micros float64 `json:"connect_p99_us,omitempty"`
+	// Hold: how long the connections were held, the heartbeats answered,
+	// the servers' CPU over the hold (IdleUtil: 1.0 is one core;
+	// IdleCPUPerConn: µs per connection per second), and the memory
+	// growth per connection, split when MemReport is on.
+	HoldSeconds       float64     `json:"hold_s,omitempty"`
+	Pings             int64       `json:"pings,omitempty"`
+	IdleUtil          float64     `json:"idle_util,omitempty"`
+	IdleCPUPerConn    float64     `json:"idle_cpu_us_per_conn_s,omitempty"`
+	HeapPerConn       float64     `json:"heap_per_conn_bytes,omitempty"`
+	StacksPerConn     float64     `json:"stacks_per_conn_bytes,omitempty"`
+	OtherPerConn      float64     `json:"other_per_conn_bytes,omitempty"`
+	GoroutinesPerConn float64     `json:"goroutines_per_conn,omitempty"`
+	MemBefore         []MemReport `json:"mem_before,omitempty"`
+	MemAfter          []MemReport `json:"mem_after,omitempty"`
+	// Fanout: broadcasts sent, the time until the last client had each
+	// (p50, p99 and max over the broadcasts), and broadcasts whose last
+	// delivery came after the next was sent.
+	Broadcasts      int     `json:"broadcasts,omitempty"`
+	FanoutP50Micros float64 `json:"fanout_p50_us,omitempty"`
+	FanoutP99Micros float64 `json:"fanout_p99_us,omitempty"`
+	FanoutMaxMicros float64 `json:"fanout_max_us,omitempty"`
+	Overlapped      int     `json:"overlapped,omitempty"`
+	// Reconnect: time from dropping every connection to the last one
+	// open again, and the connections that failed.
+	ReconnectSeconds float64 `json:"reconnect_s,omitempty"`
+	ReconnectErrors  int64   `json:"reconnect_errors,omitempty"`
+	Reconnected      int     `json:"reconnected,omitempty"`
+	ReconnP50Micros  float64 `json:"reconnect_p50_us,omitempty"`
+	ReconnP99Micros  float64 `json:"reconnect_p99_us,omitempty"`
 }
 
 // Summary is a one-line human description of r.
@@ -114,7 +179,9 @@ func (r Result) Summary() string {
 	if r.P99Micros > 0 {
 		fmt.Fprintf(&b, ", p50 %.0fµs p99 %.0fµs", r.P50Micros, r.P99Micros)
 	}
-	if r.RSSPerConn != 0 {
+	if isScale(r.Scenario) {
+		b.WriteString(scaleSummary(r))
+	} else if r.RSSPerConn != 0 {
 		fmt.Fprintf(&b, ", %.1f KiB RSS/conn", r.RSSPerConn/1024)
 	}
 	fmt.Fprintf(&b, ", peak RSS %.1f MiB", float64(r.PeakRSS)/(1<<20))
@@ -125,7 +192,8 @@ func (r Result) Summary() string {
 }
 
 func (c *Config) defaults() error {
-	def := map[string]int{"echo": 50, "broadcast": 500, "connect": 2000, "polling-echo": 20, "binary-echo": 10, "cross-node": 1000}
+	def := map[string]int{"echo": 50, "broadcast": 500, "connect": 2000, "polling-echo": 20, "binary-echo": 10, "cross-node": 1000,
+		"hold": 2000, "fanout": 2000, "reconnect": 2000, "poll-hold": 1000}
 	d, ok := def[c.Scenario]
 	if !ok {
 		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
@@ -148,7 +216,23 @@ func (c *Config) defaults() error {
 	if c.Scenario == "cross-node" || c.Scenario == "broadcast" {
 		c.Clients = max(c.Clients, 1)
 	}
-	c.Clients = min(c.Clients, MaxClients)
+	if isScale(c.Scenario) {
+		c.Procs = min(max(c.Procs, 0), MaxProcs)
+		c.Clients = min(c.Clients, max(c.Procs, 1)*MaxClientsPerProc)
+		c.SourceIPs = min(max(c.SourceIPs, 0), MaxSourceIPs)
+		c.Rate = max(c.Rate, 0)
+		if c.Interval <= 0 {
+			c.Interval = 50 * time.Millisecond
+		}
+		if c.Scenario == "fanout" && (c.N <= 0 || c.N > MaxBroadcasts) {
+			c.N = min(max(c.N, 0), MaxBroadcasts)
+			if c.N == 0 {
+				c.N = 50
+			}
+		}
+	} else {
+		c.Clients = min(c.Clients, MaxClients)
+	}
 	if c.N <= 0 || c.N > MaxOps {
 		c.N = MaxOps
 	}
@@ -169,6 +253,7 @@ func (c *Config) defaults() error {
 		c.Hold = 2 * time.Second
 	}
 	c.Hold = min(c.Hold, MaxHold)
+	c.Concurrency = min(c.Concurrency, MaxClientsPerProc)
 	if c.Payload <= 0 {
 		c.Payload = 64
 	}
@@ -194,8 +279,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	// Connecting, warm-up, measurement, drain and hold all fit in this.
-	limit := cfg.Warmup + cfg.Duration + cfg.Hold + 2*cfg.Timeout + time.Minute
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	ctx, cancel := context.WithTimeout(ctx, runLimit(cfg))
 	defer cancel()
 	r := &runner{cfg: cfg, ctx: ctx, res: Result{Scenario: cfg.Scenario, Label: cfg.Label, Clients: cfg.Clients, Nodes: len(cfg.Addrs)}}
 	var err error
@@ -210,6 +294,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		err = r.connect()
 	case "polling-echo":
 		err = r.pollingEcho()
+	case "hold", "fanout", "reconnect", "poll-hold":
+		err = r.scale()
 	}
 	r.res.Errors = r.errs.Load()
 	r.res.ProtocolErrors = r.protoErrs.Load()
@@ -229,6 +315,8 @@ type runner struct {
 	res       Result
 	errs      atomic.Int64
 	protoErrs atomic.Int64
+	pings     atomic.Int64 // Engine.IO pings answered
+	genPIDs   []int        // generator processes started by a scale run
 	firstErr  atomic.Value // string
 	hist      histogram
 	measuring atomic.Bool
@@ -259,7 +347,11 @@ func (r *runner) mark(ops int64) mark {
 	if err != nil {
 		r.fail(false, "reading server process: %v", err)
 	}
-	return mark{wall: time.Now(), server: s, gen: selfCPU(), system: systemBusy(), ops: ops}
+	gen := selfCPU()
+	if g, err := readProcs(r.genPIDs); err == nil {
+		gen += g.CPU
+	}
+	return mark{wall: time.Now(), server: s, gen: gen, system: systemBusy(), ops: ops}
 }
 
 // finish fills the common result fields from the two marks.

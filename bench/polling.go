@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 // pollingClient is one raw Engine.IO v4 HTTP long-polling client.
 type pollingClient struct {
 	r    *runner
+	ctx  context.Context // ends its requests (nil: never)
 	hc   *http.Client
 	url  string // with the sid once open
 	body []byte // the request body, reused
@@ -24,7 +26,11 @@ type pollingClient struct {
 
 // get long-polls once and returns the records of the payload.
 func (p *pollingClient) get() ([][]byte, error) {
-	resp, err := p.hc.Get(p.url)
+	req, err := p.newRequest(http.MethodGet, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +47,11 @@ func (p *pollingClient) get() ([][]byte, error) {
 
 // post sends one payload.
 func (p *pollingClient) post(body []byte) error {
-	resp, err := p.hc.Post(p.url, "text/plain;charset=UTF-8", bytes.NewReader(body))
+	req, err := p.newRequest(http.MethodPost, body)
+	if err != nil {
+		return err
+	}
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return err
 	}

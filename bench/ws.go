@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ type wsClient struct {
 	wantBinary atomic.Int64 // > 0: expecting an attachment of that size
 
 	onTick func(b []byte) // "tick" events (broadcast)
+	local  net.IP         // source address to bind (nil: any)
 
 	buf []byte // the outgoing frame, reused
 }
@@ -45,7 +47,12 @@ func newWSClient(r *runner) *wsClient {
 // dial opens the WebSocket and joins the main namespace.
 func (c *wsClient) dial(addr string) error {
 	url := "ws://" + addr + c.r.cfg.Path + "?EIO=4&transport=websocket"
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: url, HandshakeTimeout: c.r.cfg.Timeout})
+	opt := &gws.ClientOption{Addr: url, HandshakeTimeout: c.r.cfg.Timeout}
+	if c.local != nil {
+		d := &net.Dialer{Timeout: c.r.cfg.Timeout, LocalAddr: &net.TCPAddr{IP: c.local}}
+		opt.NewDialer = func() (gws.Dialer, error) { return d, nil }
+	}
+	conn, _, err := gws.NewClient(c, opt)
 	if err != nil {
 		return err
 	}
@@ -154,6 +161,7 @@ func (c *wsClient) OnMessage(conn *gws.Conn, m *gws.Message) {
 		}
 		c.wantBinary.Store(int64(c.r.cfg.Attachment))
 	case b[0] == '2' && len(b) == 1:
+		c.r.pings.Add(1)
 		_ = conn.WriteString("3")
 	case b[0] == '0':
 		signal(c.open, struct{}{})

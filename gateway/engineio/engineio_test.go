@@ -129,6 +129,7 @@ func startServer(t testing.TB, cfg engineio.Config, listen func(http.Handler) *h
 	t.Helper()
 	rec := newRecorder()
 	srv := engineio.NewServer(cfg, rec)
+	engineio.SetIdleAfter(srv, 20*time.Millisecond) // every test also exercises parked connections (wsread.go)
 	ts := listen(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)

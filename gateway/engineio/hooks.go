@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -151,34 +150,9 @@ func (s *Server) upgradeHeaders(r *http.Request, sid string) []byte {
 
 // gws writes the upgrade response itself, with only the headers its
 // options fix for every connection. Headers chosen per request go in
-// through the hijacked connection: withHeaders makes Hijack return a
-// headerConn, whose first write (the whole response, one Write call in
-// gws) gets the extra lines before the blank line that ends the header.
-
-// hijackWithHeaders is a ResponseWriter whose hijacked connection adds
-// header lines to the first response written on it.
-type hijackWithHeaders struct {
-	http.ResponseWriter
-	extra []byte
-}
-
-// withHeaders returns w, or, when there are lines to add, a wrapper that
-// adds them to the upgrade response.
-func withHeaders(w http.ResponseWriter, extra []byte) http.ResponseWriter {
-	if len(extra) == 0 {
-		return w
-	}
-	return hijackWithHeaders{w, extra}
-}
-
-// Hijack hijacks the connection, wrapped in a headerConn.
-func (h hijackWithHeaders) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	return &headerConn{Conn: c, extra: h.extra}, rw, nil
-}
+// through the hijacked connection (Server.upgrade wraps it): a headerConn,
+// whose first write (the whole response, one Write call in gws) gets the
+// extra lines before the blank line that ends the header.
 
 // headerConn adds header lines to the response its first Write carries.
 // Later writes go straight through; the frame writer bypasses it (see

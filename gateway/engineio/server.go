@@ -69,6 +69,9 @@ type Server struct {
 	frames    frameWriters   // scratch space of WebSocket writes
 	stats     serverStats
 	meter     meterBox
+	poller    wsPoller                 // parked WebSocket connections (wsread.go)
+	checkUTF8 bool                     // text messages must be UTF-8
+	idleAfter time.Duration            // a WebSocket reader parks after this long without data
 	refusals  ratelog.Limiter[Refusal] // refused requests logged
 }
 
@@ -111,6 +114,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h, sessions: make(map[string]*Session), lingering: make(map[string]*Session)}
 	s.frames.deflate.threshold = s.cfg.CompressionThreshold
 	s.upgrader = s.newUpgrader(true)
+	s.idleAfter = wsIdleAfter
 	return s
 }
 
@@ -120,6 +124,7 @@ func NewServer(cfg Config, h Handler) *Server {
 // checks the few messages written through gws (handshakes, probe answers).
 // Turning it off is for benchmarks that measure its cost.
 func (s *Server) newUpgrader(checkUTF8 bool) *gws.Upgrader {
+	s.checkUTF8 = checkUTF8
 	return gws.NewUpgrader(wsEvents{s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxPayload,
 		ReadBufferSize:     wsReadBuffer,

@@ -338,6 +338,9 @@ func (s *Session) closeWith(reason Reason, notify bool) {
 }
 
 func closeConn(c *gws.Conn, reason Reason) {
+	if slot := slotOf(c); slot.srv != nil {
+		slot.srv.unpark(slot) // before the descriptor can be reused
+	}
 	code := uint16(1000)
 	if reason == ReasonTransportError {
 		code = 1002
@@ -374,7 +377,9 @@ func (s *Session) onTimer() {
 		s.timer.Reset(cfg.PingInterval)
 	}
 	s.mu.Unlock()
-	_ = s.Send(pingFrame)
+	// Written from this timer goroutine when no writer runs: an idle
+	// connection's ping then costs no second goroutine.
+	_ = s.SendInline(pingFrame)
 }
 
 func (s *Session) onPong() {

@@ -1,23 +1,38 @@
 package engineio
 
 import (
+	"bufio"
 	"bytes"
-	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
 	eio "github.com/siogate/siogate/protocol/engineio"
 )
 
-// wsSlot is the per-connection storage gws keeps: just the session,
-// whether the connection is still an upgrade probe, and whether it
-// negotiated permessage-deflate.
+// wsSlot is the per-connection storage gws keeps: the session, whether
+// the connection is still an upgrade probe, whether it negotiated
+// permessage-deflate, and the state of its reader (wsread.go).
 type wsSlot struct {
 	session *Session
 	probing bool
 	deflate bool
+
+	srv      *Server
+	conn     *gws.Conn
+	nc       net.Conn      // the socket, read directly
+	br       *bufio.Reader // nil while parked
+	head     []byte        // bytes read past the upgrade request by the HTTP server
+	deadline time.Time     // the socket's read deadline (zero: none set)
+	msg      []byte        // a fragmented message being reassembled
+	msgOp    gws.Opcode
+	msgZip   bool
+	inMsg    bool
+	parkNow  bool   // the last packet was a pong: park without waiting
+	park     wsPark // the poller's state (wsidle_*.go)
 }
 
 func (w *wsSlot) Len() int                           { return 1 }
@@ -49,7 +64,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 	} else {
 		delete(r.Header, extensionsHeader)
 	}
-	conn, err := s.upgrader.Upgrade(withHeaders(w, extra), r)
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	var conn *gws.Conn
+	if err == nil {
+		if len(extra) > 0 {
+			nc = &headerConn{Conn: nc, extra: extra}
+		}
+		// gws's reader is not used (wsread.go): it gets no buffer.
+		conn, err = s.upgrader.UpgradeFromConn(nc, nil, r)
+	}
 	if had {
 		r.Header[extensionsHeader] = offers // the session's request stays as sent
 	} else {
@@ -58,8 +81,34 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, extra []byte) (
 	if err != nil {
 		return nil, err
 	}
-	slotOf(conn).deflate = deflate
+	slot := slotOf(conn)
+	slot.deflate = deflate
+	slot.srv, slot.conn, slot.nc = s, conn, rawConn(nc)
+	slot.park.fd, slot.park.rc = socketFD(slot.nc)
+	if n := brw.Reader.Buffered(); n > 0 {
+		// A client that did not wait for the handshake's answer.
+		slot.head, _ = brw.Reader.Peek(n)
+		slot.head = bytes.Clone(slot.head)
+	}
 	return conn, nil
+}
+
+// socketFD returns c's file descriptor and raw connection, or -1 when it
+// has none (the reader of such a connection never parks).
+func socketFD(c net.Conn) (int, syscall.RawConn) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, nil
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil {
+		return -1, nil
+	}
+	return fd, rc
 }
 
 // upgradeWebSocket serves a WebSocket upgrading polling session sid.
@@ -100,10 +149,9 @@ func (s *Server) upgradeWebSocket(w http.ResponseWriter, r *http.Request, sid st
 	ss.probe = conn
 	ss.upTimer = time.AfterFunc(s.cfg.UpgradeTimeout, func() { ss.abortUpgrade(conn) })
 	ss.mu.Unlock()
-	// The read loop gets its own goroutine so that net/http's handler
-	// goroutine, its buffers and the request it holds are released: an
-	// idle connection keeps only gws's reader.
-	go conn.ReadLoop()
+	// The reader gets its own goroutine so that net/http's handler
+	// goroutine, its buffers and the request it holds are released.
+	slot.startReader()
 }
 
 func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -135,10 +183,9 @@ func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request) {
 	ss.startHeartbeat()
 	s.cfg.Logger.Debug("engineio: session opened", "sid", ss.id, "transport", eio.WebSocket, "remote", r.RemoteAddr)
 	s.handler.OnOpen(ss)
-	// The read loop gets its own goroutine so that net/http's handler
-	// goroutine, its buffers and the request it holds are released: an
-	// idle connection keeps only gws's reader.
-	go conn.ReadLoop()
+	// The reader gets its own goroutine so that net/http's handler
+	// goroutine, its buffers and the request it holds are released.
+	slotOf(conn).startReader()
 }
 
 // abortUpgrade drops a probe connection that did not complete the upgrade.
@@ -208,7 +255,8 @@ func (s *Session) onProbeMessage(conn *gws.Conn, data []byte, binary bool) {
 	}
 }
 
-// wsEvents adapts gws callbacks to sessions.
+// wsEvents is the gws event handler the upgrader needs. gws's reader is
+// not used (wsread.go), so none of its callbacks is called.
 type wsEvents struct{ srv *Server }
 
 func (wsEvents) OnOpen(*gws.Conn) {}
@@ -217,60 +265,11 @@ func (wsEvents) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
 
 func (wsEvents) OnPong(*gws.Conn, []byte) {}
 
-func (wsEvents) OnMessage(c *gws.Conn, m *gws.Message) {
-	slot := slotOf(c)
-	ss := slot.session
-	if ss == nil {
-		return
-	}
-	binary := m.Opcode == gws.OpcodeBinary
-	// The packet (its attachments above all) outlives this call, so it gets
-	// a buffer of its own, sized exactly; gws's buffer goes back to its
-	// pool. Keeping gws's buffer instead would cost more: it is rounded up
-	// to a power of two (a 64 KiB attachment holds 128 KiB), and the pool
-	// it was taken from is the one gws frames outgoing messages in, which
-	// would then allocate a new frame buffer for every large write.
-	data := append([]byte(nil), m.Bytes()...)
-	_ = m.Close()
-	if slot.probing {
-		ss.onProbeMessage(c, data, binary)
-		return
-	}
-	p, err := eio.DecodeFrame(data, binary)
-	if err == nil {
-		err = ss.handle(p)
-	}
-	if err != nil {
-		ss.srv.cfg.Logger.Debug("engineio: closing session on bad packet", "sid", ss.id, "err", err)
-		ss.closeWith(ReasonTransportError, false)
-	}
-}
+// OnMessage is not called: messages are read by wsread.go.
+func (wsEvents) OnMessage(_ *gws.Conn, m *gws.Message) { _ = m.Close() }
 
-func (wsEvents) OnClose(c *gws.Conn, err error) {
-	slot := slotOf(c)
-	ss := slot.session
-	if ss == nil {
-		return
-	}
-	if slot.probing {
-		ss.abortUpgrade(c)
-		return
-	}
-	reason := ReasonTransportClose
-	var ce *gws.CloseError
-	if err != nil && !errors.As(err, &ce) && !isEOF(err) {
-		reason = ReasonTransportError
-	}
-	if errors.Is(err, gws.ErrMessageTooLarge) {
-		reason = ReasonTransportError
-	}
-	if errors.Is(err, gws.ErrTextEncoding) {
-		reason = ReasonTransportError
-		ss.srv.stats.invalidUTF8.Add(1)
-		ss.srv.cfg.Logger.Debug("engineio: closing session on a text message that is not UTF-8", "sid", ss.id)
-	}
-	ss.closeWith(reason, false)
-}
+// OnClose is not called: closes are seen by wsread.go.
+func (wsEvents) OnClose(*gws.Conn, error) {}
 
 func isEOF(err error) bool {
 	s := err.Error()

@@ -53,6 +53,7 @@ func main() {
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	recovery := flag.Bool("recovery", false, "connection state recovery on (store: --recovery-store)")
 	recoveryStore := flag.String("recovery-store", "memory", "recovery store: memory, redis (at --redis-url) or nats (JetStream at --nats-url)")
+	memReport := flag.Bool("mem-report", false, "answer GET "+bench.MemPath+" with the memory split after a forced GC (stops the world; for siobench hold)")
 	flag.Parse()
 
 	var level slog.Level
@@ -120,7 +121,11 @@ func main() {
 		rec = gateway.RecoveryConfig{Enabled: true, Store: store}
 	}
 	srv := bench.NewNode(bench.NodeConfig{Adapter: factory, PingInterval: *ping, Logger: logger, Recovery: rec})
-	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = srv
+	if *memReport {
+		h = bench.WithMem(srv)
+	}
+	hs := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

@@ -54,6 +54,14 @@ type options struct {
 	crossC    int
 	kafkaWait time.Duration
 	recovery  string
+
+	scale           string
+	scaleHold       time.Duration
+	scaleBroadcasts int
+	scaleProcs      int
+	scaleSourceIPs  int
+	scaleJSON       string
+	scalePolling    int
 }
 
 func main() {
@@ -71,6 +79,13 @@ func main() {
 	flag.IntVar(&o.crossC, "cross-clients", 1000, "clients of the cross-node scenario")
 	flag.DurationVar(&o.kafkaWait, "kafka-fetch-wait", 10*time.Millisecond, "the Kafka adapter's FetchWait on the mock cluster (at least 10ms): the mock answers fetches only when it ends, so it sets the delay Kafka adds")
 	flag.StringVar(&o.recovery, "recovery", "", "only the connection state recovery table, for these setups (e.g. memory/1,redis/3,nats/3: adapter and store / nodes): recovery off vs on, written into its own section of the report")
+	flag.StringVar(&o.scale, "scale", "", "only the scale table, at these connection counts (e.g. 2000,5000,10000,19500): hold, fanout and reconnect on one siogate node and one Node socket.io server, written into its own section of the report with a chart")
+	flag.DurationVar(&o.scaleHold, "scale-hold", 30*time.Second, "-scale: how long the connections are held idle (at least one 25s heartbeat)")
+	flag.IntVar(&o.scaleBroadcasts, "scale-broadcasts", 50, "-scale: broadcasts of each fanout run")
+	flag.IntVar(&o.scaleProcs, "scale-procs", 2, "-scale: generator processes (each holds fewer than 20,000 connections)")
+	flag.IntVar(&o.scaleSourceIPs, "scale-source-ips", 4, "-scale: loopback source addresses the clients are spread over")
+	flag.IntVar(&o.scalePolling, "scale-polling", 5000, "-scale: long-polling clients of the poll-hold row (0: none)")
+	flag.StringVar(&o.scaleJSON, "scale-json", "", "-scale: the run's results as JSON (default: bench/results/scale.json; the chart goes beside it as scale.svg)")
 	flag.Parse()
 	o.rounds = min(max(o.rounds, 1), 9)
 	o.duration = min(max(o.duration, 500*time.Millisecond), 30*time.Second)
@@ -195,6 +210,9 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		return r.writeRecoverySection()
+	}
+	if r.o.scale != "" {
+		return r.runScale(ctx)
 	}
 	if !r.o.crossOnly {
 		if err := r.runSingle(ctx); err != nil {
@@ -339,14 +357,20 @@ func (r *runner) once(ctx context.Context, scenario, target string, nodes int, a
 	if nodes > 1 {
 		time.Sleep(500 * time.Millisecond) // let the nodes subscribe
 	}
+	args := []string{"-duration", r.o.duration.String(), "-warmup", r.o.warmup.String()}
+	return r.siobench(ctx, scenario, target, addrs, pids, append(args, extra...), r.o.duration+3*time.Minute)
+}
+
+// siobench runs siobench once (pinned to CPU 1) against servers already
+// running, within limit.
+func (r *runner) siobench(ctx context.Context, scenario, target string, addrs, pids, extra []string, limit time.Duration) (*bench.Result, error) {
 	args := []string{filepath.Join(r.tmp, "siobench"), "-scenario", scenario, "-label", target,
-		"-addr", strings.Join(addrs, ","), "-pids", strings.Join(pids, ","),
-		"-duration", r.o.duration.String(), "-warmup", r.o.warmup.String()}
+		"-addr", strings.Join(addrs, ","), "-pids", strings.Join(pids, ",")}
 	args = append(args, extra...)
 	if r.pinned {
 		args = append([]string{"taskset", "-c", "1"}, args...)
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.o.duration+3*time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, args[0], args[1:]...)
 	var stdout bytes.Buffer

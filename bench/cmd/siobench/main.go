@@ -7,7 +7,12 @@
 //
 // It prints one JSON line (the result) on stdout and a human summary on
 // stderr. Scenarios: echo, broadcast, connect, polling-echo, binary-echo,
-// cross-node (give every node in -addr and every node's pid in -pids).
+// cross-node (give every node in -addr and every node's pid in -pids),
+// and the scale scenarios hold, fanout and reconnect, whose clients may be
+// held by several generator processes (-procs) from several source
+// addresses (-source-ips):
+//
+//	siobench -scenario hold -c 19500 -procs 2 -hold 60s -mem -addr 127.0.0.1:3000 -pids 1234
 package main
 
 import (
@@ -26,6 +31,9 @@ import (
 )
 
 func main() {
+	if bench.IsShareChild() {
+		os.Exit(bench.ShareMain())
+	}
 	var cfg bench.Config
 	var addrs, pids string
 	flag.StringVar(&cfg.Scenario, "scenario", "echo", "scenario: "+strings.Join(bench.Scenarios, ", "))
@@ -38,11 +46,16 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, fmt.Sprintf("most measured time (at most %v)", bench.MaxDuration))
 	flag.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "load before measuring")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "connections opened at once")
-	flag.DurationVar(&cfg.Hold, "hold", 2*time.Second, "connect: idle time before reading the server's memory")
+	flag.DurationVar(&cfg.Hold, "hold", 2*time.Second, "connect, hold: idle time before reading the server's memory")
 	flag.IntVar(&cfg.Payload, "payload", 64, "echo payload, bytes")
 	flag.IntVar(&cfg.Attachment, "attachment", 64<<10, "binary-echo attachment, bytes")
 	flag.IntVar(&cfg.InFlight, "inflight", 4, "broadcasts in flight")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "longest wait for one answer")
+	flag.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("hold, fanout, reconnect: generator processes sharing the clients (0: this one; each holds at most %d)", bench.MaxClientsPerProc))
+	flag.IntVar(&cfg.SourceIPs, "source-ips", 0, "hold, fanout, reconnect: spread the clients over this many source addresses 127.0.0.2 and up (0: 127.0.0.1)")
+	flag.Float64Var(&cfg.Rate, "rate", 0, "hold, fanout, reconnect: connections opened per second (0: as fast as -concurrency allows)")
+	flag.DurationVar(&cfg.Interval, "interval", 50*time.Millisecond, "fanout: pause after a broadcast reached the sender's process before the next")
+	flag.BoolVar(&cfg.MemReport, "mem", false, "hold: ask each server for its memory split after a forced GC (GET "+bench.MemPath+": benchnode --mem-report, node --expose-gc bench-server.mjs)")
 	flag.Parse()
 	cfg.Addrs = split(addrs)
 	for _, p := range split(pids) {
