@@ -1255,6 +1255,9 @@ func wireShape(data []byte) (shape, uid, requestID string, typ int) {
 		v.drop("seq")
 		// and asks siogate responders to name themselves ("named").
 		v.drop("named")
+		// and says how long it waits for answers ("wait", ms), so that
+		// responders keep theirs queued that long.
+		v.drop("wait")
 		if typ == 5 {
 			// siogate's fetch requests add "parts": true (answers in
 			// parts, package adapter/wire), which Node ignores.
