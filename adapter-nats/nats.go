@@ -162,6 +162,24 @@ func (b *Broker) Publish(_ context.Context, channel string, data []byte) error {
 	return b.nc.Publish(adapter.SafeName(channel), data)
 }
 
+// Flush returns once the server has every message published before it
+// (a PING/PONG round trip): Publish only buffers, and nats.go writes the
+// buffer from its own goroutine later. A worker calls it before
+// acknowledging an event, so that the event is never removed from the
+// queue while its reply may still die with the process. Without a
+// deadline on ctx it waits at most 10s.
+func (b *Broker) Flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("natsadapter: flushing to NATS (is the server reachable?): %w", err)
+	}
+	return nil
+}
+
 // Epoch counts the connection's reconnections: after each, the server
 // (a restarted one, or another of the cluster) knew none of the node's
 // subscriptions until nats.go sent them again, and the other nodes' may

@@ -41,6 +41,17 @@ type Source interface {
 	Consume(ctx context.Context, handle func(ctx context.Context, data []byte) error) error
 }
 
+// Flusher is implemented by the publishers whose Publish returns before
+// the broker has the message (adapter-nats's Broker buffers it, and a
+// goroutine of its own writes it later). The worker flushes each reply
+// before the queue acknowledges its event: otherwise the acknowledgement,
+// sent on the queue's connection, may reach the broker while the reply
+// dies with a killed worker, and the event is never answered.
+type Flusher interface {
+	// Flush returns once the broker has every message published before.
+	Flush(ctx context.Context) error
+}
+
 // Handler handles one event. An error answers the client's
 // acknowledgement with an error object (code "worker_error"); the event
 // is not handled again.
@@ -113,9 +124,9 @@ func (w *Worker) Run(ctx context.Context) error {
 // is dropped (acknowledged) after being logged.
 var ErrBadEvent = errors.New("worker: bad event message")
 
-// handle runs one message's handler and publishes its reply. It fails
-// (so the queue delivers the event again) only when the reply cannot be
-// published.
+// handle runs one message's handler and publishes its reply, flushed
+// when the publisher is a Flusher. It fails (so the queue delivers the
+// event again) only when the reply cannot be published or flushed.
 func (w *Worker) handle(ctx context.Context, data []byte) error {
 	we, err := wire.DecodeWorkerEvent(data)
 	if err != nil {
@@ -149,8 +160,21 @@ func (w *Worker) handle(ctx context.Context, data []byte) error {
 		w.opts.Logger.Warn("worker: the reply could not be published; the event will be handled again", "event", we.Event, "id", we.ID, "err", err)
 		return fmt.Errorf("worker: publishing the reply on %s: %w", ch, err)
 	}
+	if f, ok := w.pub.(Flusher); ok {
+		// Not cancelled with ctx: on shutdown the running handlers
+		// finish, and their replies are already published.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if err := f.Flush(fctx); err != nil {
+			w.opts.Logger.Warn("worker: the reply may not have reached the broker; the event will be handled again", "event", we.Event, "id", we.ID, "err", err)
+			return fmt.Errorf("worker: flushing the reply on %s: %w", ch, err)
+		}
+	}
 	return nil
 }
+
+// flushTimeout bounds the wait for the broker to confirm a reply.
+const flushTimeout = 10 * time.Second
 
 func (w *Worker) run(ctx context.Context, h Handler, ev *Event) (err error) {
 	defer func() {
