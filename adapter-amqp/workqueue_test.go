@@ -2,7 +2,6 @@ package amqpadapter_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,16 +14,8 @@ import (
 // per subtest (deleted at its end), each side with a connection of its
 // own. A rejected message is requeued at once.
 func TestWorkQueue(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		names = map[*testing.T]string{}
-	)
-	adaptertest.RunWorkQueue(t, func(t *testing.T) (adapter.WorkQueue, adapter.WorkConsumer) {
-		mu.Lock()
-		name, ok := names[t]
-		if !ok {
-			name = adaptertest.Prefix(t) + ".work"
-			names[t] = name
+	adaptertest.RunWorkQueue(t, adaptertest.WorkQueueBroker{
+		Create: func(t *testing.T, name string) {
 			t.Cleanup(func() {
 				q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{Queue: name})
 				defer q.Close()
@@ -34,10 +25,11 @@ func TestWorkQueue(t *testing.T) {
 					t.Errorf("deleting queue %s: %v", name, err)
 				}
 			})
-		}
-		mu.Unlock()
-		q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{Queue: name})
-		t.Cleanup(func() { _ = q.Close() })
-		return q, q
+		},
+		Open: func(t *testing.T, name string) (adapter.WorkQueue, adapter.WorkConsumer) {
+			q := amqpadapter.NewWorkQueue(amqpadapter.WorkQueueOptions{Queue: name})
+			t.Cleanup(func() { _ = q.Close() })
+			return q, q
+		},
 	}, adaptertest.WorkQueueTraits{Redeliver: time.Second})
 }

@@ -3,7 +3,6 @@
 package kafkaadapter_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -20,29 +19,22 @@ import (
 // retried in place.
 func TestWorkQueue(t *testing.T) {
 	mc := startKafka(t)
-	var (
-		mu    sync.Mutex
-		names = map[*testing.T]string{}
-	)
-	adaptertest.RunWorkQueue(t, func(t *testing.T) (adapter.WorkQueue, adapter.WorkConsumer) {
-		mu.Lock()
-		name, ok := names[t]
-		if !ok {
-			name = adaptertest.Prefix(t) + ".work"
-			names[t] = name
+	adaptertest.RunWorkQueue(t, adaptertest.WorkQueueBroker{
+		Create: func(t *testing.T, name string) {
 			if err := mc.CreateTopic(name, 3, 1); err != nil {
 				t.Fatal(err)
 			}
-		}
-		mu.Unlock()
-		q, err := kafkaadapter.NewWorkQueue(kafkaadapter.WorkQueueOptions{
-			URL: "kafka://" + mc.BootstrapServers(), Topic: name, Group: name,
-			SessionTimeout: 3 * time.Second, CommitInterval: 20 * time.Millisecond, FetchWait: 20 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = q.Close() })
-		return q, q
+		},
+		Open: func(t *testing.T, name string) (adapter.WorkQueue, adapter.WorkConsumer) {
+			q, err := kafkaadapter.NewWorkQueue(kafkaadapter.WorkQueueOptions{
+				URL: "kafka://" + mc.BootstrapServers(), Topic: name, Group: name,
+				SessionTimeout: 3 * time.Second, CommitInterval: 20 * time.Millisecond, FetchWait: 20 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = q.Close() })
+			return q, q
+		},
 	}, adaptertest.WorkQueueTraits{Redeliver: time.Second, RebalanceDuplicates: true})
 }

@@ -4,95 +4,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
+	"github.com/siogate/siogate/adapter/adaptertest"
 )
-
-// heldProxy forwards one TCP connection to NATS; while held, the bytes the
-// client sends wait in the proxy (as they wait in a process's buffers
-// until nats.go's flusher writes them).
-type heldProxy struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	held bool
-	cond *sync.Cond
-}
-
-func newHeldProxy(t *testing.T) *heldProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &heldProxy{ln: ln}
-	p.cond = sync.NewCond(&p.mu)
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.hold(false)
-		conns.Wait()
-	})
-	conns.Add(1)
-	go func() {
-		defer conns.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", "127.0.0.1:4222")
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			conns.Add(2)
-			go func() { defer conns.Done(); _, _ = io.Copy(c, s); _ = c.Close() }()
-			go func() { defer conns.Done(); p.forward(s, c); _ = s.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *heldProxy) hold(h bool) {
-	p.mu.Lock()
-	p.held = h
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-// forward copies client bytes to the server, waiting while held.
-func (p *heldProxy) forward(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		p.mu.Lock()
-		for p.held {
-			p.cond.Wait()
-		}
-		p.mu.Unlock()
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 // TestBrokerFlush: Publish returns while the message is still on the
 // client's side; Flush returns only once the server has it (a worker
 // flushes its reply before acknowledging the event, or a SIGKILL between
 // the two loses the event's answer).
 func TestBrokerFlush(t *testing.T) {
-	p := newHeldProxy(t)
-	b, err := natsadapter.NewBroker(natsadapter.Options{URL: "nats://" + p.ln.Addr().String()})
+	p := adaptertest.NewCutter(t, "127.0.0.1:4222")
+	b, err := natsadapter.NewBroker(natsadapter.Options{URL: "nats://" + p.Addr()})
 	if err != nil {
 		t.Fatalf("NATS on 127.0.0.1:4222 is needed: %v", err)
 	}
@@ -115,7 +41,7 @@ func TestBrokerFlush(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p.hold(true)
+	p.Hold(true)
 	if err := b.Publish(ctx, subject, []byte("reply")); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +57,7 @@ func TestBrokerFlush(t *testing.T) {
 	if _, err := got.NextMsg(10 * time.Millisecond); err == nil {
 		t.Fatal("the server had the message while the proxy held it")
 	}
-	p.hold(false)
+	p.Hold(false)
 	if err := <-flushed; err != nil {
 		t.Fatalf("Flush: %v", err)
 	}

@@ -2,8 +2,6 @@ package natsadapter_test
 
 import (
 	"context"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,16 +16,8 @@ import (
 // stream per subtest (deleted at its end), each side with a connection of
 // its own.
 func TestWorkQueue(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		names = map[*testing.T]string{}
-	)
-	adaptertest.RunWorkQueue(t, func(t *testing.T) (adapter.WorkQueue, adapter.WorkConsumer) {
-		mu.Lock()
-		name, ok := names[t]
-		if !ok {
-			name = strings.ReplaceAll(adaptertest.Prefix(t), "-", "_") + "_work"
-			names[t] = name
+	adaptertest.RunWorkQueue(t, adaptertest.WorkQueueBroker{
+		Create: func(t *testing.T, name string) {
 			t.Cleanup(func() {
 				nc, err := nats.Connect("nats://127.0.0.1:4222")
 				if err != nil {
@@ -42,19 +32,20 @@ func TestWorkQueue(t *testing.T) {
 					t.Errorf("deleting stream %s: %v", name, err)
 				}
 			})
-		}
-		mu.Unlock()
-		nc, err := nats.Connect("nats://127.0.0.1:4222")
-		if err != nil {
-			t.Fatalf("the work queue tests need NATS with JetStream on 127.0.0.1:4222: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		q, err := natsadapter.NewWorkQueue(ctx, nc, natsadapter.WorkQueueOptions{Stream: name, Subject: name, AckWait: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q, q
+		},
+		Open: func(t *testing.T, name string) (adapter.WorkQueue, adapter.WorkConsumer) {
+			nc, err := nats.Connect("nats://127.0.0.1:4222")
+			if err != nil {
+				t.Fatalf("the work queue tests need NATS with JetStream on 127.0.0.1:4222: %v", err)
+			}
+			t.Cleanup(nc.Close)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			q, err := natsadapter.NewWorkQueue(ctx, nc, natsadapter.WorkQueueOptions{Stream: name, Subject: name, AckWait: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return q, q
+		},
 	}, adaptertest.WorkQueueTraits{Redeliver: time.Second})
 }

@@ -2,7 +2,6 @@ package redisadapter_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,19 @@ import (
 // TestWorkQueue runs the work queue kit on the shared Redis, a stream
 // per subtest, each side with a client of its own.
 func TestWorkQueue(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		names = map[*testing.T]string{}
-	)
-	adaptertest.RunWorkQueue(t, func(t *testing.T) (adapter.WorkQueue, adapter.WorkConsumer) {
-		mu.Lock()
-		name, ok := names[t]
-		if !ok {
-			name = adaptertest.Prefix(t) + ":work"
-			names[t] = name
+	adaptertest.RunWorkQueue(t, adaptertest.WorkQueueBroker{
+		Create: func(t *testing.T, name string) {
 			t.Cleanup(func() {
 				c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 				defer c.Close()
 				_ = c.Del(context.Background(), name).Err()
 			})
-		}
-		mu.Unlock()
-		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-		t.Cleanup(func() { _ = c.Close() })
-		q := redisadapter.NewWorkQueue(c, redisadapter.WorkQueueOptions{Stream: name, ClaimIdle: time.Second, Block: 200 * time.Millisecond})
-		return q, q
+		},
+		Open: func(t *testing.T, name string) (adapter.WorkQueue, adapter.WorkConsumer) {
+			c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+			t.Cleanup(func() { _ = c.Close() })
+			q := redisadapter.NewWorkQueue(c, redisadapter.WorkQueueOptions{Stream: name, ClaimIdle: time.Second, Block: 200 * time.Millisecond})
+			return q, q
+		},
 	}, adaptertest.WorkQueueTraits{Redeliver: time.Second})
 }

@@ -1438,6 +1438,10 @@ type ClusterStats struct {
 	Queued, QueuedBytes int
 	// Dropped counts the messages dropped because the queue was full.
 	Dropped uint64
+	// Expired counts the request and answer messages not sent because the
+	// node waiting for them had stopped waiting (the broker was away for
+	// longer than the request's timeout): nobody would read them.
+	Expired uint64
 	// ServerEventsDropped counts the server-side events from other nodes
 	// dropped because the namespace's handlers were too slow.
 	ServerEventsDropped uint64
@@ -1445,6 +1449,6 @@ type ClusterStats struct {
 
 // Stats returns the adapter's current queue figures.
 func (c *Cluster) Stats() ClusterStats {
-	q, b, d := c.out.stats()
-	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d, ServerEventsDropped: c.eventsDropped.Load()}
+	q, b, d, e := c.out.stats()
+	return ClusterStats{Queued: q, QueuedBytes: b, Dropped: d, Expired: e, ServerEventsDropped: c.eventsDropped.Load()}
 }

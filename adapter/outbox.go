@@ -63,6 +63,7 @@ type outbox struct {
 	q       []outMsg
 	bytes   int
 	dropped uint64
+	expired uint64 // skipped: their requester had stopped waiting
 	warned  bool          // overflow logged since the queue was last empty
 	idle    chan struct{} // closed while the queue is empty
 	wake    chan struct{}
@@ -217,6 +218,9 @@ func (o *outbox) run(ctx context.Context) {
 			return
 		}
 		if !m.expires.IsZero() && time.Now().After(m.expires) {
+			o.mu.Lock()
+			o.expired++
+			o.mu.Unlock()
 			o.pop(false)
 			continue
 		}
@@ -401,8 +405,8 @@ func (o *outbox) close() int {
 	return len(o.q)
 }
 
-func (o *outbox) stats() (queued, bytes int, dropped uint64) {
+func (o *outbox) stats() (queued, bytes int, dropped, expired uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.q), o.bytes, o.dropped
+	return len(o.q), o.bytes, o.dropped, o.expired
 }

@@ -200,3 +200,31 @@ func TestPublishNeverBlocks(t *testing.T) {
 		return nil
 	})
 }
+
+// A request still queued when its requester stops waiting is not sent
+// once the broker is back (nobody would read the answers), and is counted
+// in Stats().Expired, apart from the messages dropped by a full queue.
+func TestOutboxSkipsExpiredRequests(t *testing.T) {
+	bus := adapter.NewBus()
+	g := &gate{bus: bus}
+	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second}
+	a, b := twoNodes(t, g, cfg, bus, cfg)
+	b.Connect("b1", false)
+	g.set(true, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := a.Adapter.FetchSockets(ctx, adapter.BroadcastOptions{}); err == nil {
+		t.Fatal("FetchSockets answered while the broker refused every publish")
+	}
+	cluster := a.Adapter.(*adapter.Cluster)
+	if s := cluster.Stats(); s.Queued == 0 || s.Expired != 0 {
+		t.Fatalf("while the broker is down: %+v, want the request queued and nothing expired yet", s)
+	}
+	g.set(false, nil)
+	adaptertest.Eventually(t, "the expired request leaves the queue unsent", func() error {
+		if s := cluster.Stats(); s.Queued != 0 || s.Expired != 1 || s.Dropped != 0 {
+			return fmt.Errorf("stats %+v, want nothing queued, 1 expired, 0 dropped", s)
+		}
+		return nil
+	})
+}

@@ -63,12 +63,16 @@ func (l *LogBuffer) Contains(s string) bool {
 }
 
 // Cutter is a TCP proxy on 127.0.0.1 to a broker; Cut closes every proxied
-// connection, as a network failure would, and can refuse new ones.
+// connection, as a network failure would, and can refuse new ones. Hold
+// keeps what clients send waiting in the proxy, as a process's unflushed
+// bytes wait in its buffers (and die with it when it is killed).
 type Cutter struct {
 	ln      net.Listener
 	mu      sync.Mutex
+	cond    *sync.Cond // signalled when held turns false
 	conns   []net.Conn
 	blocked bool
+	held    bool
 }
 
 // NewCutter proxies a free 127.0.0.1 port to target until t ends.
@@ -79,7 +83,8 @@ func NewCutter(t testing.TB, target string) *Cutter {
 		t.Fatal(err)
 	}
 	c := &Cutter{ln: ln}
-	t.Cleanup(func() { _ = ln.Close(); c.Cut(false) })
+	c.cond = sync.NewCond(&c.mu)
+	t.Cleanup(func() { _ = ln.Close(); c.Hold(false); c.Cut(false) })
 	go func() {
 		for {
 			in, err := ln.Accept()
@@ -101,7 +106,7 @@ func NewCutter(t testing.TB, target string) *Cutter {
 			c.mu.Lock()
 			c.conns = append(c.conns, in, out)
 			c.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { c.forward(out, in); _ = out.Close() }()
 			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
 		}
 	}()
@@ -110,6 +115,36 @@ func NewCutter(t testing.TB, target string) *Cutter {
 
 // Addr is the proxy's address.
 func (c *Cutter) Addr() string { return c.ln.Addr().String() }
+
+// Hold makes the bytes clients send wait in the proxy (h true) or go on to
+// the broker (h false). What the broker sends is never held.
+func (c *Cutter) Hold(h bool) {
+	c.mu.Lock()
+	c.held = h
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+// forward copies a client's bytes to the broker, waiting while held.
+func (c *Cutter) forward(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		c.mu.Lock()
+		for c.held {
+			c.cond.Wait()
+		}
+		c.mu.Unlock()
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
 
 // Cut closes every proxied connection; with block, new ones are refused
 // until the next Cut(false).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,12 +13,28 @@ import (
 	"github.com/siogate/siogate/adapter"
 )
 
-// WorkQueueFactory opens one side of a work queue. Every call within one
-// subtest must reach the same queue (a name unique to the subtest) and
-// the consumers it returns must share one group; each call opens its own
-// connection where the broker allows, as separate processes would. The
-// factory deletes the queue when t ends.
-type WorkQueueFactory func(t *testing.T) (adapter.WorkQueue, adapter.WorkConsumer)
+// WorkQueueBroker opens the work queues of one broker for the kit. Each
+// subtest uses a queue of its own, whose name (letters, digits and '_')
+// the kit gives.
+type WorkQueueBroker struct {
+	// Create, if set, is called once per subtest before any Open, to make
+	// the queue where the broker needs that and to delete it (t.Cleanup)
+	// where the broker keeps it.
+	Create func(t *testing.T, name string)
+	// Open opens one side of the queue name. The consumers of one name must
+	// share one group; each call opens its own connection where the broker
+	// allows, as separate processes would, and closes it when t ends.
+	Open func(t *testing.T, name string) (adapter.WorkQueue, adapter.WorkConsumer)
+}
+
+// open returns the opener of one subtest's queue.
+func (b WorkQueueBroker) open(t *testing.T) func() (adapter.WorkQueue, adapter.WorkConsumer) {
+	name := strings.ReplaceAll(Prefix(t), "-", "_") + "_work"
+	if b.Create != nil {
+		b.Create(t, name)
+	}
+	return func() (adapter.WorkQueue, adapter.WorkConsumer) { return b.Open(t, name) }
+}
 
 // WorkQueueTraits say what a work queue's broker does.
 type WorkQueueTraits struct {
@@ -34,13 +51,13 @@ type WorkQueueTraits struct {
 // several consumers exactly once, a message whose handler fails is
 // delivered again, and Consume returns when its context ends, after its
 // handlers.
-func RunWorkQueue(t *testing.T, open WorkQueueFactory, traits WorkQueueTraits) {
-	t.Run("EachOnce", func(t *testing.T) { workQueueEachOnce(t, open, traits) })
-	t.Run("FailedAgain", func(t *testing.T) { workQueueFailedAgain(t, open, traits.Redeliver) })
+func RunWorkQueue(t *testing.T, b WorkQueueBroker, traits WorkQueueTraits) {
+	t.Run("EachOnce", func(t *testing.T) { workQueueEachOnce(t, b.open(t), traits) })
+	t.Run("FailedAgain", func(t *testing.T) { workQueueFailedAgain(t, b.open(t), traits.Redeliver) })
 }
 
-func workQueueEachOnce(t *testing.T, open WorkQueueFactory, traits WorkQueueTraits) {
-	q, _ := open(t)
+func workQueueEachOnce(t *testing.T, open func() (adapter.WorkQueue, adapter.WorkConsumer), traits WorkQueueTraits) {
+	q, _ := open()
 	const n = 500
 	var (
 		mu   sync.Mutex
@@ -52,7 +69,7 @@ func workQueueEachOnce(t *testing.T, open WorkQueueFactory, traits WorkQueueTrai
 	defer cancel()
 	errs := make(chan error, 3)
 	for c := range 3 {
-		_, cons := open(t)
+		_, cons := open()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -129,8 +146,8 @@ func workQueueEachOnce(t *testing.T, open WorkQueueFactory, traits WorkQueueTrai
 	t.Logf("consumers took %d / %d / %d messages, %d twice", by[0], by[1], by[2], dups)
 }
 
-func workQueueFailedAgain(t *testing.T, open WorkQueueFactory, redeliver time.Duration) {
-	q, cons := open(t)
+func workQueueFailedAgain(t *testing.T, open func() (adapter.WorkQueue, adapter.WorkConsumer), redeliver time.Duration) {
+	q, cons := open()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		mu    sync.Mutex

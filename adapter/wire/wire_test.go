@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/siogate/siogate/adapter/wire"
@@ -83,5 +84,36 @@ func TestStamp(t *testing.T) {
 		if err != nil || got.Seq != 42 || got.UID != "n" || got.RequestID != "r" || got.Type != r.Type {
 			t.Fatalf("stamped request %d = %+v, %v", r.Type, got, err)
 		}
+	}
+}
+
+// TestHugeLengthsAllocateLittle: broker traffic whose msgpack headers
+// claim a million elements (arrays, maps, nested a hundred deep) in a
+// message of a few hundred bytes is refused without allocating for the
+// claimed lengths.
+func TestHugeLengthsAllocateLittle(t *testing.T) {
+	headers := map[string][]byte{
+		"array32 1e6":        {0xdd, 0x00, 0x0f, 0x42, 0x40},
+		"map32 1e6":          {0xdf, 0x00, 0x0f, 0x42, 0x40, 0xa1, 'k'},
+		"array32 4294967295": {0xdd, 0xff, 0xff, 0xff, 0xff},
+	}
+	for name, hdr := range headers {
+		t.Run(name, func(t *testing.T) {
+			// [uid, {type: 2, nsp: "/", data: <nested>}, ...] cut short.
+			b := []byte{0x93, 0xa1, 'x', 0x83, 0xa4, 't', 'y', 'p', 'e', 0x02, 0xa3, 'n', 's', 'p', 0xa1, '/', 0xa4, 'd', 'a', 't', 'a'}
+			for range 100 {
+				b = append(b, hdr...)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, _, err := wire.DecodeBroadcast(b)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("a truncated message was accepted")
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+				t.Fatalf("decoding %d bytes allocated %d bytes", len(b), got)
+			}
+		})
 	}
 }

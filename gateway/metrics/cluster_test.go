@@ -98,9 +98,16 @@ func TestClusterMetrics(t *testing.T) {
 	}
 	a.waitAtLeast(t, 1, "siogate_adapter_publish_errors_total")
 	a.waitValue(t, 0, "siogate_adapter_broker_up")
+	// A request made meanwhile ends unanswered; it is not sent later.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if _, err := a.srv.Of("/").FetchSockets(short); err == nil {
+		t.Fatal("FetchSockets answered while a's broker was away")
+	}
+	cancel()
 	ga.broken.Store(false)
 	a.waitValue(t, 1, "siogate_adapter_broker_up")
 	a.waitValue(t, 0, "siogate_adapter_outbox_messages")
+	a.waitValue(t, 1, "siogate_adapter_outbox_expired_total")
 }
 
 // TestOutboxDrops counts the messages dropped by a full outbox.

@@ -9,9 +9,9 @@ import (
 // scraper reads the gauges of the attached servers when scraped: nothing
 // is kept on the hot paths for them.
 type scraper struct {
-	m                                          *Metrics
-	connections, sockets, queued, cut          *prometheus.Desc
-	outboxMessages, outboxBytes, eventsDropped *prometheus.Desc
+	m                                                         *Metrics
+	connections, sockets, queued, cut                         *prometheus.Desc
+	outboxMessages, outboxBytes, eventsDropped, outboxExpired *prometheus.Desc
 }
 
 func newScraper(m *Metrics) *scraper {
@@ -28,12 +28,13 @@ func newScraper(m *Metrics) *scraper {
 		outboxMessages: desc("adapter_outbox_messages", "Messages queued for the broker, summed over the namespaces' cluster adapters."),
 		outboxBytes:    desc("adapter_outbox_bytes", "Bytes queued for the broker, summed over the namespaces' cluster adapters."),
 		eventsDropped:  desc("adapter_server_events_dropped_total", "Server-side events from other nodes dropped because the handlers were too slow."),
+		outboxExpired:  desc("adapter_outbox_expired_total", "Requests and answers for the other nodes not sent because their requester had stopped waiting (the broker was away longer than the request timeout)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *scraper) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connections, c.sockets, c.queued, c.cut, c.outboxMessages, c.outboxBytes, c.eventsDropped} {
+	for _, d := range []*prometheus.Desc{c.connections, c.sockets, c.queued, c.cut, c.outboxMessages, c.outboxBytes, c.eventsDropped, c.outboxExpired} {
 		ch <- d
 	}
 }
@@ -47,7 +48,7 @@ func (c *scraper) Collect(ch chan<- prometheus.Metric) {
 	sockets := map[string]int{}
 	var queued, slow, utf8, body int64
 	var outMsgs, outBytes int
-	var dropped uint64
+	var dropped, expired uint64
 	for _, srv := range servers {
 		eng := srv.Engine()
 		for _, ss := range eng.Sessions() {
@@ -67,6 +68,7 @@ func (c *scraper) Collect(ch chan<- prometheus.Metric) {
 				outMsgs += st.Queued
 				outBytes += st.QueuedBytes
 				dropped += st.ServerEventsDropped
+				expired += st.Expired
 			}
 		}
 	}
@@ -86,4 +88,5 @@ func (c *scraper) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.outboxMessages, float64(outMsgs))
 	gauge(c.outboxBytes, float64(outBytes))
 	ch <- prometheus.MustNewConstMetric(c.eventsDropped, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(c.outboxExpired, prometheus.CounterValue, float64(expired))
 }

@@ -211,9 +211,8 @@ func TestDrainAtScale(t *testing.T) {
 		switch {
 		case sent == 5:
 			term = time.Now()
-			go func() { _ = proc.Wait(); exitAt = time.Now(); close(exited) }()
-			t.Cleanup(func() { _ = syscall.Kill(-proc.Process.Pid, syscall.SIGKILL); <-exited })
-			if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
+			go func() { <-proc.done; exitAt = time.Now(); close(exited) }()
+			if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 			go func() {

@@ -31,10 +31,8 @@ func httpGet(t *testing.T, url string) (int, string) {
 // reconnect elsewhere) over --drain-window, and exits.
 func TestHealthAndDrainOnSIGTERM(t *testing.T) {
 	bin := buildGateway(t)
-	addr := freeAddr(t)
-	proc := startProc(t, nil, bin, "--addr", addr, "--drain-window", "3s", "--log-level", "info")
-	base := "http://" + addr
-	waitHTTP(t, base+"/healthz")
+	proc := startGateway(t, "gateway", bin, false, "--drain-window", "3s", "--log-level", "info")
+	base := "http://" + proc.addr
 	if code, body := httpGet(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz before the drain: %d %s", code, body)
 	}
@@ -64,7 +62,7 @@ func TestHealthAndDrainOnSIGTERM(t *testing.T) {
 		t.Fatalf("/status = %s (%v)", body, err)
 	}
 
-	if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -90,10 +88,8 @@ func TestHealthAndDrainOnSIGTERM(t *testing.T) {
 			t.Fatal("clients not closed by the drain")
 		}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
 	select {
-	case <-exited:
+	case <-proc.done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the process did not exit after draining")
 	}

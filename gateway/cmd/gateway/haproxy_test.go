@@ -104,19 +104,82 @@ func status(t *testing.T, addr string) nodeStatus {
 	return s
 }
 
-// startBehindHAProxy starts three gateway processes with args (each also
-// gets its --addr) behind the deploy/haproxy.cfg recipe, and returns the
-// nodes' addresses, their processes and the balancer's address.
-func startBehindHAProxy(t *testing.T, bin string, args ...string) (nodes []string, procs map[string]*exec.Cmd, lb string) {
+// gatewayNode is a gateway process started by startGateway.
+type gatewayNode struct {
+	*clusterProc
+	addr        string // host:port of its Socket.IO listener
+	metricsAddr string // of its metrics listener, when one was asked for
+	logs        *clusterLines
+}
+
+// startGateway starts bin with args on free ports of 127.0.0.1 (--addr, and
+// --metrics-addr when withMetrics) and waits until its /readyz answers 200.
+// A port is picked, closed and handed over, so another process may take it
+// first: the gateway then exits with "address already in use" and is
+// started again on new ports, up to three times. Its output is logged if
+// the test fails, and a race or panic it reports fails the test.
+func startGateway(t *testing.T, name, bin string, withMetrics bool, args ...string) *gatewayNode {
 	t.Helper()
-	procs = map[string]*exec.Cmd{}
-	for range 3 {
-		addr := freeAddr(t)
-		nodes = append(nodes, addr)
-		procs[addr] = startProc(t, nil, bin, append([]string{"--addr", addr}, args...)...)
+	for attempt := 1; ; attempt++ {
+		n := &gatewayNode{addr: freeAddr(t), logs: &clusterLines{}}
+		ports := []string{"--addr", n.addr}
+		if withMetrics {
+			n.metricsAddr = freeAddr(t)
+			ports = append(ports, "--metrics-addr", n.metricsAddr)
+		}
+		cmd := exec.Command(bin, append(ports, args...)...)
+		cmd.Stdout, cmd.Stderr = n.logs, n.logs
+		n.clusterProc = startClusterProc(t, name, cmd)
+		t.Cleanup(func() {
+			if s := n.logs.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
+				t.Errorf("%s reported a race or panic:\n%s", name, s)
+			} else if t.Failed() {
+				t.Logf("%s log:\n%s", name, s)
+			}
+		})
+		if n.ready(t) {
+			return n
+		}
+		if attempt == 3 {
+			t.Fatalf("%s: its ports were taken three times", name)
+		}
 	}
-	for _, n := range nodes {
-		waitHTTP(t, "http://"+n+"/status")
+}
+
+// ready waits for /readyz; false if the process exited because a port was
+// taken.
+func (n *gatewayNode) ready(t *testing.T) bool {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if n.exited() {
+			if strings.Contains(n.logs.String(), "address already in use") {
+				return false
+			}
+			t.Fatalf("%s exited (%v):\n%s", n.name, n.err, n.logs)
+		}
+		if res, err := http.Get("http://" + n.addr + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 && !n.exited() {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 20s:\n%s", n.name, n.logs)
+	return false
+}
+
+// startBehindHAProxy starts three gateway processes with args behind the
+// deploy/haproxy.cfg recipe, and returns the nodes' addresses, their
+// processes and the balancer's address.
+func startBehindHAProxy(t *testing.T, bin string, args ...string) (nodes []string, procs map[string]*gatewayNode, lb string) {
+	t.Helper()
+	procs = map[string]*gatewayNode{}
+	for i := range 3 {
+		n := startGateway(t, fmt.Sprintf("gateway %d", i+1), bin, false, args...)
+		nodes = append(nodes, n.addr)
+		procs[n.addr] = n
 	}
 	lb = freeAddr(t)
 	cfg, err := filepath.Abs("../../../deploy/haproxy.cfg")

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -456,15 +457,27 @@ func main() {
 	hs := httpServer(o, srv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Listening before serving lets the log say the bound address, which
+	// is the one to use when --addr or --metrics-addr asks for port 0.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.ListenAndServe() }()
+	go func() { errc <- hs.Serve(ln) }()
 	if metricsHandler != nil {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gateway: metrics listener:", err)
+			os.Exit(1)
+		}
 		ms := metricsServer(o.metricsAddr, metricsHandler)
 		defer ms.Close()
-		go func() { errc <- fmt.Errorf("metrics listener: %w", ms.ListenAndServe()) }()
-		logger.Info("metrics listening", "addr", o.metricsAddr, "path", "/metrics")
+		go func() { errc <- fmt.Errorf("metrics listener: %w", ms.Serve(mln)) }()
+		logger.Info("metrics listening", "addr", mln.Addr().String(), "path", "/metrics")
 	}
-	logger.Info("gateway listening", "addr", o.addr, "path", o.path, "adapter", o.adapterName)
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "path", o.path, "adapter", o.adapterName)
 	select {
 	case err := <-errc:
 		logger.Error("gateway stopped", "err", err)

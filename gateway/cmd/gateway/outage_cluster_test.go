@@ -101,33 +101,14 @@ func (b *outageBroker) url() string {
 // startOutageNode starts a gateway process (demo chat on) on the broker.
 func startOutageNode(t *testing.T, bin, name string, b *outageBroker, prefix string) (addr string, logs *clusterLines) {
 	t.Helper()
-	addr = freeAddr(t)
-	args := []string{"--addr", addr, "--adapter", b.kind, "--channel-prefix", prefix, "--demo=true", "--log-level", "info"}
+	args := []string{"--adapter", b.kind, "--channel-prefix", prefix, "--demo=true", "--log-level", "info"}
 	if b.kind == "redis" {
 		args = append(args, "--redis-url", b.url())
 	} else {
 		args = append(args, "--nats-url", b.url())
 	}
-	cmd := exec.Command(bin, args...)
-	logs = &clusterLines{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	p := startClusterProc(t, "gateway "+name, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("gateway %s log:\n%s", name, logs)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !p.exited() && time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			waitHTTP(t, "http://"+addr+"/status")
-			return addr, logs
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gateway %s did not listen on %s (exited %v):\n%s", name, addr, p.exited(), logs)
-	return "", nil
+	n := startGateway(t, "gateway "+name, bin, false, args...)
+	return n.addr, n.logs
 }
 
 // outageProducer emits the numbered chat stream from node A, one event at

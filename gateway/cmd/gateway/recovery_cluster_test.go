@@ -183,7 +183,7 @@ func testRecoveryNodeKilled(t *testing.T, bin, adapterName, store string) {
 	for n := 1; n <= count; n++ {
 		<-tk.C
 		if n == count/3 {
-			_ = syscall.Kill(-procs[holder].Process.Pid, syscall.SIGKILL)
+			_ = syscall.Kill(-procs[holder].cmd.Process.Pid, syscall.SIGKILL)
 			t.Logf("killed the node holding the client (%s) after %d messages", holder, n-1)
 		}
 		if err := producer.Emit("chat", fmt.Sprint(n)); err != nil {

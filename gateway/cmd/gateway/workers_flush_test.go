@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -16,81 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/siogate/siogate/adapter"
 	natsadapter "github.com/siogate/siogate/adapter-nats"
+	"github.com/siogate/siogate/adapter/adaptertest"
 	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/worker"
 )
-
-// heldProxy forwards TCP connections to the shared NATS server; while
-// held, the bytes its clients send wait in the proxy, as a process's
-// unflushed bytes do (and die with it when it is killed).
-type heldProxy struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	held bool
-	cond *sync.Cond
-}
-
-func newHeldProxy(t *testing.T) *heldProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &heldProxy{ln: ln}
-	p.cond = sync.NewCond(&p.mu)
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.hold(false)
-		conns.Wait()
-	})
-	conns.Add(1)
-	go func() {
-		defer conns.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", "127.0.0.1:4222")
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			conns.Add(2)
-			go func() { defer conns.Done(); _, _ = io.Copy(c, s); _ = c.Close() }()
-			go func() { defer conns.Done(); p.forward(s, c); _ = s.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *heldProxy) hold(h bool) {
-	p.mu.Lock()
-	p.held = h
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-// forward copies a client's bytes to the server, waiting while held.
-func (p *heldProxy) forward(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		p.mu.Lock()
-		for p.held {
-			p.cond.Wait()
-		}
-		p.mu.Unlock()
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 // TestWorkerAcksAfterReplyReachesNATS: a worker on NATS acknowledges an
 // event (on the work queue's connection) only once its reply (on the
@@ -138,8 +65,8 @@ func TestWorkerAcksAfterReplyReachesNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy := newHeldProxy(t)
-	pub, err := natsadapter.NewBroker(natsadapter.Options{URL: "nats://" + proxy.ln.Addr().String()})
+	proxy := adaptertest.NewCutter(t, "127.0.0.1:4222")
+	pub, err := natsadapter.NewBroker(natsadapter.Options{URL: "nats://" + proxy.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +79,7 @@ func TestWorkerAcksAfterReplyReachesNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy.hold(true)
+	proxy.Hold(true)
 	w := worker.New(q, pub, worker.Options{Prefix: prefix})
 	handled := make(chan struct{})
 	var once sync.Once
@@ -178,7 +105,7 @@ func TestWorkerAcksAfterReplyReachesNATS(t *testing.T) {
 			t.Fatalf("the event was acked (%d queued) while its reply had not reached NATS", n)
 		}
 	}
-	proxy.hold(false)
+	proxy.Hold(false)
 	if m, err := replies.NextMsg(10 * time.Second); err != nil {
 		t.Fatalf("no reply once released: %v", err)
 	} else if r, err := wire.DecodeWorkerReply(m.Data); err != nil || r.EventID != "ev1" {

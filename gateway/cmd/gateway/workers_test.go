@@ -181,55 +181,13 @@ func (s *workersSetup) queued(t *testing.T) int {
 	}
 }
 
-// node starts one gateway node; it returns its URL and metrics URL. A
-// port taken by another process between freeAddr and the node's bind is
-// retried with new ports, up to three times.
+// node starts one gateway node; it returns its URL and metrics URL.
 func (s *workersSetup) node(t *testing.T, bin, name string, extra ...string) (url, metricsURL string) {
-	for attempt := 1; ; attempt++ {
-		url, metricsURL, raced := s.startNode(t, bin, name, extra...)
-		if !raced {
-			return url, metricsURL
-		}
-		if attempt == 3 {
-			t.Fatalf("%s: its ports were taken three times", name)
-		}
-	}
-}
-
-func (s *workersSetup) startNode(t *testing.T, bin, name string, extra ...string) (url, metricsURL string, raced bool) {
-	addr, maddr := freeAddr(t), freeAddr(t)
-	args := append([]string{"--addr", addr, "--metrics-addr", maddr, "--adapter", s.adapter, "--channel-prefix", s.prefix,
-		"--workers", s.broker}, s.brokerFlags()...)
+	args := append([]string{"--adapter", s.adapter, "--channel-prefix", s.prefix, "--workers", s.broker}, s.brokerFlags()...)
 	args = append(args, "--worker-queue", s.queue, "--worker-events", "job,fail", "--demo=false",
 		"--log-level", "warn", "--drain-window", "1s")
-	args = append(args, extra...)
-	cmd := exec.Command(bin, args...)
-	stderr := &clusterLines{}
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	p := startClusterProc(t, name, cmd)
-	t.Cleanup(func() {
-		if s := stderr.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
-			t.Errorf("%s reported a race or panic:\n%s", name, s)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			if strings.Contains(stderr.String(), "address already in use") {
-				return "", "", true
-			}
-			t.Fatalf("%s exited (%v): %s", name, p.err, stderr)
-		}
-		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 && !p.exited() {
-				return "http://" + addr, "http://" + maddr + "/metrics", false
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within 20s: %s", name, stderr)
-	return "", "", false
+	n := startGateway(t, name, bin, true, append(args, extra...)...)
+	return "http://" + n.addr, "http://" + n.metricsAddr + "/metrics"
 }
 
 // worker starts one worker process recording ids into its own file.
