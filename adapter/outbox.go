@@ -63,7 +63,7 @@ type outbox struct {
 	q       []outMsg
 	bytes   int
 	dropped uint64
-	expired uint64 // skipped: their requester had stopped waiting
+	expired uint64        // skipped: their requester had stopped waiting
 	warned  bool          // overflow logged since the queue was last empty
 	idle    chan struct{} // closed while the queue is empty
 	wake    chan struct{}
