@@ -93,7 +93,9 @@ type Config struct {
 	// RoomSize is the members of each room (default 8, at most Clients).
 	// Client g is in the rooms of memberships g, g + Clients, ... of the
 	// Rooms × RoomSize (room = membership / RoomSize), so a room's members
-	// are on RoomSize consecutive servers.
+	// are on RoomSize consecutive servers. With MemReport the memory after
+	// the joins is read Hold (at least 3s) after them, once the
+	// connections are idle again.
 	RoomSize int
 	// RoomRate is the room broadcasts sent per second, open loop
 	// (default 500); N bounds their number (default 1000).

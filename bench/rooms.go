@@ -285,6 +285,10 @@ func (r *runner) rooms(drivers []driver) error {
 		r.fail(false, "joining rooms: %d of %d memberships failed, first: %s", jr.Failed, cfg.Rooms*cfg.RoomSize, jr.FirstEr)
 	}
 	if cfg.MemReport {
+		// A join woke each member's reader; it parks again, returning
+		// its buffer, after 2s without data (gateway/engineio): read the
+		// memory once the connections are idle again, as before the joins.
+		r.sleep(max(cfg.Hold, 3*time.Second))
 		mem2, err := r.memAll()
 		if err != nil {
 			return err
