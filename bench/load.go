@@ -93,9 +93,9 @@ type Config struct {
 	// RoomSize is the members of each room (default 8, at most Clients).
 	// Client g is in the rooms of memberships g, g + Clients, ... of the
 	// Rooms × RoomSize (room = membership / RoomSize), so a room's members
-	// are on RoomSize consecutive servers. With MemReport the memory after
-	// the joins is read Hold (at least 3s) after them, once the
-	// connections are idle again.
+	// are on RoomSize consecutive servers. With MemReport the memory is read
+	// before and after the joins, each time Hold (at least 3s) after the
+	// last traffic, once the connections are idle.
 	RoomSize int
 	// RoomRate is the room broadcasts sent per second, open loop
 	// (default 500); N bounds their number (default 1000).

@@ -246,9 +246,14 @@ func (s *share) handleRooms(op string) (shareReply, bool) {
 // rooms runs the rooms scenario's part after the connect storm.
 func (r *runner) rooms(drivers []driver) error {
 	cfg := r.cfg
+	// Connections opened or joined within 2s still have their readers
+	// (they park, returning their buffers, after 2s without data:
+	// gateway/engineio): both memory readings wait until they are idle.
+	idle := max(cfg.Hold, 3*time.Second)
 	var mem1 []MemReport
 	var err error
 	if cfg.MemReport {
+		r.sleep(idle)
 		if mem1, err = r.memAll(); err != nil {
 			return err
 		}
@@ -285,10 +290,7 @@ func (r *runner) rooms(drivers []driver) error {
 		r.fail(false, "joining rooms: %d of %d memberships failed, first: %s", jr.Failed, cfg.Rooms*cfg.RoomSize, jr.FirstEr)
 	}
 	if cfg.MemReport {
-		// A join woke each member's reader; it parks again, returning
-		// its buffer, after 2s without data (gateway/engineio): read the
-		// memory once the connections are idle again, as before the joins.
-		r.sleep(max(cfg.Hold, 3*time.Second))
+		r.sleep(idle)
 		mem2, err := r.memAll()
 		if err != nil {
 			return err
