@@ -9,6 +9,8 @@
 //	"echo" args... with an ack id   acks with the same args
 //	"binary" buf with an ack id     acks with the same buffer (an attachment)
 //	"broadcast" args...             emits "tick" args... to every socket
+//	"join" rooms... with an ack id  joins the rooms (server side), then acks
+//	"to-room" room args...          emits "tick" args... to the room's sockets
 //
 // The commands siobench, benchnode, floor and benchrun wrap these; see
 // BENCHMARKS.md at the repository root for the measured numbers.

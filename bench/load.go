@@ -13,7 +13,7 @@ import (
 )
 
 // Scenarios lists the scenario names Run accepts.
-var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node", "hold", "fanout", "reconnect", "poll-hold"}
+var Scenarios = []string{"echo", "broadcast", "connect", "polling-echo", "binary-echo", "cross-node", "hold", "fanout", "reconnect", "poll-hold", "rooms"}
 
 // Hard caps, whatever the flags say: every run is bounded in count and
 // time.
@@ -85,6 +85,21 @@ type Config struct {
 	// (MemPath: benchnode --mem-report, the Node fixture with
 	// --expose-gc) before and after a hold.
 	MemReport bool
+
+	// The rooms scenario:
+
+	// Rooms is the number of rooms (default 100).
+	Rooms int
+	// RoomSize is the members of each room (default 8, at most Clients).
+	// Client g is in the rooms of memberships g, g + Clients, ... of the
+	// Rooms × RoomSize (room = membership / RoomSize), so a room's members
+	// are on RoomSize consecutive servers. With MemReport the memory is read
+	// before and after the joins, each time Hold (at least 3s) after the
+	// last traffic, once the connections are idle.
+	RoomSize int
+	// RoomRate is the room broadcasts sent per second, open loop
+	// (default 500); N bounds their number (default 1000).
+	RoomRate float64
 }
 
 // Result is the outcome of one run; it is printed as one JSON line.
@@ -166,6 +181,24 @@ type Result struct {
 	Reconnected      int     `json:"reconnected,omitempty"`
 	ReconnP50Micros  float64 `json:"reconnect_p50_us,omitempty"`
 	ReconnP99Micros  float64 `json:"reconnect_p99_us,omitempty"`
+	// Rooms: the rooms and their size, the memberships joined (through
+	// the "join" event) and how long that took, the servers' CPU per
+	// membership joined and memory per room (with MemReport: after a
+	// forced GC, summed over the servers, the growth from before the
+	// joins to after), the room broadcasts' send rate and the deliveries
+	// missing. Broadcasts, the fan-out figures (per room broadcast: until
+	// its last member had it) and the per-delivery figures are filled as
+	// for fanout; ServerCPUPerOp is per room broadcast.
+	Rooms                int     `json:"rooms,omitempty"`
+	RoomSize             int     `json:"room_size,omitempty"`
+	Memberships          int     `json:"memberships,omitempty"`
+	JoinSeconds          float64 `json:"join_s,omitempty"`
+	JoinErrors           int64   `json:"join_errors,omitempty"`
+	JoinCPUPerMembership float64 `json:"join_cpu_us_per_membership,omitempty"`
+	RSSPerRoom           float64 `json:"rss_per_room_bytes,omitempty"`
+	HeapPerRoom          float64 `json:"heap_per_room_bytes,omitempty"`
+	SendRate             float64 `json:"send_rate,omitempty"`
+	Missing              int64   `json:"missing,omitempty"`
 }
 
 // Summary is a one-line human description of r.
@@ -193,7 +226,7 @@ func (r Result) Summary() string {
 
 func (c *Config) defaults() error {
 	def := map[string]int{"echo": 50, "broadcast": 500, "connect": 2000, "polling-echo": 20, "binary-echo": 10, "cross-node": 1000,
-		"hold": 2000, "fanout": 2000, "reconnect": 2000, "poll-hold": 1000}
+		"hold": 2000, "fanout": 2000, "reconnect": 2000, "poll-hold": 1000, "rooms": 2000}
 	d, ok := def[c.Scenario]
 	if !ok {
 		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
@@ -223,6 +256,9 @@ func (c *Config) defaults() error {
 		c.Rate = max(c.Rate, 0)
 		if c.Interval <= 0 {
 			c.Interval = 50 * time.Millisecond
+		}
+		if c.Scenario == "rooms" {
+			c.roomDefaults()
 		}
 		if c.Scenario == "fanout" && (c.N <= 0 || c.N > MaxBroadcasts) {
 			c.N = min(max(c.N, 0), MaxBroadcasts)
@@ -294,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		err = r.connect()
 	case "polling-echo":
 		err = r.pollingEcho()
-	case "hold", "fanout", "reconnect", "poll-hold":
+	case "hold", "fanout", "reconnect", "poll-hold", "rooms":
 		err = r.scale()
 	}
 	r.res.Errors = r.errs.Load()

@@ -45,5 +45,27 @@ func NewNode(cfg NodeConfig) *gateway.Server {
 		_ = ns.Emit(context.Background(), "tick", e.Args.Items()...)
 		return nil
 	})
+	// join puts the socket into the rooms named by its arguments, on the
+	// server (the rooms scenario); the ack says it is done.
+	ns.On("join", func(s *gateway.Socket, e *gateway.Event) []any {
+		rooms := make([]string, 0, e.Args.Len())
+		for i := range e.Args.Len() {
+			if r := e.Args.String(i); r != "" {
+				rooms = append(rooms, r)
+			}
+		}
+		if err := s.Join(rooms...); err != nil {
+			return []any{err.Error()}
+		}
+		return nil
+	})
+	// to-room emits "tick" with the remaining arguments to the room named
+	// by the first, across the cluster (the rooms scenario).
+	ns.On("to-room", func(_ *gateway.Socket, e *gateway.Event) []any {
+		if room := e.Args.String(0); room != "" {
+			_ = ns.To(room).Emit(context.Background(), "tick", e.Args.Slice(1).Items()...)
+		}
+		return nil
+	})
 	return srv
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -31,7 +32,7 @@ const (
 
 // isScale reports whether scenario is one of the scale scenarios.
 func isScale(scenario string) bool {
-	return scenario == "hold" || scenario == "fanout" || scenario == "reconnect" || scenario == "poll-hold"
+	return scenario == "hold" || scenario == "fanout" || scenario == "reconnect" || scenario == "poll-hold" || scenario == "rooms"
 }
 
 // sourceIP returns the loopback address client i binds when a run spreads
@@ -44,6 +45,37 @@ func sourceIP(i, n int) net.IP {
 	}
 	return net.IPv4(127, 0, 0, byte(2+i%n))
 }
+
+// sourceDialer returns a dialer binding ip (any when nil) as the source
+// address. With a source address it sets IP_BIND_ADDRESS_NO_PORT before
+// the bind, so that the kernel picks the source port at connect time
+// from the whole 4-tuple, as it does for an unbound socket. Without it,
+// bind(ip, 0) must find a port no other socket on ip holds, the client
+// ends of closed connections in TIME_WAIT included: after a reconnect
+// storm has dropped every connection, each new dial then searches a
+// port range half full of them (see README, deployment notes).
+func sourceDialer(ip net.IP, timeout time.Duration) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout}
+	if ip == nil {
+		return d
+	}
+	d.LocalAddr = &net.TCPAddr{IP: ip}
+	d.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+	return d
+}
+
+// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (since 4.2;
+// the syscall package does not name it).
+const ipBindAddressNoPort = 24
 
 // stormReport is what one share saw while opening its connections.
 type stormReport struct {
@@ -69,6 +101,7 @@ type shareReport struct {
 	Got            []int64       `json:"got,omitempty"`  // per broadcast: deliveries in this share
 	Sent           []int64       `json:"sent,omitempty"` // sender only: each broadcast's send time, Unix ns
 	Lat            map[int]int64 `json:"lat,omitempty"`  // per-delivery latency histogram
+	Want           []int64       `json:"want,omitempty"` // rooms: this share's members of each room
 }
 
 // share is the part of a scale run one generator process holds: clients
@@ -86,6 +119,7 @@ type share struct {
 	delivers atomic.Int64
 	nlive    atomic.Int64 // connected clients, set after connect
 	poll     *pollShare   // poll-hold: the long-polling clients
+	want     []int64      // rooms: this share's members of each room
 }
 
 // shareSpec is what one share is told to do.
@@ -107,10 +141,13 @@ func newShare(r *runner, spec shareSpec) *share {
 
 // broadcasts is the number of broadcasts a fanout run sends.
 func broadcasts(cfg Config) int {
-	if cfg.Scenario != "fanout" {
-		return 0
+	switch cfg.Scenario {
+	case "fanout":
+		return int(min(cfg.N, MaxBroadcasts))
+	case "rooms":
+		return int(min(cfg.N, MaxRoomBroadcasts))
 	}
-	return int(min(cfg.N, MaxBroadcasts))
+	return 0
 }
 
 // connect opens the share's clients at the run's rate (its part of it),
@@ -150,6 +187,9 @@ func (s *share) connect() stormReport {
 			c := newWSClient(s.r)
 			c.local = sourceIP(g, cfg.SourceIPs)
 			c.onTick = s.onTick
+			if cfg.Scenario == "rooms" {
+				c.ackBody = emptyAck
+			}
 			t0 := time.Now()
 			if err := c.dial(cfg.Addrs[g%len(cfg.Addrs)]); err != nil {
 				if failed.Add(1) == 1 {
@@ -306,6 +346,7 @@ func (s *share) report() shareReport {
 		Deliveries:     s.delivers.Load(),
 		Sent:           s.sent,
 		Lat:            s.r.hist.snapshot(),
+		Want:           s.want,
 	}
 	if e := s.r.firstErr.Load(); e != nil {
 		rep.FirstErr = e.(string)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -32,10 +31,7 @@ func (s *share) connectPolling() stormReport {
 	s.poll = ps
 	ips := max(cfg.SourceIPs, 1)
 	for i := range ips {
-		d := &net.Dialer{Timeout: cfg.Timeout}
-		if cfg.SourceIPs > 0 {
-			d.LocalAddr = &net.TCPAddr{IP: sourceIP(s.spec.First+i, cfg.SourceIPs)}
-		}
+		d := sourceDialer(sourceIP(s.spec.First+i, cfg.SourceIPs), cfg.Timeout)
 		ps.transports = append(ps.transports, &http.Transport{
 			DialContext:         d.DialContext,
 			MaxIdleConns:        2 * s.spec.Count,

@@ -35,10 +35,15 @@ type shareReply struct {
 	Err    string       `json:"err,omitempty"`
 	Storm  *stormReport `json:"storm,omitempty"`
 	Report *shareReport `json:"report,omitempty"`
+	Join   *joinReport  `json:"join,omitempty"`
+	Sent   int          `json:"sent,omitempty"`
 }
 
 // handle runs one command on s.
 func (s *share) handle(op string) shareReply {
+	if rep, ok := s.handleRooms(op); ok {
+		return rep
+	}
 	switch op {
 	case "connect":
 		st := s.connect()

@@ -105,6 +105,10 @@ func (r *runner) scale() error {
 			r.res.ServerUtil = r.res.ServerCPU / r.res.Seconds
 			r.res.GenUtil = (f1.gen - f0.gen).Seconds() / r.res.Seconds
 		}
+	case "rooms":
+		if err := r.rooms(drivers); err != nil {
+			return err
+		}
 	case "reconnect":
 		r0 := r.mark(0)
 		storms, err := callAll(drivers, "reconnect")
@@ -193,6 +197,11 @@ func (r *runner) mergeReports(reps []shareReply, conns int) {
 			sent = rep.Sent
 		}
 	}
+	if r.cfg.Scenario == "rooms" {
+		r.mergeRooms(reps, last, got, sent)
+		r.mergeDeliveries(&lat)
+		return
+	}
 	if r.cfg.Scenario != "fanout" {
 		return
 	}
@@ -214,6 +223,11 @@ func (r *runner) mergeReports(reps []shareReply, conns int) {
 	r.res.FanoutP50Micros = float64(quantileNs(last, 0.5)) / 1e3
 	r.res.FanoutP99Micros = float64(quantileNs(last, 0.99)) / 1e3
 	r.res.FanoutMaxMicros = float64(quantileNs(last, 1)) / 1e3
+	r.mergeDeliveries(&lat)
+}
+
+// mergeDeliveries fills the per-delivery figures of a broadcast run.
+func (r *runner) mergeDeliveries(lat *histogram) {
 	if q := lat.quantile(0.5); q > 0 {
 		r.res.P50Micros = float64(q) / float64(time.Microsecond)
 		r.res.P99Micros = float64(lat.quantile(0.99)) / float64(time.Microsecond)
@@ -261,6 +275,10 @@ func runLimit(cfg Config) time.Duration {
 		}
 		d += 2 * storm
 	}
+	if cfg.Scenario == "rooms" {
+		// Joining (1ms per membership is generous) and the drain.
+		d += cfg.Timeout + time.Duration(cfg.Rooms*cfg.RoomSize)*time.Millisecond
+	}
 	return min(d, time.Duration(math.MaxInt64/2))
 }
 
@@ -273,6 +291,9 @@ func scaleSummary(r Result) string {
 			r.HoldSeconds, r.RSSPerConn/1024, kibString(r.HeapPerConn), kibString(r.StacksPerConn), kibString(r.OtherPerConn), r.GoroutinesPerConn, r.IdleCPUPerConn, r.IdleUtil, r.Pings)
 	case "fanout":
 		s += fmt.Sprintf(", %d broadcasts: all delivered p50 %.1fms p99 %.1fms max %.1fms (%d overlapped the next)", r.Broadcasts, r.FanoutP50Micros/1e3, r.FanoutP99Micros/1e3, r.FanoutMaxMicros/1e3, r.Overlapped)
+	case "rooms":
+		s += fmt.Sprintf(", %d rooms of %d: %d memberships joined in %.2fs (%d failed, %.1f µs CPU each), %s RSS / %s heap KiB per room; %d room broadcasts (%.0f/s sent): fan-out p50 %.1fms p99 %.1fms max %.1fms, %.1f µs CPU per room broadcast, %d deliveries missing",
+			r.Rooms, r.RoomSize, r.Memberships, r.JoinSeconds, r.JoinErrors, r.JoinCPUPerMembership, kibString(r.RSSPerRoom), kibString(r.HeapPerRoom), r.Broadcasts, r.SendRate, r.FanoutP50Micros/1e3, r.FanoutP99Micros/1e3, r.FanoutMaxMicros/1e3, r.ServerCPUPerOp, r.Missing)
 	case "reconnect":
 		s += fmt.Sprintf(", reconnect storm %.2fs (%d reconnected, %d failed, p99 %.1fms)", r.ReconnectSeconds, r.Reconnected, r.ReconnectErrors, r.ReconnP99Micros/1e3)
 	}

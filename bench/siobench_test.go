@@ -72,10 +72,10 @@ func smoke(t *testing.T, pid int, scenario string, clients int, addrs ...string)
 	if res.Ops <= 0 {
 		t.Errorf("%s: %d operations", scenario, res.Ops)
 	}
-	if res.Errors != 0 || res.ProtocolErrors != 0 {
-		t.Errorf("%s: %d errors, %d protocol errors: %s", scenario, res.Errors, res.ProtocolErrors, res.FirstError)
+	if res.Errors != 0 || res.ProtocolErrors != 0 || res.Missing != 0 {
+		t.Errorf("%s: %d missing, %d errors, %d protocol errors: %s", scenario, res.Missing, res.Errors, res.ProtocolErrors, res.FirstError)
 	}
-	if strings.Contains(scenario, "broadcast") || scenario == "cross-node" {
+	if strings.Contains(scenario, "broadcast") || scenario == "cross-node" || scenario == "rooms" {
 		if res.Deliveries <= 0 {
 			t.Errorf("%s: no deliveries", scenario)
 		}
@@ -183,6 +183,7 @@ func TestNodeScenarios(t *testing.T) {
 		{"binary-echo", 2},
 		{"broadcast", 20},
 		{"polling-echo", 2},
+		{"rooms", 20}, // the fixture's join and to-room
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			smoke(t, cmd.Process.Pid, tc.scenario, tc.clients, addr)

@@ -403,7 +403,7 @@ func (e *argEncoder) value(v any) error {
 			e.buf = append(e.buf, "null"...) // as JSON.stringify does
 			return nil
 		}
-		e.buf = strconv.AppendFloat(e.buf, t, 'g', -1, 64)
+		e.buf = appendFloat(e.buf, t)
 	case json.RawMessage:
 		if !json.Valid(t) {
 			return fmt.Errorf("socketio: invalid json.RawMessage argument")
@@ -649,4 +649,25 @@ func (a Args) Items() []any {
 		out[i] = json.RawMessage(raw)
 	}
 	return out
+}
+
+// appendFloat appends f as JSON.stringify (and encoding/json) write it:
+// plain decimal digits from 1e-6 up to 1e21, an exponent only outside,
+// with no leading zero in it. strconv's 'g' would write 1e+06 for a
+// million, and 1.7965702654237133e+18 for a nanosecond timestamp that
+// came through a broker as a float.
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-07 → e-7, as JavaScript writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -158,6 +158,7 @@ func TestAppendArgs(t *testing.T) {
 	}{
 		{"none", nil, `[]`, nil},
 		{"scalars", []any{nil, "s", true, false, 1, int64(-2), int32(3), uint64(1 << 63), uint32(5), 1.5, 1e21, -0.0}, `[null,"s",true,false,1,-2,3,9223372036854775808,5,1.5,1e+21,0]`, nil},
+		{"floats as JSON.stringify writes them", []any{1e6, 1.7965702654237133e18, 1e-7, 0.000001, 123456789.125, -2.5e-8, 1.5e300}, `[1000000,1796570265423713300,1e-7,0.000001,123456789.125,-2.5e-8,1.5e+300]`, nil},
 		{"NaN and Inf", []any{math.NaN(), math.Inf(1), math.Inf(-1)}, `[null,null,null]`, nil},
 		{"NaN nested", []any{[]any{math.NaN()}, map[string]any{"x": math.Inf(1)}}, `[[null],{"x":null}]`, nil},
 		{"struct", []any{chatMsg{"hi", 2}}, `[{"text":"hi","n":2}]`, nil},

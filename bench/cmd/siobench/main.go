@@ -8,11 +8,13 @@
 // It prints one JSON line (the result) on stdout and a human summary on
 // stderr. Scenarios: echo, broadcast, connect, polling-echo, binary-echo,
 // cross-node (give every node in -addr and every node's pid in -pids),
-// and the scale scenarios hold, fanout and reconnect, whose clients may be
+// and the scale scenarios hold, fanout, reconnect, poll-hold and rooms
+// (clients join rooms, then room broadcasts at a bounded rate), whose clients may be
 // held by several generator processes (-procs) from several source
 // addresses (-source-ips):
 //
 //	siobench -scenario hold -c 19500 -procs 2 -hold 60s -mem -addr 127.0.0.1:3000 -pids 1234
+//	siobench -scenario rooms -c 76000 -procs 4 -source-ips 8 -rooms 10000 -room-size 8 -room-rate 2000 -n 40000 -mem -addr A,B,C,D -pids a,b,c,d
 package main
 
 import (
@@ -55,7 +57,10 @@ func main() {
 	flag.IntVar(&cfg.SourceIPs, "source-ips", 0, "hold, fanout, reconnect: spread the clients over this many source addresses 127.0.0.2 and up (0: 127.0.0.1)")
 	flag.Float64Var(&cfg.Rate, "rate", 0, "hold, fanout, reconnect: connections opened per second (0: as fast as -concurrency allows)")
 	flag.DurationVar(&cfg.Interval, "interval", 50*time.Millisecond, "fanout: pause after a broadcast reached the sender's process before the next")
-	flag.BoolVar(&cfg.MemReport, "mem", false, "hold: ask each server for its memory split after a forced GC (GET "+bench.MemPath+": benchnode --mem-report, node --expose-gc bench-server.mjs)")
+	flag.IntVar(&cfg.Rooms, "rooms", 100, "rooms: the number of rooms")
+	flag.IntVar(&cfg.RoomSize, "room-size", 8, "rooms: members per room (client g holds memberships g, g+c, ...; a room's members sit on consecutive servers of -addr)")
+	flag.Float64Var(&cfg.RoomRate, "room-rate", 500, fmt.Sprintf("rooms: room broadcasts sent per second, round-robin over the rooms (at most %d; -n bounds their number)", bench.MaxRoomRate))
+	flag.BoolVar(&cfg.MemReport, "mem", false, "hold, rooms: ask each server for its memory split after a forced GC (GET "+bench.MemPath+": benchnode --mem-report, node --expose-gc bench-server.mjs)")
 	flag.Parse()
 	cfg.Addrs = split(addrs)
 	for _, p := range split(pids) {
