@@ -25,6 +25,11 @@
 # node in turn; the memory per room after a forced GC. The one-node run
 # gets ROOMS, BROADCASTS and ROOM_RATE scaled by 1/NODES, so that each
 # node carries the same rooms and the same load in both runs.
+#
+# SERVER=node runs Node socket.io (js/fixtures/bench-server.mjs, node
+# --expose-gc) with @socket.io/redis-adapter on the shared Redis in place
+# of benchnode, for the same runs side by side (ADAPTERS=redis only; the
+# rows are labelled node-redis/N).
 set -eu
 BIN=$1
 OUT=$2
@@ -36,9 +41,19 @@ SCENARIO=${SCENARIO:-fanout}
 ROOMS=${ROOMS:-10000}
 ROOM_SIZE=${ROOM_SIZE:-8}
 ROOM_RATE=${ROOM_RATE:-2000}
+SERVER=${SERVER:-siogate}
+JS=$(cd "$(dirname "$0")/../js" && pwd)
 
 cpu() { # user+system seconds of a process
 	awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); printf "%.2f", (f[12] + f[13]) / 100 }' "/proc/$1/stat"
+}
+wait_listen() { # until something listens on port $1 (at most 20s)
+	i=0
+	until ss -Hltn "sport = :$1" | grep -q .; do
+		i=$((i + 1))
+		[ "$i" -lt 200 ] || { echo "nothing listens on $1" >&2; exit 1; }
+		sleep 0.1
+	done
 }
 free_port() { # a TCP port nothing listens on, from $1 up
 	p=$1
@@ -80,11 +95,20 @@ run() { # adapter nodes
 	nats) url="--nats-url $nats_url" kind=nats ;;
 	*) url="" kind=$adapter ;;
 	esac
+	label=$adapter/$n
 	for i in $(seq 1 "$n"); do
 		port=$(free_port $((port + 1)))
-		# shellcheck disable=SC2086 # $url is two words
-		taskset -c 0 "$BIN/benchnode" --addr "127.0.0.1:$port" --adapter "$kind" $url --channel-prefix "$prefix" --mem-report 2>>"$OUT.log" &
+		if [ "$SERVER" = node ]; then
+			[ "$adapter" = redis ] || { echo "SERVER=node runs with ADAPTERS=redis only" >&2; exit 2; }
+			label=node-$adapter/$n
+			SIOBENCH_REDIS_URL=redis://127.0.0.1:6379 SIOBENCH_PREFIX="$prefix" \
+				taskset -c 0 node --expose-gc "$JS/fixtures/bench-server.mjs" "$port" >/dev/null 2>>"$OUT.log" &
+		else
+			# shellcheck disable=SC2086 # $url is two words
+			taskset -c 0 "$BIN/benchnode" --addr "127.0.0.1:$port" --adapter "$kind" $url --channel-prefix "$prefix" --mem-report 2>>"$OUT.log" &
+		fi
 		addrs="$addrs,127.0.0.1:$port" pids="$pids,$!"
+		wait_listen "$port"
 	done
 	addrs=${addrs#,} pids=${pids#,}
 	sleep 2
@@ -99,7 +123,7 @@ run() { # adapter nodes
 	*) extra="-scenario fanout -n $B -duration 5m" ;;
 	esac
 	# shellcheck disable=SC2086 # $extra is several flags
-	line=$(taskset -c 1 "$BIN/siobench" $extra -label "$adapter/$n" -addr "$addrs" -pids "$pids" \
+	line=$(taskset -c 1 "$BIN/siobench" $extra -label "$label" -addr "$addrs" -pids "$pids" \
 		-c $((n * PER)) -procs "$procs" -source-ips $((2 * procs)) -timeout 120s || true)
 	b1=$(cpu "$bp")
 	m1=$(msgs "$adapter")
