@@ -67,6 +67,7 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup // sessions alive
 	frames    frameWriters   // scratch space of WebSocket writes
+	writers   writerPool     // WebSocket sessions waiting for a writer (wswrite.go)
 	stats     serverStats
 	meter     meterBox
 	poller    wsPoller                 // parked WebSocket connections (wsread.go)
