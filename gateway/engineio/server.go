@@ -116,6 +116,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	s.frames.deflate.threshold = s.cfg.CompressionThreshold
 	s.upgrader = s.newUpgrader(true)
 	s.idleAfter = wsIdleAfter
+	s.writers.max = runtime.GOMAXPROCS(0)
 	return s
 }
 

@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -23,14 +22,15 @@ import (
 // stays held until a batch is written whole, so gws's control frames
 // (pong, close) never land in the middle of one.
 //
-// Workers start when sessions are queued and fewer than GOMAXPROCS run,
-// and end when the queue is empty: an idle server holds none.
+// Workers start when sessions are queued and fewer than GOMAXPROCS (as it
+// was when the server was made) run, and end when the queue is empty: an idle server holds none.
 
 // writerPool is a server's queue of sessions waiting for a writer.
 type writerPool struct {
 	mu         sync.Mutex
 	head, tail *Session     // the queue, linked through Session.next
 	running    int          // workers running
+	max        int          // most workers at once: GOMAXPROCS when the server was made
 	slow       atomic.Int64 // sessions writing on a goroutine of their own
 }
 
@@ -48,7 +48,7 @@ func (s *Server) schedule(ss *Session) {
 		p.tail.next = ss
 	}
 	p.tail = ss
-	start := p.running < runtime.GOMAXPROCS(0)
+	start := p.running < p.max
 	if start {
 		p.running++
 	}
