@@ -2,6 +2,7 @@ package engineio_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/metrics"
@@ -198,9 +199,21 @@ func TestWriterPool(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ss.Close() // a server close: the write waiting for the client ends
-		if r := s.rec.closeReason(t, sid); r != engineio.ReasonServerClose {
-			t.Fatalf("close reason %q, want %q", r, engineio.ReasonServerClose)
+		// Others in the middle of broadcasts.
+		for range 20 {
+			_, osid, _ := s.openWS(t)
+			oss := s.rec.session(t, osid)
+			for i := range 4 {
+				_ = oss.Send(stuckFrame(i, size))
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if r := s.rec.closeReason(t, sid); r != engineio.ReasonShutdown {
+			t.Fatalf("close reason %q, want %q", r, engineio.ReasonShutdown)
 		}
 		waitWritersDone(t, s)
 	})
