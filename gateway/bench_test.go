@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -120,6 +121,40 @@ func BenchmarkBroadcast100(b *testing.B) {
 	for _, c := range cs {
 		waitCount(b, &c.events, int64(b.N))
 	}
+}
+
+// BenchmarkBroadcastEach1000: srv.To(room).Emit to 1000 WebSocket
+// clients, one broadcast at a time (each waits until every client has the
+// previous one), as the fanout scale scenario does: nothing batches. It
+// reports the goroutines the process created per broadcast (clients
+// included: their readers create none per message).
+func BenchmarkBroadcastEach1000(b *testing.B) {
+	const clients = 1000
+	ts := benchServer(b)
+	ts.srv.Of("/").OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
+		s.Join("room")
+		return nil
+	})
+	cs := make([]*countingClient, clients)
+	for i := range cs {
+		cs[i] = benchClient(b, ts, "")
+	}
+	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(created)
+	before := created[0].Value.Uint64()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ts.srv.To("room").Emit(context.Background(), "tick", i, "payload"); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cs {
+			waitCount(b, &c.events, int64(i+1))
+		}
+	}
+	b.StopTimer()
+	metrics.Read(created)
+	b.ReportMetric(float64(created[0].Value.Uint64()-before)/float64(b.N), "goroutines/op")
 }
 
 // BenchmarkEchoAck: a client sends events asking for an ack (up to 64 in

@@ -37,3 +37,11 @@ func Parked(s *Server) (n int, open bool) { return s.poller.parked() }
 // PollerPongs returns how many pongs s's poller read itself, without
 // starting a reader.
 func PollerPongs(s *Server) int64 { return s.poller.pongs.Load() }
+
+// Writers returns the server's running pool writers and the sessions
+// writing on a goroutine of their own (wswrite.go).
+func Writers(s *Server) (pool int, slow int64) {
+	s.writers.mu.Lock()
+	defer s.writers.mu.Unlock()
+	return s.writers.running, s.writers.slow.Load()
+}

@@ -67,6 +67,7 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup // sessions alive
 	frames    frameWriters   // scratch space of WebSocket writes
+	writers   writerPool     // WebSocket sessions waiting for a writer (wswrite.go)
 	stats     serverStats
 	meter     meterBox
 	poller    wsPoller                 // parked WebSocket connections (wsread.go)
@@ -115,6 +116,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	s.frames.deflate.threshold = s.cfg.CompressionThreshold
 	s.upgrader = s.newUpgrader(true)
 	s.idleAfter = wsIdleAfter
+	s.writers.max = runtime.GOMAXPROCS(0)
 	return s
 }
 

@@ -62,11 +62,12 @@ type Session struct {
 	transport string
 	closed    bool
 	queue     []Frame
-	spare     []Frame // recycled queue backing array
-	queued    int     // payload bytes in queue
-	inflight  int     // payload bytes of the batch a writer is writing
-	slow      bool    // over a queue limit: being closed
-	flushing  bool
+	spare     []Frame   // recycled queue backing array
+	queued    int       // payload bytes in queue
+	inflight  int       // payload bytes of the batch a writer is writing
+	slow      bool      // over a queue limit: being closed
+	flushing  bool      // a writer has the session: queued for one, or writing
+	next      *Session  // the next session queued for a writer (writerPool)
 	ws        *gws.Conn // the WebSocket carrying the session, once it does
 	probe     *gws.Conn // a WebSocket being upgraded to
 	upgrading bool      // probe answered, upgrade packet awaited
@@ -193,8 +194,8 @@ func (s *Session) SendInline(frames ...Frame) error {
 	s.mu.Unlock()
 	err := s.srv.writeWS(ws, frames)
 	s.mu.Lock()
-	if err == nil && len(s.queue) > 0 {
-		go s.flush() // others queued meanwhile: hand over, still flushing
+	if err == nil && len(s.queue) > 0 && s.ws != nil {
+		s.srv.schedule(s) // others queued meanwhile: hand over, still flushing
 	} else {
 		s.flushing = false
 	}
@@ -225,17 +226,18 @@ func (s *Session) SendVolatile(frames ...Frame) error {
 	return nil
 }
 
-// kickLocked makes the transport drain the queue. On a WebSocket a writer
-// goroutine is started when none runs. Writing right here instead (a
-// non-blocking writev from the sender's goroutine) was tried and measured:
-// a broadcast to 500 sockets with 4 in flight then cost 4490 us of server
-// CPU instead of 1547, because the writer's short hand-off lets the next
-// broadcasts join the same batch, one writev for several frames.
+// kickLocked makes the transport drain the queue. On a WebSocket the
+// session is queued for the server's writers (wswrite.go) unless a writer
+// has it already. Writing right here instead (a non-blocking writev from
+// the sender's goroutine) was tried and measured: a broadcast to 500
+// sockets with 4 in flight then cost 4490 us of server CPU instead of
+// 1547, because the hand-off to a writer lets the next broadcasts join the
+// same batch, one writev for several frames.
 func (s *Session) kickLocked() {
 	if s.ws != nil {
 		if !s.flushing {
 			s.flushing = true
-			go s.flush()
+			s.srv.schedule(s)
 		}
 		return
 	}
@@ -245,8 +247,11 @@ func (s *Session) kickLocked() {
 	}
 }
 
-// flush writes queued frames to the WebSocket. It runs only while there is
-// something to write, so idle sessions hold no writer goroutine.
+// flush writes queued frames to the WebSocket, waiting for the socket as
+// long as each write takes, until the queue is empty. It runs on a
+// goroutine of the session's own, only while the session is slow (its
+// socket's buffer filled up, see writeSlow) or its connection allows no
+// non-blocking write; other sessions are written by the writer pool.
 func (s *Session) flush() {
 	for {
 		s.mu.Lock()
@@ -338,15 +343,20 @@ func (s *Session) closeWith(reason Reason, notify bool) {
 }
 
 func closeConn(c *gws.Conn, reason Reason) {
-	if slot := slotOf(c); slot.srv != nil {
+	slot := slotOf(c)
+	if slot.srv != nil {
 		slot.srv.unpark(slot) // before the descriptor can be reused
 	}
 	code := uint16(1000)
 	if reason == ReasonTransportError {
 		code = 1002
 	}
+	// The deadline also ends, within a second, a write that is waiting
+	// for a client that stopped reading, and so frees slot.wmu.
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	slot.wmu.Lock()
 	_ = c.WriteClose(code, nil)
+	slot.wmu.Unlock()
 	_ = c.NetConn().Close()
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,10 @@ type wsSlot struct {
 	session *Session
 	probing bool
 	deflate bool
+	// wmu is held by whoever writes on the connection, for a whole batch
+	// of frames or one control frame: a batch written in several calls
+	// (wswrite.go) is never interleaved with another write.
+	wmu sync.Mutex
 
 	srv      *Server
 	conn     *gws.Conn
@@ -47,7 +52,10 @@ func (s *Server) writeWS(c *gws.Conn, frames []Frame) error {
 	if m := s.meter.m(); m != nil {
 		m.Sent(len(frames), frameBytes(frames))
 	}
-	return s.frames.writeFrames(rawConn(c.NetConn()), slotOf(c).deflate, frames)
+	slot := slotOf(c)
+	slot.wmu.Lock()
+	defer slot.wmu.Unlock()
+	return s.frames.writeFrames(slot.nc, slot.deflate, frames)
 }
 
 // upgrade completes a WebSocket handshake, adding the extra header lines
@@ -243,7 +251,7 @@ func (s *Session) onProbeMessage(conn *gws.Conn, data []byte, binary bool) {
 		}
 		if len(s.queue) > 0 && !s.flushing {
 			s.flushing = true
-			go s.flush()
+			s.srv.schedule(s)
 		}
 		s.mu.Unlock()
 		s.srv.cfg.Logger.Debug("engineio: upgraded to websocket", "sid", s.id)

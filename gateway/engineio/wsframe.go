@@ -55,13 +55,22 @@ func appendFrameHeader(b []byte, binary, deflated bool, n int) []byte {
 	}
 }
 
-// frameWriter is the scratch space of one batch.
+// frameWriter is the scratch space of one batch, and what of it remains
+// to be written: w.flat[off:] when flat, w.vec[vi:] otherwise.
 type frameWriter struct {
 	headers []byte
 	vec     net.Buffers
 	flat    []byte
 	wire    []wireFrame // the batch as written
 	z       []byte      // compressed payloads not shared with other sessions
+
+	gather bool // the batch is w.vec, not w.flat
+	off    int  // bytes of w.flat written
+	vi     int  // slices of w.vec written (the next may be cut short)
+
+	iov    []iovec // writev's view of w.vec (wswrite_linux.go)
+	werr   error   // the error of the last non-blocking write
+	writer func(uintptr) bool
 }
 
 // wireFrame is a frame's payload as written, and whether it is compressed.
@@ -86,12 +95,14 @@ func (p *frameWriters) get() *frameWriter {
 
 func (p *frameWriters) put(w *frameWriter) {
 	if cap(w.headers) > 64<<10 || cap(w.vec) > 4096 || cap(w.flat) > 256<<10 ||
-		cap(w.wire) > 4096 || cap(w.z) > 256<<10 {
+		cap(w.wire) > 4096 || cap(w.z) > 256<<10 || cap(w.iov) > 4096 {
 		return // an outsized batch: let it go
 	}
 	clear(w.vec[:cap(w.vec)]) // drop the payload references
 	clear(w.wire[:cap(w.wire)])
-	w.headers, w.vec, w.flat, w.wire, w.z = w.headers[:0], w.vec[:0], w.flat[:0], w.wire[:0], w.z[:0]
+	clear(w.iov[:cap(w.iov)])
+	w.headers, w.vec, w.flat, w.wire, w.z, w.iov = w.headers[:0], w.vec[:0], w.flat[:0], w.wire[:0], w.z[:0], w.iov[:0]
+	w.gather, w.off, w.vi, w.werr = false, 0, 0, nil
 	p.pool.Put(w)
 }
 
@@ -103,6 +114,17 @@ func (p *frameWriters) writeFrames(c net.Conn, deflate bool, frames []Frame) err
 	}
 	w := p.get()
 	defer p.put(w)
+	_, tcp := c.(*net.TCPConn)
+	// Elsewhere than on TCP, net.Buffers falls back to one Write per
+	// slice, which another writer could interleave with: build one buffer.
+	p.encode(w, deflate, tcp, frames)
+	return w.writeRest(c)
+}
+
+// encode lays frames out in w as WebSocket messages: gathered (w.vec, a
+// header slice before each payload in place, for writev) when gather
+// allows and the batch is big enough, else copied into w.flat.
+func (p *frameWriters) encode(w *frameWriter, deflate, gather bool, frames []Frame) {
 	total := 0
 	for i := range frames {
 		f := wireFrame{data: frames[i].Data, binary: frames[i].Binary}
@@ -114,17 +136,15 @@ func (p *frameWriters) writeFrames(c net.Conn, deflate bool, frames []Frame) err
 		w.wire = append(w.wire, f)
 		total += len(f.data)
 	}
-	if _, ok := c.(*net.TCPConn); !ok || total < flatBatch {
-		// Small batches are cheaper copied than gathered. Elsewhere than
-		// on TCP, net.Buffers falls back to one Write per slice, which
-		// another writer could interleave with: build one buffer.
+	if !gather || total < flatBatch {
+		// Small batches are cheaper copied than gathered.
 		for _, f := range w.wire {
 			w.flat = appendFrameHeader(w.flat, f.binary, f.deflat, len(f.data))
 			w.flat = append(w.flat, f.data...)
 		}
-		_, err := c.Write(w.flat)
-		return err
+		return
 	}
+	w.gather = true
 	if need := maxFrameHeader * len(frames); cap(w.headers) < need {
 		w.headers = make([]byte, 0, need) // never grown below: vec points into it
 	}
@@ -136,7 +156,45 @@ func (p *frameWriters) writeFrames(c net.Conn, deflate bool, frames []Frame) err
 			w.vec = append(w.vec, f.data)
 		}
 	}
-	vec := w.vec // WriteTo consumes the slice it is called on
+}
+
+// done reports whether all of w's batch has been written.
+func (w *frameWriter) done() bool {
+	if w.gather {
+		return w.vi == len(w.vec)
+	}
+	return w.off == len(w.flat)
+}
+
+// consume records n more bytes of the batch written.
+func (w *frameWriter) consume(n int) {
+	if !w.gather {
+		w.off += n
+		return
+	}
+	for n > 0 && w.vi < len(w.vec) {
+		b := w.vec[w.vi]
+		if n < len(b) {
+			w.vec[w.vi] = b[n:]
+			return
+		}
+		n -= len(b)
+		w.vec[w.vi] = nil
+		w.vi++
+	}
+}
+
+// writeRest writes what remains of w's batch to c, waiting for the
+// socket as long as it takes: one Write or writev call, which c
+// serializes as a whole against its other writers.
+func (w *frameWriter) writeRest(c net.Conn) error {
+	if !w.gather {
+		_, err := c.Write(w.flat[w.off:])
+		w.off = len(w.flat)
+		return err
+	}
+	vec := w.vec[w.vi:] // WriteTo consumes the slice it is called on
 	_, err := vec.WriteTo(c)
+	w.vi = len(w.vec)
 	return err
 }

@@ -293,7 +293,9 @@ func mask(p []byte, key [4]byte) {
 func (w *wsSlot) control(op gws.Opcode, p []byte) error {
 	switch op {
 	case gws.OpcodePing:
+		w.wmu.Lock()
 		_ = w.conn.WritePong(p)
+		w.wmu.Unlock()
 		return nil
 	case gws.OpcodePong:
 		return nil
@@ -319,7 +321,9 @@ func (w *wsSlot) control(op gws.Opcode, p []byte) error {
 				reply = 1007
 			}
 		}
+		w.wmu.Lock()
 		_ = w.conn.WriteClose(reply, nil)
+		w.wmu.Unlock()
 		return errPeerClosed
 	}
 	return &wsCloseError{1002, "reserved opcode"}
@@ -415,7 +419,9 @@ func (w *wsSlot) end(err error) {
 	switch {
 	case errors.As(err, &ce):
 		reason = ReasonTransportError
+		w.wmu.Lock()
 		_ = w.conn.WriteClose(ce.code, []byte(ce.text))
+		w.wmu.Unlock()
 	case err == errPeerClosed || isEOF(err) || errors.Is(err, io.ErrUnexpectedEOF):
 	default:
 		reason = ReasonTransportError
