@@ -207,7 +207,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		// No patterns with SSUBSCRIBE: the namespace's channel, this
 		// node's response channel, and a channel per room as rooms come
 		// and go (dynamic modes).
-		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid)}, Deliver: c.deliver}
+		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid), wire.ShardedNodesChannel(cfg.Prefix, local.Name())}, Deliver: c.deliver}
 		if c.layout.Mode != wire.ModeStatic {
 			c.rooms = newRoomChannels(c)
 			c.Memory.roomHook = c.rooms.touch
@@ -683,9 +683,24 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 }
 
 // ClusterRooms returns every room with a socket on any node.
+//
+// In a sharded cluster with Node nodes (@socket.io/redis-adapter's sharded
+// adapter, whose ClusterAdapter has no such request and ignores it), the
+// siogate nodes are counted apart (wire.ShardedNodesChannel) and only they
+// are waited for: the rooms of every siogate node come back at once with
+// an error wrapping ErrPartial that says how many Node nodes were left out.
 func (c *Cluster) ClusterRooms(ctx context.Context) ([]string, error) {
 	rooms := c.Memory.AllRooms()
-	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeAllRooms})
+	foreign, err := c.foreignNodes(ctx)
+	if err != nil {
+		return rooms, fmt.Errorf("adapter: cannot count nodes: %w", err)
+	}
+	var partial error
+	if foreign > 0 {
+		partial = fmt.Errorf("adapter: %w: %d Node.js node(s) of the sharded cluster do not answer ClusterRooms; their rooms are missing", ErrPartial, foreign)
+	}
+	req, err := c.askSome(ctx, &wire.Request{Type: wire.TypeAllRooms}, foreign)
+	err = errors.Join(err, partial)
 	if req == nil {
 		return rooms, err
 	}
@@ -910,15 +925,22 @@ func (c *Cluster) finishIfDoneLocked(req *request) {
 // ask publishes a request and waits for every other node's answer. It
 // returns nil when there is no other node.
 func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
+	return c.askSome(ctx, r, 0)
+}
+
+// askSome is ask when foreign of the other nodes (Node nodes, which ignore
+// the request) will not answer.
+func (c *Cluster) askSome(ctx context.Context, r *wire.Request, foreign int) (*request, error) {
 	live, listed, err := c.livePeers(ctx)
 	others := len(live)
 	if !listed {
 		others, err = c.otherNodes(ctx)
+		others -= foreign
 	}
 	if err != nil {
 		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
 	}
-	if others == 0 {
+	if others <= 0 {
 		return nil, nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -968,6 +990,30 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 
 // ErrTimeout is returned when other nodes did not all answer in time.
 var ErrTimeout = errors.New("request timed out")
+
+// ErrPartial is returned with a partial answer that is complete for every
+// node able to answer: in a sharded cluster, Node nodes cannot answer
+// siogate's ClusterRooms.
+var ErrPartial = errors.New("partial answer")
+
+// foreignNodes counts the other nodes of a sharded cluster that are not
+// siogate's: subscribers of the namespace's channel less those of the
+// siogate nodes' channel (wire.ShardedNodesChannel). Other layouts: 0.
+func (c *Cluster) foreignNodes(ctx context.Context) (int, error) {
+	sc, ok := c.broker.(SubscriberCounter)
+	if !c.layout.Sharded || !ok {
+		return 0, nil
+	}
+	all, err := sc.NumSub(ctx, c.ch.Request)
+	if err != nil {
+		return 0, err
+	}
+	ours, err := sc.NumSub(ctx, wire.ShardedNodesChannel(c.cfg.Prefix, c.Memory.local.Name()))
+	if err != nil {
+		return 0, err
+	}
+	return max(all-ours, 0), nil
+}
 
 func (c *Cluster) track(ctx context.Context, id string, req *request) {
 	c.mu.Lock()

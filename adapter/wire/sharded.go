@@ -81,6 +81,16 @@ func ShardedChannel(prefix, nsp string) string { return prefix + "#" + nsp + "#"
 // name, or the channel of room name.
 func ShardedSubChannel(prefix, nsp, name string) string { return prefix + "#" + nsp + "#" + name + "#" }
 
+// ShardedNodesChannel is "prefix#nsp#siogate\x00nodes#", a channel every
+// siogate node of the namespace subscribes to in the sharded layout and
+// nobody publishes on: PUBSUB SHARDNUMSUB on it counts the siogate nodes,
+// while on ShardedChannel it counts Node's too. The difference is the
+// number of Node nodes, which do not answer siogate's own requests
+// (ClusterRooms). No room can be named so (a NUL byte in a room name).
+func ShardedNodesChannel(prefix, nsp string) string {
+	return ShardedSubChannel(prefix, nsp, "siogate\x00nodes")
+}
+
 // LooksLikeSocketID is Node's test for a private room: 20 characters,
 // the length of Socket.IO ids (siogate's included).
 func LooksLikeSocketID(room string) bool { return len(room) == 20 }

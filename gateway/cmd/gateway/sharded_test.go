@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -193,6 +194,30 @@ func TestShardedNodeInterop(t *testing.T) {
 		socks, err := c.b.srv.Of("/").FetchSockets(ctx)
 		if err != nil || len(socks) != 5 {
 			t.Errorf("siogate FetchSockets: %d sockets, %v; want 5", len(socks), err)
+		}
+	})
+	t.Run("cluster rooms", func(t *testing.T) {
+		c.t = t
+		// Node's sharded adapter ignores siogate's rooms request: the
+		// siogate nodes' rooms come back with ErrPartial naming the one
+		// Node node, without waiting for it (no ErrTimeout).
+		for _, g := range []*goNode{c.a, c.b} {
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			rooms, err := g.srv.Of("/").Adapter().(*adapter.Cluster).ClusterRooms(rctx)
+			cancel()
+			if !errors.Is(err, adapter.ErrPartial) || errors.Is(err, adapter.ErrTimeout) || !strings.Contains(fmt.Sprint(err), "1 Node.js node") {
+				t.Errorf("%s ClusterRooms: err = %v, want ErrPartial for 1 Node node and no timeout", g.name, err)
+			}
+			for _, want := range append([]string{"r1", "r2"}, c.sidsOf("a1", "a2", "b1")...) {
+				if !slices.Contains(rooms, want) {
+					t.Errorf("%s ClusterRooms: %v lacks %s", g.name, rooms, want)
+				}
+			}
+			for _, not := range c.sidsOf("n1", "n2") {
+				if slices.Contains(rooms, not) {
+					t.Errorf("%s ClusterRooms: %v has the Node socket %s", g.name, rooms, not)
+				}
+			}
 		}
 	})
 	t.Run("emitter", func(t *testing.T) {
