@@ -371,12 +371,21 @@ func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires b
 // and the wait ends when every node known by heartbeat answered it (any
 // one node when none is known). A node alone, or among Node peers that do
 // not answer heartbeats, waits the whole RequestTimeout.
-func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
+//
+// In the sharded layout, where there are no patterns, the probe counts the
+// subscribers of channel, the held message's (PUBSUB SHARDNUMSUB at the
+// channel's master): it answers once the shard has a master again, and
+// the wait ends when target nodes subscribed there again.
+func (c *Cluster) awaitBroker(ctx context.Context, channel string, target int) bool {
 	counter, counting := c.broker.(PublishCounter)
+	subs, subCounting := c.broker.(SubscriberCounter)
 	probeChannel := c.ch.Broadcast + probeRoom + "#"
 	probe := func() (int, error) {
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
+		if c.layout.Sharded && subCounting {
+			return subs.NumSub(pctx, channel)
+		}
 		if counting {
 			return counter.PublishCount(pctx, probeChannel, nil)
 		}
@@ -445,15 +454,26 @@ func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
 // probeRoom is the room of awaitBroker's probes: no socket is ever in it.
 const probeRoom = "siogate\x00probe"
 
-// shardedView shows the cluster only what it uses of a broker in Node's
+// shardedView shows the cluster what it uses of a broker in Node's
 // sharded layout: publishing, subscribing and, where the broker has them,
-// subscriber counts. Node's sharded envelopes have no room for a sequence
-// number, so messages are not numbered and not sent again after a broker
-// restart (PublishCounter, Epocher), and response channels are not listed
-// (ChannelLister): a master's failover is left to the broker's client,
-// which resubscribes on the promoted replica.
+// subscriber counts (SHARDNUMSUB), receiver counts (SPUBLISH) and epochs,
+// for the outbox to hold and send again across a master's failover (the
+// envelopes carry a sequence number Node ignores: wire.StampSharded).
+// Channel listing (ChannelLister) stays hidden: PUBSUB SHARDCHANNELS
+// answers for one shard only.
 func shardedView(b Broker) Broker {
-	if sc, ok := b.(SubscriberCounter); ok {
+	sc, counts := b.(SubscriberCounter)
+	pc, publishCounts := b.(PublishCounter)
+	ep, epochs := b.(Epocher)
+	if counts && publishCounts && epochs {
+		return struct {
+			Broker
+			SubscriberCounter
+			PublishCounter
+			Epocher
+		}{b, sc, pc, ep}
+	}
+	if counts {
 		return struct {
 			Broker
 			SubscriberCounter
@@ -470,6 +490,10 @@ func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byt
 	if !counts && !epochs {
 		return nil
 	}
+	if c.layout.Sharded {
+		// One envelope on every channel: broadcasts, requests, answers.
+		return func(_ string, data []byte, seq uint64) []byte { return wire.StampSharded(data, seq) }
+	}
 	return func(channel string, data []byte, seq uint64) []byte {
 		switch channel {
 		case c.ch.Broadcast:
@@ -484,14 +508,17 @@ func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byt
 // fresh reports whether a numbered message from another node was not
 // received before: after a broker outage a node may send the last
 // messages again (see outbox), and each is applied once. Numbers count
-// per sender and kind (broadcasts, requests), each in publish order.
-func (c *Cluster) fresh(uid string, seq uint64, request bool) bool {
+// per sender and stream, each in publish order: in the classic layout
+// the streams are the broadcasts and the requests ("b", "r"); in the
+// sharded layout each channel is one (its messages arrive in order, but
+// two channels may live on two shards and interleave).
+func (c *Cluster) fresh(uid string, seq uint64, stream string) bool {
 	if seq == 0 || uid == "" {
 		return true
 	}
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
-	key := seqKey{uid, request}
+	key := seqKey{uid, stream}
 	last, ok := c.lastSeq[key]
 	if ok && seq <= last {
 		return false
@@ -504,8 +531,8 @@ func (c *Cluster) fresh(uid string, seq uint64, request bool) bool {
 }
 
 type seqKey struct {
-	uid     string
-	request bool
+	uid    string
+	stream string
 }
 
 // named returns this node's uid for an answer to r when the requester
@@ -1069,6 +1096,9 @@ func (c *Cluster) deliverSharded(channel string, data []byte) {
 	if m.UID == c.uid || m.Nsp != c.Memory.local.Name() {
 		return
 	}
+	if !c.fresh(m.UID, m.Seq, channel) {
+		return // sent again after an outage; this node had it
+	}
 	switch {
 	case m.Broadcast:
 		c.applyBroadcast(m.Packet, m.Opts)
@@ -1090,7 +1120,7 @@ func (c *Cluster) onBroadcast(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
-	if !c.fresh(uid, seq, false) {
+	if !c.fresh(uid, seq, "b") {
 		return // sent again after an outage; this node had it
 	}
 	c.applyBroadcast(wp, wo)
@@ -1141,7 +1171,7 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
-	if !c.fresh(r.UID, r.Seq, true) {
+	if !c.fresh(r.UID, r.Seq, "r") {
 		return // sent again after an outage; this node had it
 	}
 	if r.Type != wire.TypeHeartbeat && r.Type != wire.TypeNodeClose {

@@ -308,9 +308,24 @@ func EncodeShardedResponse(uid, nsp string, r *Response) ([]byte, error) {
 	return encodeEnvelope(e)
 }
 
+// StampSharded adds the sender's sequence number to a message of the
+// sharded layout as the envelope's field "seq": {uid, nsp, type, data,
+// seq}, in place, as StampRequest does (the envelope is a JSON object, or
+// a msgpack map of at most five fields). Node's sharded adapter reads the
+// envelope's uid, nsp, type and data by name (socket.io-adapter's
+// ClusterAdapter.onMessage and onResponse) and never looks at other
+// fields, so it ignores the number; siogate receivers drop a message
+// whose number they already had from the same sender on the same
+// channel, so a node may send a message again after a broker outage
+// without doubling it.
+func StampSharded(data []byte, seq uint64) []byte { return StampRequest(data, seq) }
+
 // ShardedMessage is a decoded message of the sharded layout: exactly one
 // of a broadcast without acks (Broadcast true), a request or a response.
 type ShardedMessage struct {
+	// Seq is the sender's sequence number (StampSharded); zero when it
+	// has none (Node's senders).
+	Seq       uint64
 	UID, Nsp  string
 	Broadcast bool
 	Packet    Packet
@@ -342,6 +357,9 @@ func DecodeSharded(data []byte) (ShardedMessage, error) {
 		return ShardedMessage{}, fmt.Errorf("wire: bad sharded message: %T, want an object", raw)
 	}
 	m := ShardedMessage{UID: str(env["uid"]), Nsp: str(env["nsp"])}
+	if seq, ok := num(env["seq"]); ok && seq > 0 {
+		m.Seq = uint64(seq)
+	}
 	typ, _ := num(env["type"])
 	d, _ := env["data"].(map[string]any)
 	if d == nil {
