@@ -172,9 +172,14 @@ func (b *Broker) Publish(ctx context.Context, channel string, data []byte) error
 }
 
 // PublishCount sends data on channel and returns how many subscribers
-// (channel and pattern) Redis delivered it to. The cluster adapter uses
-// it, Epoch and Channels in the classic layout only.
+// (channel and pattern) Redis delivered it to; when sharded, SPUBLISH and
+// the subscribers of the shard channel. The cluster adapter uses it and
+// Epoch in both layouts, Channels in the classic layout only.
 func (b *Broker) PublishCount(ctx context.Context, channel string, data []byte) (int, error) {
+	if b.sharded != nil {
+		n, err := b.client.SPublish(ctx, channel, data).Result()
+		return int(n), err
+	}
 	n, err := b.client.Publish(ctx, channel, data).Result()
 	return int(n), err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,65 @@ func TestShardedResharding(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestShardedDuplicatesDropped: a numbered envelope (wire.StampSharded)
+// that arrives twice from one sender on one channel, as after an outbox
+// sent it again across a failover, is applied once; the same number on
+// another channel (another shard) is another stream; envelopes without a
+// number (Node's) are applied every time.
+func TestShardedDuplicatesDropped(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	cfg := adapter.ClusterConfig{Prefix: adaptertest.Prefix(t), RequestTimeout: 2 * time.Second}
+	b := adaptertest.NewNode("B", "/", adapter.NewCluster(shardedBroker(t, rc, wire.ModeDynamic), cfg))
+	t.Cleanup(func() { _ = b.Adapter.Close() })
+	b.Connect("b1", false)
+	b.Adapter.AddAll("b1", "r1")
+	pub := shardedBroker(t, rc, wire.ModeDynamic)
+	ctx := t.Context()
+	main := wire.ShardedChannel(cfg.Prefix, "/")
+	room := wire.ShardedSubChannel(cfg.Prefix, "/", "r1")
+	adaptertest.Eventually(t, "B subscribed to the namespace and r1 channels", func() error {
+		for _, ch := range []string{main, room} {
+			if n, err := pub.NumSub(ctx, ch); err != nil || n != 1 {
+				return fmt.Errorf("%s: %d subscribers, %v", ch, n, err)
+			}
+		}
+		return nil
+	})
+	send := func(channel, ev string, seq uint64, rooms ...string) {
+		t.Helper()
+		data, err := wire.EncodeShardedBroadcast("peer-uid", "/", wire.Packet{Type: 2, Data: []any{ev}}, wire.Opts{Rooms: rooms})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq > 0 {
+			data = wire.StampSharded(data, seq)
+		}
+		if err := pub.Publish(ctx, channel, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(main, "one", 1)
+	send(main, "one", 1)        // sent again: dropped
+	send(room, "room", 1, "r1") // the room's channel counts apart
+	send(room, "room", 1, "r1") // sent again: dropped
+	send(main, "two", 2)
+	send(main, "node", 0) // Node's envelopes have no number
+	send(main, "node", 0)
+	send(main, "end", 3)
+	want := []string{`one[]`, `room[]`, `two[]`, `node[]`, `node[]`, `end[]`}
+	adaptertest.Eventually(t, "b1 got the stream", func() error {
+		got := b.Received("b1")
+		if len(got) < len(want) {
+			return fmt.Errorf("b1 has %v", got)
+		}
+		return nil
+	})
+	got := b.Received("b1")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("b1 received %v, want %v (each numbered envelope once)", b.Received("b1"), want)
+	}
 }

@@ -207,7 +207,7 @@ func newCluster(b Broker, cfg ClusterConfig, local Local) *Cluster {
 		// No patterns with SSUBSCRIBE: the namespace's channel, this
 		// node's response channel, and a channel per room as rooms come
 		// and go (dynamic modes).
-		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid)}, Deliver: c.deliver}
+		sub = Subscription{Channels: []string{c.ch.Request, c.ch.ResponseFor(c.uid), wire.ShardedNodesChannel(cfg.Prefix, local.Name())}, Deliver: c.deliver}
 		if c.layout.Mode != wire.ModeStatic {
 			c.rooms = newRoomChannels(c)
 			c.Memory.roomHook = c.rooms.touch
@@ -371,12 +371,21 @@ func (c *Cluster) publishRequest(ctx context.Context, r *wire.Request, expires b
 // and the wait ends when every node known by heartbeat answered it (any
 // one node when none is known). A node alone, or among Node peers that do
 // not answer heartbeats, waits the whole RequestTimeout.
-func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
+//
+// In the sharded layout, where there are no patterns, the probe counts the
+// subscribers of channel, the held message's (PUBSUB SHARDNUMSUB at the
+// channel's master): it answers once the shard has a master again, and
+// the wait ends when target nodes subscribed there again.
+func (c *Cluster) awaitBroker(ctx context.Context, channel string, target int) bool {
 	counter, counting := c.broker.(PublishCounter)
+	subs, subCounting := c.broker.(SubscriberCounter)
 	probeChannel := c.ch.Broadcast + probeRoom + "#"
 	probe := func() (int, error) {
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
+		if c.layout.Sharded && subCounting {
+			return subs.NumSub(pctx, channel)
+		}
 		if counting {
 			return counter.PublishCount(pctx, probeChannel, nil)
 		}
@@ -445,15 +454,26 @@ func (c *Cluster) awaitBroker(ctx context.Context, target int) bool {
 // probeRoom is the room of awaitBroker's probes: no socket is ever in it.
 const probeRoom = "siogate\x00probe"
 
-// shardedView shows the cluster only what it uses of a broker in Node's
+// shardedView shows the cluster what it uses of a broker in Node's
 // sharded layout: publishing, subscribing and, where the broker has them,
-// subscriber counts. Node's sharded envelopes have no room for a sequence
-// number, so messages are not numbered and not sent again after a broker
-// restart (PublishCounter, Epocher), and response channels are not listed
-// (ChannelLister): a master's failover is left to the broker's client,
-// which resubscribes on the promoted replica.
+// subscriber counts (SHARDNUMSUB), receiver counts (SPUBLISH) and epochs,
+// for the outbox to hold and send again across a master's failover (the
+// envelopes carry a sequence number Node ignores: wire.StampSharded).
+// Channel listing (ChannelLister) stays hidden: PUBSUB SHARDCHANNELS
+// answers for one shard only.
 func shardedView(b Broker) Broker {
-	if sc, ok := b.(SubscriberCounter); ok {
+	sc, counts := b.(SubscriberCounter)
+	pc, publishCounts := b.(PublishCounter)
+	ep, epochs := b.(Epocher)
+	if counts && publishCounts && epochs {
+		return struct {
+			Broker
+			SubscriberCounter
+			PublishCounter
+			Epocher
+		}{b, sc, pc, ep}
+	}
+	if counts {
 		return struct {
 			Broker
 			SubscriberCounter
@@ -470,6 +490,10 @@ func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byt
 	if !counts && !epochs {
 		return nil
 	}
+	if c.layout.Sharded {
+		// One envelope on every channel: broadcasts, requests, answers.
+		return func(_ string, data []byte, seq uint64) []byte { return wire.StampSharded(data, seq) }
+	}
 	return func(channel string, data []byte, seq uint64) []byte {
 		switch channel {
 		case c.ch.Broadcast:
@@ -484,14 +508,17 @@ func (c *Cluster) stampFor() func(channel string, data []byte, seq uint64) []byt
 // fresh reports whether a numbered message from another node was not
 // received before: after a broker outage a node may send the last
 // messages again (see outbox), and each is applied once. Numbers count
-// per sender and kind (broadcasts, requests), each in publish order.
-func (c *Cluster) fresh(uid string, seq uint64, request bool) bool {
+// per sender and stream, each in publish order: in the classic layout
+// the streams are the broadcasts and the requests ("b", "r"); in the
+// sharded layout each channel is one (its messages arrive in order, but
+// two channels may live on two shards and interleave).
+func (c *Cluster) fresh(uid string, seq uint64, stream string) bool {
 	if seq == 0 || uid == "" {
 		return true
 	}
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
-	key := seqKey{uid, request}
+	key := seqKey{uid, stream}
 	last, ok := c.lastSeq[key]
 	if ok && seq <= last {
 		return false
@@ -504,8 +531,8 @@ func (c *Cluster) fresh(uid string, seq uint64, request bool) bool {
 }
 
 type seqKey struct {
-	uid     string
-	request bool
+	uid    string
+	stream string
 }
 
 // named returns this node's uid for an answer to r when the requester
@@ -683,9 +710,24 @@ func (c *Cluster) FetchSockets(ctx context.Context, opts BroadcastOptions) ([]So
 }
 
 // ClusterRooms returns every room with a socket on any node.
+//
+// In a sharded cluster with Node nodes (@socket.io/redis-adapter's sharded
+// adapter, whose ClusterAdapter has no such request and ignores it), the
+// siogate nodes are counted apart (wire.ShardedNodesChannel) and only they
+// are waited for: the rooms of every siogate node come back at once with
+// an error wrapping ErrPartial that says how many Node nodes were left out.
 func (c *Cluster) ClusterRooms(ctx context.Context) ([]string, error) {
 	rooms := c.Memory.AllRooms()
-	req, err := c.ask(ctx, &wire.Request{Type: wire.TypeAllRooms})
+	foreign, err := c.foreignNodes(ctx)
+	if err != nil {
+		return rooms, fmt.Errorf("adapter: cannot count nodes: %w", err)
+	}
+	var partial error
+	if foreign > 0 {
+		partial = fmt.Errorf("adapter: %w: %d Node.js node(s) of the sharded cluster do not answer ClusterRooms; their rooms are missing", ErrPartial, foreign)
+	}
+	req, err := c.askSome(ctx, &wire.Request{Type: wire.TypeAllRooms}, foreign)
+	err = errors.Join(err, partial)
 	if req == nil {
 		return rooms, err
 	}
@@ -910,15 +952,22 @@ func (c *Cluster) finishIfDoneLocked(req *request) {
 // ask publishes a request and waits for every other node's answer. It
 // returns nil when there is no other node.
 func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
+	return c.askSome(ctx, r, 0)
+}
+
+// askSome is ask when foreign of the other nodes (Node nodes, which ignore
+// the request) will not answer.
+func (c *Cluster) askSome(ctx context.Context, r *wire.Request, foreign int) (*request, error) {
 	live, listed, err := c.livePeers(ctx)
 	others := len(live)
 	if !listed {
 		others, err = c.otherNodes(ctx)
+		others -= foreign
 	}
 	if err != nil {
 		return nil, fmt.Errorf("adapter: cannot count nodes: %w", err)
 	}
-	if others == 0 {
+	if others <= 0 {
 		return nil, nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -968,6 +1017,30 @@ func (c *Cluster) ask(ctx context.Context, r *wire.Request) (*request, error) {
 
 // ErrTimeout is returned when other nodes did not all answer in time.
 var ErrTimeout = errors.New("request timed out")
+
+// ErrPartial is returned with a partial answer that is complete for every
+// node able to answer: in a sharded cluster, Node nodes cannot answer
+// siogate's ClusterRooms.
+var ErrPartial = errors.New("partial answer")
+
+// foreignNodes counts the other nodes of a sharded cluster that are not
+// siogate's: subscribers of the namespace's channel less those of the
+// siogate nodes' channel (wire.ShardedNodesChannel). Other layouts: 0.
+func (c *Cluster) foreignNodes(ctx context.Context) (int, error) {
+	sc, ok := c.broker.(SubscriberCounter)
+	if !c.layout.Sharded || !ok {
+		return 0, nil
+	}
+	all, err := sc.NumSub(ctx, c.ch.Request)
+	if err != nil {
+		return 0, err
+	}
+	ours, err := sc.NumSub(ctx, wire.ShardedNodesChannel(c.cfg.Prefix, c.Memory.local.Name()))
+	if err != nil {
+		return 0, err
+	}
+	return max(all-ours, 0), nil
+}
 
 func (c *Cluster) track(ctx context.Context, id string, req *request) {
 	c.mu.Lock()
@@ -1023,6 +1096,9 @@ func (c *Cluster) deliverSharded(channel string, data []byte) {
 	if m.UID == c.uid || m.Nsp != c.Memory.local.Name() {
 		return
 	}
+	if !c.fresh(m.UID, m.Seq, channel) {
+		return // sent again after an outage; this node had it
+	}
 	switch {
 	case m.Broadcast:
 		c.applyBroadcast(m.Packet, m.Opts)
@@ -1044,7 +1120,7 @@ func (c *Cluster) onBroadcast(data []byte) {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
-	if !c.fresh(uid, seq, false) {
+	if !c.fresh(uid, seq, "b") {
 		return // sent again after an outage; this node had it
 	}
 	c.applyBroadcast(wp, wo)
@@ -1095,7 +1171,7 @@ func (c *Cluster) handleRequest(r *wire.Request) {
 	if r.UID == c.uid && r.Type != wire.TypeHeartbeat {
 		return // our own request: already applied or awaited here
 	}
-	if !c.fresh(r.UID, r.Seq, true) {
+	if !c.fresh(r.UID, r.Seq, "r") {
 		return // sent again after an outage; this node had it
 	}
 	if r.Type != wire.TypeHeartbeat && r.Type != wire.TypeNodeClose {

@@ -39,7 +39,7 @@ type outbox struct {
 	// await is called after a failed or doubtful publish; it returns once
 	// the broker answers again and, as far as it can tell, target
 	// subscribers are back (false when ctx ends first).
-	await func(ctx context.Context, target int) bool
+	await func(ctx context.Context, channel string, target int) bool
 	meter *clusterMeter // nil: nothing counted
 	// counter and epochs are the broker's optional abilities (nil: none).
 	counter PublishCounter
@@ -87,7 +87,7 @@ const (
 	replayBytes = 1 << 20
 )
 
-func newOutbox(b Broker, log *slog.Logger, maxCount, maxBytes int, timeout time.Duration, await func(context.Context, int) bool) *outbox {
+func newOutbox(b Broker, log *slog.Logger, maxCount, maxBytes int, timeout time.Duration, await func(context.Context, string, int) bool) *outbox {
 	idle := make(chan struct{})
 	close(idle)
 	o := &outbox{
@@ -346,7 +346,7 @@ func (o *outbox) recover(ctx context.Context, m outMsg, why string) sendResult {
 			target = max(target, n)
 		}
 	}
-	if !o.await(ctx, target) {
+	if !o.await(ctx, m.channel, target) {
 		return stopping
 	}
 	o.retried = true

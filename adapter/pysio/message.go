@@ -1,9 +1,11 @@
 package pysio
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -26,7 +28,9 @@ type Message struct {
 	Namespace string
 	// Event and Args are an emit's event and arguments: a tuple of data is
 	// several arguments, None none, anything else one (as python-socketio's
-	// Server._emit_internal does).
+	// Server._emit_internal does). In the JSON form, data is read as the
+	// current python-socketio reads it (see jsonArgs); binary data comes
+	// back as []byte, which the gateway sends as attachments.
 	Event string
 	Args  []any
 	// Rooms are an emit's targets (room names or sids); empty means every
@@ -46,6 +50,9 @@ type Message struct {
 	Callback bool
 	// Pickled reports the pickled form (python-socketio up to 5.13).
 	Pickled bool
+	// Binary reports a JSON emit with python-socketio's "binary" marker
+	// (5.14.2 and later): its data held attachments in base64.
+	Binary bool
 }
 
 // ErrNotMessage is returned for data that decodes but is not a
@@ -102,7 +109,15 @@ func Decode(data []byte) (Message, error) {
 			return Message{}, fmt.Errorf("pysio: emit without an event name")
 		}
 		msg.Event = ev
-		switch d := m["data"].(type) {
+		data := m["data"]
+		if !pickled {
+			msg.Binary = truthy(m["binary"])
+			var err error
+			if data, err = jsonArgs(data, msg.Binary); err != nil {
+				return Message{}, err
+			}
+		}
+		switch d := data.(type) {
 		case Tuple:
 			msg.Args = []any(d)
 		case nil:
@@ -141,4 +156,124 @@ func strs(list []any) []string {
 		}
 	}
 	return out
+}
+
+// jsonArgs turns the data of a JSON emit into what python-socketio's
+// receiving PubSubManager._handle_emit passes to Server.emit (a Tuple for
+// several arguments), as the current release (5.16) builds and reads it
+// (src/socketio/pubsub_manager.py at commit 6229261, 5.16.1):
+//
+//   - emit() wraps the data in a list: a tuple becomes the list of its
+//     items, anything else a list of one ("if isinstance(data, tuple):
+//     data = list(data) else: data = [data]", PR #1540, 5.16.0);
+//   - if any part of it is bytes (Packet.data_is_binary), it sends
+//     "binary": true and data = [the data with each bytes replaced by
+//     {"_placeholder": true, "num": i}, base64 of attachment 0, of 1, ...]
+//     (Packet.deconstruct_binary, base64.b64encode; PR #1509, 5.14.2);
+//   - _handle_emit, if "binary", decodes data[1:] from base64 and puts
+//     each attachment back in place of its placeholder
+//     (Packet.reconstruct_binary), then reads a list of one as that one
+//     argument and a longer (or empty) list as a tuple: several
+//     arguments (none for []).
+//
+// 5.14.0 to 5.15 published the data unwrapped, so a list there was one
+// argument; the messages carry no version, and the current receiver
+// spreads such a list, so siogate does the same (a worker on 5.14.x or
+// 5.15.x that emits a list as one argument should upgrade, as its Python
+// servers would spread it too). Non-list data can only come from those
+// versions and is one argument, as before.
+func jsonArgs(data any, binary bool) (any, error) {
+	if binary {
+		parts, ok := data.([]any)
+		if !ok || len(parts) == 0 {
+			return nil, fmt.Errorf("pysio: binary emit whose data is not [data, attachments...]")
+		}
+		att := make([][]byte, len(parts)-1)
+		for i, p := range parts[1:] {
+			s, ok := p.(string)
+			if !ok {
+				return nil, fmt.Errorf("pysio: binary emit: attachment %d is not a base64 string", i)
+			}
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return nil, fmt.Errorf("pysio: binary emit: attachment %d: %w", i, err)
+			}
+			att[i] = b
+		}
+		var err error
+		if data, err = reconstruct(parts[0], att, 0); err != nil {
+			return nil, err
+		}
+	}
+	list, ok := data.([]any)
+	if !ok {
+		return data, nil
+	}
+	switch len(list) {
+	case 0:
+		return nil, nil // an empty tuple: no argument
+	case 1:
+		return list[0], nil
+	}
+	return Tuple(list), nil
+}
+
+// reconstruct puts attachments back in place of their placeholders, as
+// python-socketio's Packet.reconstruct_binary does: a dict whose
+// "_placeholder" is truthy and that has a "num" is attachment num. An
+// index Python would reject (not an integer, out of range) fails; a
+// negative one, which Python would count from the end, is refused too.
+func reconstruct(v any, att [][]byte, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("pysio: binary emit nested deeper than %d", maxDepth)
+	}
+	switch t := v.(type) {
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			r, err := reconstruct(e, att, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		if num, has := t["num"]; has && truthy(t["_placeholder"]) {
+			f, ok := num.(float64)
+			if !ok || f != math.Trunc(f) || f < 0 || f >= float64(len(att)) {
+				return nil, fmt.Errorf("pysio: binary emit: placeholder num %v for %d attachments", num, len(att))
+			}
+			return att[int(f)], nil
+		}
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			r, err := reconstruct(e, att, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// truthy is Python's truth value of a JSON value.
+func truthy(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return t
+	case float64:
+		return t != 0
+	case string:
+		return t != ""
+	case []any:
+		return len(t) > 0
+	case map[string]any:
+		return len(t) > 0
+	}
+	return true
 }

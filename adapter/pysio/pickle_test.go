@@ -75,7 +75,8 @@ func TestDecodeJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Message{Method: "emit", Namespace: "/n", Event: "e", Args: []any{[]any{1.0, "x"}}, Skip: []string{"a"}, HostID: "h"}
+	// A list is several arguments, as python-socketio 5.16 reads it.
+	want := Message{Method: "emit", Namespace: "/n", Event: "e", Args: []any{1.0, "x"}, Skip: []string{"a"}, HostID: "h"}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got %#v, want %#v", m, want)
 	}
@@ -87,6 +88,74 @@ func TestDecodeJSON(t *testing.T) {
 		if _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
+	}
+}
+
+// jsonEmits are emits as python-socketio builds them (PubSubManager.emit,
+// src/socketio/pubsub_manager.py of 5.16.1 and of 5.14.2), serialized by
+// the stdlib json.dumps: json_emit in gateway/cmd/gateway/testdata/
+// pyworker.py, which reproduces that step, prints exactly these.
+var jsonEmits = map[string]struct {
+	data string
+	args []any
+	bin  bool
+}{
+	// 5.16: emit("e", {"a": 1}) wraps one argument in a list.
+	"one": {`{"method": "emit", "event": "e", "data": [{"a": 1}], "binary": false, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{map[string]any{"a": 1.0}}, false},
+	// 5.16: emit("e", [1, 2]): one argument, a list.
+	"list": {`{"method": "emit", "event": "e", "data": [[1, 2]], "binary": false, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{[]any{1.0, 2.0}}, false},
+	// 5.16: emit("e", ("x", 2, None)): three arguments.
+	"tuple": {`{"method": "emit", "event": "e", "data": ["x", 2, null], "binary": false, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{"x", 2.0, nil}, false},
+	// 5.16: emit("e", None) and emit("e", ()): no argument.
+	"none":  {`{"method": "emit", "event": "e", "data": [null], "binary": false, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`, nil, false},
+	"empty": {`{"method": "emit", "event": "e", "data": [], "binary": false, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`, nil, false},
+	// 5.16: emit("e", (b"\x00\xff", {"k": b"hi", "n": 1}, "t")): attachments
+	// in base64 after the data with placeholders.
+	"binary-tuple": {`{"method": "emit", "event": "e", "data": [[{"_placeholder": true, "num": 0}, {"k": {"_placeholder": true, "num": 1}, "n": 1}, "t"], "AP8=", "aGk="], "binary": true, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{[]byte{0, 0xff}, map[string]any{"k": []byte("hi"), "n": 1.0}, "t"}, true},
+	// 5.16: emit("e", b""): one empty binary argument.
+	"binary-one": {`{"method": "emit", "event": "e", "data": [[{"_placeholder": true, "num": 0}], ""], "binary": true, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{[]byte{}}, true},
+	// 5.14.2 to 5.15: emit("e", {"b": b"\x01"}) unwrapped.
+	"binary-515": {`{"method": "emit", "event": "e", "data": [{"b": {"_placeholder": true, "num": 0}}, "AQ=="], "binary": true, "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{map[string]any{"b": []byte{1}}}, true},
+	// 5.14.0 and 5.14.1: emit("e", "s") unwrapped, no "binary".
+	"plain-514": {`{"method": "emit", "event": "e", "data": "s", "namespace": "/", "room": null, "skip_sid": null, "callback": null, "host_id": "h"}`,
+		[]any{"s"}, false},
+}
+
+func TestDecodeJSONEmits(t *testing.T) {
+	for name, c := range jsonEmits {
+		m, err := Decode([]byte(c.data))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !reflect.DeepEqual(m.Args, c.args) || m.Binary != c.bin || m.Event != "e" {
+			t.Errorf("%s: args %#v binary %v, want %#v %v", name, m.Args, m.Binary, c.args, c.bin)
+		}
+	}
+	for name, bad := range map[string]string{
+		"no parts":       `{"method":"emit","event":"e","data":[],"binary":true}`,
+		"not a list":     `{"method":"emit","event":"e","data":"x","binary":true}`,
+		"bad base64":     `{"method":"emit","event":"e","data":[[{"_placeholder":true,"num":0}],"!!"],"binary":true}`,
+		"num too big":    `{"method":"emit","event":"e","data":[[{"_placeholder":true,"num":1}],"AA=="],"binary":true}`,
+		"num negative":   `{"method":"emit","event":"e","data":[[{"_placeholder":true,"num":-1}],"AA=="],"binary":true}`,
+		"num fraction":   `{"method":"emit","event":"e","data":[[{"_placeholder":true,"num":0.5}],"AA=="],"binary":true}`,
+		"num string":     `{"method":"emit","event":"e","data":[[{"_placeholder":true,"num":"0"}],"AA=="],"binary":true}`,
+		"attachment int": `{"method":"emit","event":"e","data":[[1],2],"binary":true}`,
+	} {
+		if m, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted as %#v", name, m)
+		}
+	}
+	// A placeholder-looking dict without a truthy "_placeholder" is data.
+	m, err := Decode([]byte(`{"method":"emit","event":"e","data":[[{"_placeholder":false,"num":0}],"AA=="],"binary":true}`))
+	if err != nil || !reflect.DeepEqual(m.Args, []any{map[string]any{"_placeholder": false, "num": 0.0}}) {
+		t.Errorf("false placeholder: %#v, %v", m.Args, err)
 	}
 }
 
@@ -112,12 +181,58 @@ func FuzzDecode(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"method":"emit","event":"e","data":1}`))
+	for _, c := range jsonEmits {
+		f.Add([]byte(c.data))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
-		if err == nil && m.Method == "" {
+		if err != nil {
+			return
+		}
+		if m.Method == "" {
 			t.Fatal("a message without a method was accepted")
 		}
+		if m.Method == MethodEmit && !m.Pickled {
+			// No placeholder survives a binary emit, and a JSON form
+			// never yields a Tuple argument (only pickles have tuples).
+			checkJSONArgs(t, m.Args, m.Binary, 0)
+		}
 	})
+}
+
+func checkJSONArgs(t *testing.T, v any, binary bool, depth int) {
+	switch x := v.(type) {
+	case Tuple:
+		t.Fatalf("a Tuple inside JSON arguments: %#v", x)
+	case []any:
+		for _, e := range x {
+			checkJSONArgs(t, e, binary, depth+1)
+		}
+	case map[string]any:
+		if binary && truthy(x["_placeholder"]) {
+			if _, has := x["num"]; has {
+				t.Fatalf("a placeholder left in a binary emit: %#v", x)
+			}
+		}
+		for _, e := range x {
+			checkJSONArgs(t, e, binary, depth+1)
+		}
+	case []byte:
+		if !binary {
+			t.Fatal("bytes in an emit without the binary marker")
+		}
+	}
+}
+
+func BenchmarkDecodeJSONBinary(b *testing.B) {
+	data := []byte(jsonEmits["binary-tuple"].data)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func BenchmarkUnpickleEmit(b *testing.B) {

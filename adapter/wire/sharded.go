@@ -81,6 +81,16 @@ func ShardedChannel(prefix, nsp string) string { return prefix + "#" + nsp + "#"
 // name, or the channel of room name.
 func ShardedSubChannel(prefix, nsp, name string) string { return prefix + "#" + nsp + "#" + name + "#" }
 
+// ShardedNodesChannel is "prefix#nsp#siogate\x00nodes#", a channel every
+// siogate node of the namespace subscribes to in the sharded layout and
+// nobody publishes on: PUBSUB SHARDNUMSUB on it counts the siogate nodes,
+// while on ShardedChannel it counts Node's too. The difference is the
+// number of Node nodes, which do not answer siogate's own requests
+// (ClusterRooms). No room can be named so (a NUL byte in a room name).
+func ShardedNodesChannel(prefix, nsp string) string {
+	return ShardedSubChannel(prefix, nsp, "siogate\x00nodes")
+}
+
 // LooksLikeSocketID is Node's test for a private room: 20 characters,
 // the length of Socket.IO ids (siogate's included).
 func LooksLikeSocketID(room string) bool { return len(room) == 20 }
@@ -298,9 +308,24 @@ func EncodeShardedResponse(uid, nsp string, r *Response) ([]byte, error) {
 	return encodeEnvelope(e)
 }
 
+// StampSharded adds the sender's sequence number to a message of the
+// sharded layout as the envelope's field "seq": {uid, nsp, type, data,
+// seq}, in place, as StampRequest does (the envelope is a JSON object, or
+// a msgpack map of at most five fields). Node's sharded adapter reads the
+// envelope's uid, nsp, type and data by name (socket.io-adapter's
+// ClusterAdapter.onMessage and onResponse) and never looks at other
+// fields, so it ignores the number; siogate receivers drop a message
+// whose number they already had from the same sender on the same
+// channel, so a node may send a message again after a broker outage
+// without doubling it.
+func StampSharded(data []byte, seq uint64) []byte { return StampRequest(data, seq) }
+
 // ShardedMessage is a decoded message of the sharded layout: exactly one
 // of a broadcast without acks (Broadcast true), a request or a response.
 type ShardedMessage struct {
+	// Seq is the sender's sequence number (StampSharded); zero when it
+	// has none (Node's senders).
+	Seq       uint64
 	UID, Nsp  string
 	Broadcast bool
 	Packet    Packet
@@ -332,6 +357,9 @@ func DecodeSharded(data []byte) (ShardedMessage, error) {
 		return ShardedMessage{}, fmt.Errorf("wire: bad sharded message: %T, want an object", raw)
 	}
 	m := ShardedMessage{UID: str(env["uid"]), Nsp: str(env["nsp"])}
+	if seq, ok := num(env["seq"]); ok && seq > 0 {
+		m.Seq = uint64(seq)
+	}
 	typ, _ := num(env["type"])
 	d, _ := env["data"].(map[string]any)
 	if d == nil {

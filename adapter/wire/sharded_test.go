@@ -96,3 +96,38 @@ func FuzzDecodeSharded(f *testing.F) {
 		}
 	})
 }
+
+// Every message of the sharded layout carries a sequence number once
+// stamped, JSON or msgpack (binary data), and reads the same otherwise.
+func TestStampSharded(t *testing.T) {
+	opts := NewOpts([]string{"r"}, nil, false, false)
+	bc := func(data []any) []byte {
+		b, err := EncodeShardedBroadcast("u", "/", Packet{Type: 2, Data: data}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	req, err := EncodeShardedRequest("/", &Request{UID: "u", Type: TypeNodeClose}) // no data field
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := EncodeShardedResponse("u", "/", &Response{RequestID: "q", Rooms: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"json": bc([]any{"e", 1}), "msgpack": bc([]any{"e", []byte{1, 2}}), "request": req, "response": resp} {
+		before, err := DecodeSharded(data)
+		if err != nil || before.Seq != 0 {
+			t.Fatalf("%s: %+v, %v", name, before, err)
+		}
+		after, err := DecodeSharded(StampSharded(append([]byte(nil), data...), 1<<40+7))
+		if err != nil || after.Seq != 1<<40+7 {
+			t.Fatalf("%s stamped: seq %d, %v", name, after.Seq, err)
+		}
+		after.Seq = 0
+		if !reflect.DeepEqual(before, after) {
+			t.Errorf("%s: stamped reads\n%+v\nwant\n%+v", name, after, before)
+		}
+	}
+}

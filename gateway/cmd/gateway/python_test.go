@@ -145,6 +145,9 @@ func TestPythonWorkersKombu(t *testing.T) {
 // has no publisher for (enter_room, leave_room) and the JSON form of
 // newer versions are published as python-socketio's source builds them;
 // a pickle that would run code is refused and logged, and runs nothing.
+// The JSON emits of python-socketio 5.16 (data wrapped in a list, bytes
+// as base64 attachments behind placeholders) and of 5.14.2 to 5.15 are
+// built by the worker's json_emit as PubSubManager.emit builds them.
 func testPythonWorkers(t *testing.T, kind, url string, open func(t *testing.T) adapter.Broker) {
 	testPythonWorkersOn(t, kind, url, func(string) {}, open)
 }
@@ -212,6 +215,25 @@ func testPythonWorkersOn(t *testing.T, kind, url string, prepare func(channel st
 	// the JSON form of an emit.
 	w.do(t, map[string]any{"op": "json", "message": map[string]any{"method": "emit", "event": "json-emit", "data": "j", "namespace": "/", "room": "r1", "skip_sid": nil, "callback": nil, "host_id": "py"}})
 	c.expectDelivery("json-emit", c.root, []string{"a1", "b1"})
+	// The JSON emits of the current python-socketio (5.16): a tuple with
+	// bytes is several arguments with binary attachments; a list is one
+	// argument.
+	w.do(t, map[string]any{"op": "json-emit", "form": "5.16", "event": "json-bin", "tuple": true,
+		"data": []any{map[string]any{"$bytes": "00ff"}, map[string]any{"k": map[string]any{"$bytes": "6869"}, "n": 1}, "t"}})
+	got = c.expectDelivery("json-bin", c.root, c.root)
+	if want := []any{bin("00ff"), map[string]any{"k": bin("6869"), "n": float64(1)}, "t"}; !reflect.DeepEqual(got["b2"], want) {
+		t.Errorf("json-bin: b2 got %v, want %v", got["b2"], want)
+	}
+	w.do(t, map[string]any{"op": "json-emit", "form": "5.16", "event": "json-list", "data": []any{1, 2}, "room": "r2"})
+	if got = c.expectDelivery("json-list", c.root, []string{"b2"}); !reflect.DeepEqual(got["b2"], []any{[]any{float64(1), float64(2)}}) {
+		t.Errorf("json-list: b2 got %v, want one argument [1 2]", got["b2"])
+	}
+	// The form of 5.14.2 to 5.15 (data not wrapped), to a room less a sid.
+	w.do(t, map[string]any{"op": "json-emit", "form": "5.15", "event": "json-bin-515", "room": "r1", "skip_sid": c.sids["a1"],
+		"data": map[string]any{"b": map[string]any{"$bytes": "01"}}})
+	if got = c.expectDelivery("json-bin-515", c.root, []string{"b1"}); !reflect.DeepEqual(got["b1"], []any{map[string]any{"b": bin("01")}}) {
+		t.Errorf("json-bin-515: b1 got %v", got["b1"])
+	}
 	// close_room empties r1 on both nodes.
 	w.do(t, map[string]any{"op": "close_room", "room": "r1"})
 	clusterEventually(t, "r1 closed", func() error {
@@ -234,7 +256,7 @@ func testPythonWorkersOn(t *testing.T, kind, url string, prepare func(channel st
 	c.expectDelivery("after-close", c.root, nil)
 	c.expectDelivery("evil", c.root, nil)
 	for i, br := range bridges {
-		if st := br.Stats(); st.Refused != 1 || st.Applied < 8 {
+		if st := br.Stats(); st.Refused != 1 || st.Applied < 11 {
 			t.Errorf("bridge %d: %+v, want 1 refused and every other message applied", i, st)
 		}
 	}

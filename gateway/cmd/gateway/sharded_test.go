@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -195,6 +196,30 @@ func TestShardedNodeInterop(t *testing.T) {
 			t.Errorf("siogate FetchSockets: %d sockets, %v; want 5", len(socks), err)
 		}
 	})
+	t.Run("cluster rooms", func(t *testing.T) {
+		c.t = t
+		// Node's sharded adapter ignores siogate's rooms request: the
+		// siogate nodes' rooms come back with ErrPartial naming the one
+		// Node node, without waiting for it (no ErrTimeout).
+		for _, g := range []*goNode{c.a, c.b} {
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			rooms, err := g.srv.Of("/").Adapter().(*adapter.Cluster).ClusterRooms(rctx)
+			cancel()
+			if !errors.Is(err, adapter.ErrPartial) || errors.Is(err, adapter.ErrTimeout) || !strings.Contains(fmt.Sprint(err), "1 Node.js node") {
+				t.Errorf("%s ClusterRooms: err = %v, want ErrPartial for 1 Node node and no timeout", g.name, err)
+			}
+			for _, want := range append([]string{"r1", "r2"}, c.sidsOf("a1", "a2", "b1")...) {
+				if !slices.Contains(rooms, want) {
+					t.Errorf("%s ClusterRooms: %v lacks %s", g.name, rooms, want)
+				}
+			}
+			for _, not := range c.sidsOf("n1", "n2") {
+				if slices.Contains(rooms, not) {
+					t.Errorf("%s ClusterRooms: %v has the Node socket %s", g.name, rooms, not)
+				}
+			}
+		}
+	})
 	t.Run("emitter", func(t *testing.T) {
 		c.t = t
 		b, err := redisadapter.NewBroker(redisadapter.Options{URL: url})
@@ -227,11 +252,13 @@ func TestShardedNodeInterop(t *testing.T) {
 // TestShardedFailover streams numbered events from siogate node A to a
 // client of node B on a private Redis Cluster, kills (SIGKILL) the master
 // serving the namespace's shard channel in the middle, and checks that
-// the stream resumes once the replica is promoted, on both nodes'
-// connections (A publishes, B subscribes), with nothing duplicated. Sharded
-// pub/sub keeps nothing: an event is lost if it was published while B's
-// subscription was not yet back on the new master, and A's publishes wait
-// in its outbox while the shard has no master. The figures are logged.
+// every event reaches the client exactly once and in order once the
+// replica is promoted, on both nodes' connections (A publishes, B
+// subscribes). Sharded pub/sub keeps nothing: A's outbox holds what it
+// could not publish (or published to fewer subscribers than before) until
+// SHARDNUMSUB at the new master shows B subscribed again, then sends it
+// again; B drops what it already had by the envelope's sequence number
+// (wire.StampSharded). The figures are logged.
 func TestShardedFailover(t *testing.T) {
 	node, jsDir := redisInteropPrereqs(t)
 	rc := redistest.StartCluster(t)
@@ -320,6 +347,9 @@ func TestShardedFailover(t *testing.T) {
 		victim, killedAt.Round(time.Millisecond), len(got), total, after, len(lost), lost, len(dup), dup)
 	if after < total/2 {
 		t.Errorf("only %d events after the kill reached b1: the stream did not resume", after)
+	}
+	if len(lost) > 0 {
+		t.Errorf("events lost across the failover: %v", lost)
 	}
 	if len(dup) > 0 {
 		t.Errorf("events delivered twice: %v", dup)
