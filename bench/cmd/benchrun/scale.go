@@ -184,10 +184,21 @@ func (r *runner) writeScaleSection(run bench.ScaleRun, counts []int, targets []s
 	w("Each server (siogate's `benchnode`, in-memory adapter, default 25s heartbeat; Node socket.io %s, `js/fixtures/bench-server.mjs`, default 25s heartbeat) runs fresh on CPU 0 for each connection count; the clients come from %d `siobench` generator processes on CPU 1, spread over %d loopback source addresses. ", run.Machine["node"], r.o.scaleProcs, r.o.scaleSourceIPs)
 	w("Against each server, in this order: **hold** opens every WebSocket connection at once (at most 64 opening per generator process; *connect storm* is the time from the first dial to the last namespace CONNECT answer), holds them %v answering heartbeats, then reads the server's memory after two forced collections (`runtime.GC`, then `debug.FreeOSMemory`; Node: `global.gc()` twice) minus the same reading before the first connection, and its CPU over the hold; **fanout** opens them again and sends %d broadcasts one at a time (each the next once the sender's process has it everywhere, plus 50ms), reporting when the last client got each (the CPU columns are the server's and the generator processes' CPU over the broadcasts, 1.00 = one core: a generator near 1.00 means the clients, not the server, bound the fan-out time); **reconnect** opens them, drops them all at once and opens them again. Medians of %d round(s). Raw results: [`%s`](%s); chart: [`%s`](%s).\n\n",
 		r.o.scaleHold, r.o.scaleBroadcasts, r.o.rounds, rel(jsonPath), rel(jsonPath), rel(svgPath), rel(svgPath))
-	if f := strings.Fields(run.Machine["load_start"]); len(f) > 0 {
-		if load, err := strconv.ParseFloat(f[0], 64); err == nil && load > 2.5 {
-			w("**The machine was not quiet** (load average %s at the start, on 2 CPUs): other processes took most of CPU 0 and CPU 1 (the *server / generator CPU* columns show what the pinned server and generators got). The memory columns do not depend on it; the CPU, latency and storm columns do, and are not valid figures of either server.\n\n", run.Machine["load_start"])
+	// Quiet or not is judged by what other processes used while each
+	// scenario measured (OtherUtil, from /proc/stat minus the server and
+	// the generators), as in the main table: the load average at the
+	// start still counts the previous run's own processes.
+	busy, worst := 0, 0.0
+	for _, x := range run.Results {
+		if x.OtherUtil > 0.25 {
+			busy++
 		}
+		worst = max(worst, x.OtherUtil)
+	}
+	if busy > 0 {
+		w("**The machine was not quiet**: in %d of %d measurements other processes used more than 0.25 CPU on average (at most %.2f CPUs), on 2 CPUs. The memory columns do not depend on it; the CPU, latency and storm columns do, and those rows are not valid figures of either server.\n\n", busy, len(run.Results), worst)
+	} else {
+		w("The machine was quiet: in each of the %d measurements other processes used at most %.2f CPU on average (`/proc/stat` minus the server and the generators).\n\n", len(run.Results), worst)
 	}
 	w("![RSS per idle connection and broadcast fan-out time against connections](%s)\n\n", rel(svgPath))
 	w("| connections | server | connect storm s (failed) | RSS KiB/conn | heap / stacks / other KiB | goroutines/conn | idle CPU µs/conn/s (%% of a core) | fan-out to all p50 / p99 ms | server / generator CPU during fan-out | reconnect storm s (failed) | errors |\n")
