@@ -98,19 +98,25 @@ func BenchmarkSocketEmit(b *testing.B) {
 	waitCount(b, &c.events, int64(b.N))
 }
 
-// BenchmarkBroadcast100: srv.To(room).Emit to 100 WebSocket clients,
-// until all have received every event.
-func BenchmarkBroadcast100(b *testing.B) {
-	const clients = 100
+// roomClients starts a bench server whose sockets join "room", and n
+// WebSocket clients of it.
+func roomClients(b *testing.B, n int) (*testServer, []*countingClient) {
 	ts := benchServer(b)
 	ts.srv.Of("/").OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
 		s.Join("room")
 		return nil
 	})
-	cs := make([]*countingClient, clients)
+	cs := make([]*countingClient, n)
 	for i := range cs {
 		cs[i] = benchClient(b, ts, "")
 	}
+	return ts, cs
+}
+
+// BenchmarkBroadcast100: srv.To(room).Emit to 100 WebSocket clients,
+// until all have received every event.
+func BenchmarkBroadcast100(b *testing.B) {
+	ts, cs := roomClients(b, 100)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -129,16 +135,7 @@ func BenchmarkBroadcast100(b *testing.B) {
 // reports the goroutines the process created per broadcast (clients
 // included: their readers create none per message).
 func BenchmarkBroadcastEach1000(b *testing.B) {
-	const clients = 1000
-	ts := benchServer(b)
-	ts.srv.Of("/").OnConnect(func(s *gateway.Socket, _ json.RawMessage) error {
-		s.Join("room")
-		return nil
-	})
-	cs := make([]*countingClient, clients)
-	for i := range cs {
-		cs[i] = benchClient(b, ts, "")
-	}
+	ts, cs := roomClients(b, 1000)
 	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 	metrics.Read(created)
 	before := created[0].Value.Uint64()

@@ -133,16 +133,9 @@ func (s *Session) writeTurn() {
 	}
 	slot.wmu.Unlock()
 	srv.frames.put(w)
-	clear(batch)
-	s.mu.Lock()
-	s.inflight = 0
-	if err != nil {
-		s.flushing = false
-		s.mu.Unlock()
-		s.closeWith(ReasonTransportError, false)
+	if !s.wrote(batch, err) {
 		return
 	}
-	s.spare = batch[:0]
 	if len(s.queue) > 0 && s.ws != nil {
 		srv.schedule(s) // more came meanwhile: to the back of the queue
 	} else {
@@ -167,12 +160,15 @@ func (s *Session) writeSlow(slot *wsSlot, w *frameWriter, batch []Frame, locked 
 		if !s.wrote(batch, err) {
 			return
 		}
+		s.mu.Unlock()
 	}
 	s.flush()
 }
 
 // wrote ends the write of batch taken from s's queue, and reports whether
-// it succeeded: on err the session closes.
+// it succeeded. On success it returns with s.mu held, for the caller to
+// decide who writes what was queued meanwhile; on err the session closes
+// and s.mu is not held.
 func (s *Session) wrote(batch []Frame, err error) bool {
 	clear(batch)
 	s.mu.Lock()
@@ -184,6 +180,5 @@ func (s *Session) wrote(batch []Frame, err error) bool {
 		return false
 	}
 	s.spare = batch[:0]
-	s.mu.Unlock()
 	return true
 }
