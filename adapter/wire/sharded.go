@@ -264,6 +264,12 @@ func EncodeShardedRequest(nsp string, r *Request) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("wire: request type %d has no sharded form", r.Type)
 	}
+	if r.Wait > 0 {
+		// How long the requester waits for answers (Request.Wait), a
+		// siogate extension as "parts" is: Node's sharded adapter reads
+		// the data fields it knows by name and ignores this one.
+		e.Data["wait"] = r.Wait
+	}
 	if len(e.Data) == 0 {
 		e.Data = nil
 	}
@@ -438,6 +444,9 @@ func DecodeSharded(data []byte) (ShardedMessage, error) {
 		m.Response = &Response{UID: m.UID, RequestID: reqID, Type: TypeBroadcastAck, Packet: d["packet"]}
 	case envAllRoomsResponse:
 		m.Response = &Response{UID: m.UID, RequestID: reqID, Rooms: NonNil(strs(d["rooms"]))}
+	}
+	if w, ok := num(d["wait"]); ok && w > 0 && m.Request != nil && m.Request.RequestID != "" {
+		m.Request.Wait = w
 	}
 	return m, nil
 }

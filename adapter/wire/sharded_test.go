@@ -36,10 +36,10 @@ func TestShardedRoundTrip(t *testing.T) {
 		{UID: "u", Type: TypeRemoteJoin, Opts: &opts, Rooms: []string{"a"}},
 		{UID: "u", Type: TypeRemoteLeave, Opts: &opts, Rooms: []string{"a"}},
 		{UID: "u", Type: TypeRemoteDisconnect, Opts: &opts, Close: &yes},
-		{UID: "u", RequestID: "q", Type: TypeRemoteFetch, Opts: &opts, Parts: true},
-		{UID: "u", RequestID: "q", Type: TypeServerSideEmit, Data: json.RawMessage(`["e",1]`)},
-		{UID: "u", RequestID: "q", Type: TypeAllRooms},
-		{UID: "u", RequestID: "q", Type: TypeBroadcast, Packet: &Packet{Type: 2, Data: []any{"e", []byte{1}}, Nsp: "/"}, Opts: &opts},
+		{UID: "u", RequestID: "q", Type: TypeRemoteFetch, Opts: &opts, Parts: true, Wait: 59_999},
+		{UID: "u", RequestID: "q", Type: TypeServerSideEmit, Data: json.RawMessage(`["e",1]`), Wait: 5000},
+		{UID: "u", RequestID: "q", Type: TypeAllRooms, Wait: 1},
+		{UID: "u", RequestID: "q", Type: TypeBroadcast, Packet: &Packet{Type: 2, Data: []any{"e", []byte{1}}, Nsp: "/"}, Opts: &opts, Wait: 300}, // msgpack
 		{UID: "u", Type: TypeHeartbeat, Data: json.RawMessage(`"init"`)},
 		{UID: "u", Type: TypeHeartbeat, Data: json.RawMessage(`"reply"`)},
 		{UID: "u", Type: TypeNodeClose},
@@ -54,7 +54,7 @@ func TestShardedRoundTrip(t *testing.T) {
 		}
 		got := m.Request
 		if got.Type != r.Type || got.UID != r.UID || got.RequestID != r.RequestID || string(got.Data) != string(r.Data) ||
-			!reflect.DeepEqual(got.Rooms, r.Rooms) || got.Parts != r.Parts || (r.Close != nil) != (got.Close != nil) {
+			!reflect.DeepEqual(got.Rooms, r.Rooms) || got.Parts != r.Parts || got.Wait != r.Wait || (r.Close != nil) != (got.Close != nil) {
 			t.Errorf("%d: %s decodes to %+v", r.Type, data, got)
 		}
 	}
