@@ -1113,7 +1113,8 @@ func (c *Cluster) onBroadcast(data []byte) {
 	// Every node receives every broadcast (its own included) and in
 	// room-heavy clusters most are for rooms with one or two sockets here,
 	// or none: the packet is decoded only once the message is known to be
-	// another node's, new, and for some socket here.
+	// another node's, new, and for some socket here, and then written
+	// straight to the packet's JSON.
 	h, err := wire.DecodeBroadcastHead(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
@@ -1130,14 +1131,16 @@ func (c *Cluster) onBroadcast(data []byte) {
 	if len(sids) == 0 {
 		return
 	}
-	wp, err := h.Packet()
+	nsp, p, err := h.Event()
 	if err != nil {
-		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
+		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
 		return
 	}
-	if p, ok := c.localPacket(wp); ok {
-		c.Memory.local.Deliver(&p, sids, opts.Flags)
+	if nsp != "" && nsp != nspOf(c.ch) {
+		return
 	}
+	p.Namespace = c.Memory.local.Name()
+	c.Memory.local.Deliver(&p, sids, opts.Flags)
 }
 
 // applyBroadcast delivers another node's broadcast to the local sockets.
