@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/siogate/siogate/protocol/socketio"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Event returns the head's packet as a Socket.IO EVENT packet and the
@@ -289,4 +290,100 @@ func header(b []byte, i int, fix, x16 byte) (n, first int, ok bool) {
 	}
 	// Each element takes a byte at least.
 	return n, first, n >= 0 && n <= len(b)-first
+}
+
+// decodeOpts decodes broadcast options, reading the usual shape (rooms
+// and except as arrays of strings, flags as a map) without the generic
+// decoder, which takes any other.
+func decodeOpts(b []byte) (Opts, error) {
+	if o, ok := readOpts(b); ok {
+		return o, nil
+	}
+	return unmarshal[Opts](b)
+}
+
+// unmarshal decodes b with the generic decoder (a function of its own so
+// that its callers' values stay on the stack).
+func unmarshal[T any](b []byte) (T, error) {
+	var v T
+	err := msgpack.Unmarshal(b, &v)
+	return v, err
+}
+
+func readOpts(b []byte) (o Opts, ok bool) {
+	n, i, ok := mapLen(b, 0)
+	if !ok {
+		return o, false
+	}
+	seen := 0
+	for range n {
+		k, vs, ok := strAt(b, i)
+		if !ok {
+			return o, false
+		}
+		j, ok := msgpackSkip(b, vs, 0)
+		if !ok {
+			return o, false
+		}
+		var bit int
+		switch string(k) {
+		case "rooms":
+			bit = 1
+			o.Rooms, ok = readStrings(b[vs:j])
+		case "except":
+			bit = 2
+			o.Except, ok = readStrings(b[vs:j])
+		case "flags":
+			bit = 4
+			if o.Flags, ok = readFlags(b[vs:j]); !ok {
+				var err error
+				o.Flags, err = unmarshal[map[string]any](b[vs:j])
+				ok = err == nil
+			}
+		}
+		if !ok || seen&bit != 0 {
+			return o, false // a key given twice: the last one wins
+		}
+		seen |= bit
+		i = j
+	}
+	return o, i == len(b)
+}
+
+// readStrings reads an array of strings.
+func readStrings(b []byte) ([]string, bool) {
+	n, i, ok := arrayLen(b, 0)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, n)
+	for k := range out {
+		s, end, ok := strAt(b, i)
+		if !ok {
+			return nil, false
+		}
+		out[k], i = string(s), end
+	}
+	return out, i == len(b)
+}
+
+// readFlags reads a map of boolean flags (Node's volatile, compress...).
+func readFlags(b []byte) (map[string]any, bool) {
+	n, i, ok := mapLen(b, 0)
+	if !ok {
+		return nil, false
+	}
+	m := make(map[string]any, n)
+	for range n {
+		k, vs, ok := strAt(b, i)
+		if !ok || vs >= len(b) || b[vs] != 0xc2 && b[vs] != 0xc3 {
+			return nil, false
+		}
+		if _, dup := m[string(k)]; dup {
+			return nil, false
+		}
+		m[string(k)] = b[vs] == 0xc3
+		i = vs + 1
+	}
+	return m, i == len(b)
 }

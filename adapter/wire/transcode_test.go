@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,51 @@ func randomValue(rng *rand.Rand, depth int) any {
 			m[fmt.Sprintf("%c%d", 'a'+rng.IntN(26), rng.IntN(3))] = randomValue(rng, depth+1)
 		}
 		return m
+	}
+}
+
+// The options of a broadcast read as the generic decoder reads them,
+// whatever their shape: Node's and siogate's, missing or extra fields,
+// flags that are not booleans, a key given twice.
+func TestBroadcastHeadOpts(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := [][]byte{
+		enc(wire.NewOpts(nil, nil, false, true)),
+		enc(wire.NewOpts([]string{"a", "héllo", strings.Repeat("r", 40)}, []string{"x"}, true, false)),
+		enc(map[string]any{"rooms": []string{"a"}, "except": []string{}, "flags": map[string]any{"timeout": 5000, "volatile": true}}),
+		enc(map[string]any{"rooms": []string{"a"}, "flags": map[string]any{"binary": nil}}),
+		enc(map[string]any{"rooms": nil, "except": nil, "flags": nil}),
+		enc(map[string]any{"rooms": []string{"a"}, "extra": []any{1, "x"}, "flags": map[string]any{}}),
+		enc(map[string]any{}),
+		{0x82, 0xa5, 'r', 'o', 'o', 'm', 's', 0x91, 0xa1, 'a', 0xa5, 'r', 'o', 'o', 'm', 's', 0x91, 0xa1, 'b'}, // rooms twice
+		{0x81, 0xa5, 'f', 'l', 'a', 'g', 's', 0x82, 0xa1, 'v', 0xc3, 0xa1, 'v', 0xc2},                          // a flag twice
+		{0x81, 0xa5, 'r', 'o', 'o', 'm', 's', 0xdc, 0, 2, 0xd9, 1, 'a', 0xda, 0, 1, 'b'},                       // long forms
+		{0x81, 0xa5, 'r', 'o', 'o', 'm', 's', 0x91, 0x01},                                                      // a room that is a number
+		{0x81, 0xa5, 'f', 'l', 'a', 'g', 's', 0x81, 0x01, 0xc3},                                                // a flag key that is a number
+		{0xde, 0, 1, 0xa6, 'e', 'x', 'c', 'e', 'p', 't', 0x91, 0xa0},                                           // map 16
+		{0x81, 0xa5, 'r', 'o', 'o', 'm', 's', 0x92, 0xa1, 'a'},                                                 // truncated
+		{0x91, 0xa1, 'a'}, // not a map
+	}
+	for i, opts := range cases {
+		msg := append([]byte{0x94, 0xa1, 'n', 0x80}, opts...)
+		msg = append(msg, 0x07)
+		h, err := wire.DecodeBroadcastHead(msg)
+		var want wire.Opts
+		werr := msgpack.Unmarshal(opts, &want)
+		if werr != nil || err != nil {
+			if (werr != nil) != (err != nil) {
+				t.Errorf("case %d (%x): head %+v, %v; generic %v", i, opts, h.Opts, err, werr)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(h.Opts, want) || h.Seq != 7 || h.UID != "n" {
+			t.Errorf("case %d (%x): head %#v seq %d; generic %#v", i, opts, h.Opts, h.Seq, want)
+		}
 	}
 }

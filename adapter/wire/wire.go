@@ -242,13 +242,13 @@ func DecodeBroadcastHead(data []byte) (BroadcastHead, error) {
 	if h.UID, err = msgpackString(parts[0]); err != nil {
 		return h, fmt.Errorf("wire: bad broadcast uid: %w", err)
 	}
-	if err = msgpack.Unmarshal(parts[2], &h.Opts); err != nil {
+	if h.Opts, err = decodeOpts(parts[2]); err != nil {
 		return h, fmt.Errorf("wire: bad broadcast options: %w", err)
 	}
 	if raw := parts[3]; len(raw) == 9 && raw[0] == 0xcf { // as StampBroadcast writes it
 		h.Seq = binary.BigEndian.Uint64(raw[1:])
 	} else if len(raw) > 0 {
-		_ = msgpack.Unmarshal(raw, &h.Seq) // not a number: no sequence
+		h.Seq, _ = unmarshal[uint64](raw) // not a number: no sequence
 	}
 	h.packet = parts[1]
 	return h, nil
