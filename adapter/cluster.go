@@ -1110,34 +1110,59 @@ func (c *Cluster) deliverSharded(channel string, data []byte) {
 }
 
 func (c *Cluster) onBroadcast(data []byte) {
-	// Every node receives its own broadcasts back: skip them by uid before
-	// decoding the packet.
-	if uid, err := wire.BroadcastUID(data); err == nil && uid == c.uid {
-		return
-	}
-	uid, wp, wo, seq, err := wire.DecodeBroadcastSeq(data)
+	// Every node receives every broadcast (its own included) and in
+	// room-heavy clusters most are for rooms with one or two sockets here,
+	// or none: the packet is decoded only once the message is known to be
+	// another node's, new, and for some socket here, and then written
+	// straight to the packet's JSON.
+	h, err := wire.DecodeBroadcastHead(data)
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast", "err", err)
 		return
 	}
-	if !c.fresh(uid, seq, "b") {
-		return // sent again after an outage; this node had it
-	}
-	c.applyBroadcast(wp, wo)
-}
-
-// applyBroadcast delivers another node's broadcast to the local sockets.
-func (c *Cluster) applyBroadcast(wp wire.Packet, wo wire.Opts) {
-	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
+	if h.UID == c.uid {
 		return
 	}
-	p, err := wp.Decode()
+	if !c.fresh(h.UID, h.Seq, "b") {
+		return // sent again after an outage; this node had it
+	}
+	opts := fromWireOpts(h.Opts)
+	sids := c.Memory.Select(opts)
+	if len(sids) == 0 {
+		return
+	}
+	nsp, p, err := h.Event()
 	if err != nil {
 		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
 		return
 	}
+	if nsp != "" && nsp != nspOf(c.ch) {
+		return
+	}
 	p.Namespace = c.Memory.local.Name()
-	_ = c.Memory.Broadcast(context.Background(), &p, fromWireOpts(wo))
+	c.Memory.local.Deliver(&p, sids, opts.Flags)
+}
+
+// applyBroadcast delivers another node's broadcast to the local sockets.
+func (c *Cluster) applyBroadcast(wp wire.Packet, wo wire.Opts) {
+	if p, ok := c.localPacket(wp); ok {
+		_ = c.Memory.Broadcast(context.Background(), &p, fromWireOpts(wo))
+	}
+}
+
+// localPacket converts another node's broadcast packet for this
+// namespace; false when it is for another namespace or bad.
+func (c *Cluster) localPacket(wp wire.Packet) (socketio.Packet, bool) {
+	if wp.Nsp != "" && wp.Nsp != nspOf(c.ch) {
+		return socketio.Packet{}, false
+	}
+	p, err := wp.Decode()
+	if err != nil {
+		c.cfg.Logger.Warn("adapter: dropping bad broadcast packet", "err", err)
+		return socketio.Packet{}, false
+	}
+	p.Namespace = c.Memory.local.Name()
+	return p, true
 }
 
 func nspOf(ch wire.Channels) string {

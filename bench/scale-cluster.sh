@@ -26,6 +26,9 @@
 # gets ROOMS, BROADCASTS and ROOM_RATE scaled by 1/NODES, so that each
 # node carries the same rooms and the same load in both runs.
 #
+# PROFILE_DIR=DIR has each benchnode write a CPU profile of its run to
+# DIR/ADAPTER-N-PORT.prof (go tool pprof BINDIR/benchnode FILE).
+#
 # SERVER=node runs Node socket.io (js/fixtures/bench-server.mjs, node
 # --expose-gc) with @socket.io/redis-adapter on the shared Redis in place
 # of benchnode, for the same runs side by side (ADAPTERS=redis only; the
@@ -104,8 +107,10 @@ run() { # adapter nodes
 			SIOBENCH_REDIS_URL=redis://127.0.0.1:6379 SIOBENCH_PREFIX="$prefix" \
 				taskset -c 0 node --expose-gc "$JS/fixtures/bench-server.mjs" "$port" >/dev/null 2>>"$OUT.log" &
 		else
-			# shellcheck disable=SC2086 # $url is two words
-			taskset -c 0 "$BIN/benchnode" --addr "127.0.0.1:$port" --adapter "$kind" $url --channel-prefix "$prefix" --mem-report 2>>"$OUT.log" &
+			prof=""
+			[ -z "${PROFILE_DIR:-}" ] || prof="--cpuprofile $PROFILE_DIR/$(echo "$label" | tr / -)-$port.prof"
+			# shellcheck disable=SC2086 # $url and $prof are two words
+			taskset -c 0 "$BIN/benchnode" --addr "127.0.0.1:$port" --adapter "$kind" $url --channel-prefix "$prefix" --mem-report $prof 2>>"$OUT.log" &
 		fi
 		addrs="$addrs,127.0.0.1:$port" pids="$pids,$!"
 		wait_listen "$port"

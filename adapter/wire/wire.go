@@ -189,28 +189,99 @@ func DecodeBroadcast(data []byte) (uid string, p Packet, o Opts, err error) {
 // DecodeBroadcastSeq decodes a broadcast message and its sender's
 // sequence number (0 when it has none: Node's publishers and emitters).
 func DecodeBroadcastSeq(data []byte) (uid string, p Packet, o Opts, seq uint64, err error) {
-	var parts []msgpack.RawMessage
-	if err = msgpack.Unmarshal(data, &parts); err != nil || len(parts) < 3 {
-		return "", p, o, 0, fmt.Errorf("wire: bad broadcast message: %v", err)
+	h, err := DecodeBroadcastHead(data)
+	if err != nil {
+		return "", p, o, 0, err
 	}
-	if err = msgpack.Unmarshal(parts[0], &uid); err != nil {
-		return "", p, o, 0, fmt.Errorf("wire: bad broadcast uid: %w", err)
+	if p, err = h.Packet(); err != nil {
+		return "", p, o, 0, err
 	}
-	if err = msgpack.Unmarshal(parts[1], &p); err != nil {
-		return "", p, o, 0, fmt.Errorf("wire: bad broadcast packet: %w", err)
+	return h.UID, p, h.Opts, h.Seq, nil
+}
+
+// BroadcastHead is a broadcast message read but for its packet, so that
+// a receiver can drop its own echoes, the copies it already had and the
+// broadcasts for rooms with no socket of its own before paying for the
+// packet's decoding.
+type BroadcastHead struct {
+	// UID is the sender's.
+	UID string
+	// Opts selects the receiving sockets.
+	Opts Opts
+	// Seq is the sender's sequence number (0 when it has none).
+	Seq    uint64
+	packet []byte // the packet's msgpack bytes, within the message
+}
+
+// DecodeBroadcastHead reads a broadcast message [uid, packet, opts, seq?]
+// but for its packet, which it only checks for well-formedness: Packet
+// decodes it.
+func DecodeBroadcastHead(data []byte) (BroadcastHead, error) {
+	var h BroadcastHead
+	var n, i int
+	switch {
+	case len(data) > 0 && data[0] >= 0x90 && data[0] <= 0x9f:
+		n, i = int(data[0]&0x0f), 1
+	case len(data) > 2 && data[0] == 0xdc:
+		n, i = int(binary.BigEndian.Uint16(data[1:])), 3
+	case len(data) > 4 && data[0] == 0xdd:
+		n, i = int(binary.BigEndian.Uint32(data[1:])), 5
 	}
-	if err = msgpack.Unmarshal(parts[2], &o); err != nil {
-		return "", p, o, 0, fmt.Errorf("wire: bad broadcast options: %w", err)
+	if n < 3 {
+		return h, fmt.Errorf("wire: bad broadcast message (%d parts)", n)
 	}
-	if len(parts) > 3 {
-		if raw := parts[3]; len(raw) == 9 && raw[0] == 0xcf { // as StampBroadcast writes it
-			seq = binary.BigEndian.Uint64(raw[1:])
-		} else {
-			_ = msgpack.Unmarshal(raw, &seq) // not a number: no sequence
+	var parts [4][]byte // uid, packet, opts, seq
+	for k := range min(n, len(parts)) {
+		j, ok := msgpackSkip(data, i, 0)
+		if !ok {
+			return h, fmt.Errorf("wire: bad broadcast message (part %d)", k)
 		}
+		parts[k], i = data[i:j], j
+	}
+	var err error
+	if h.UID, err = msgpackString(parts[0]); err != nil {
+		return h, fmt.Errorf("wire: bad broadcast uid: %w", err)
+	}
+	if h.Opts, err = decodeOpts(parts[2]); err != nil {
+		return h, fmt.Errorf("wire: bad broadcast options: %w", err)
+	}
+	if raw := parts[3]; len(raw) == 9 && raw[0] == 0xcf { // as StampBroadcast writes it
+		h.Seq = binary.BigEndian.Uint64(raw[1:])
+	} else if len(raw) > 0 {
+		h.Seq, _ = unmarshal[uint64](raw) // not a number: no sequence
+	}
+	h.packet = parts[1]
+	return h, nil
+}
+
+// Packet decodes the head's packet.
+func (h BroadcastHead) Packet() (Packet, error) {
+	var p Packet
+	if err := msgpack.Unmarshal(h.packet, &p); err != nil {
+		return p, fmt.Errorf("wire: bad broadcast packet: %w", err)
 	}
 	normalize(p.Data)
-	return uid, p, o, seq, nil
+	return p, nil
+}
+
+// msgpackString reads one msgpack value that is a string (or nil, read as
+// "").
+func msgpackString(b []byte) (string, error) {
+	if len(b) > 0 {
+		switch c := b[0]; {
+		case c >= 0xa0 && c <= 0xbf:
+			return string(b[1:]), nil
+		case c == 0xd9 && len(b) >= 2:
+			return string(b[2:]), nil
+		case c == 0xda && len(b) >= 3:
+			return string(b[3:]), nil
+		case c == 0xdb && len(b) >= 5:
+			return string(b[5:]), nil
+		}
+	}
+	var s string
+	err := msgpack.Unmarshal(b, &s)
+	return s, err
 }
 
 // StampBroadcast appends the sender's sequence number to the broadcast

@@ -6,6 +6,7 @@ import (
 
 	"github.com/siogate/siogate/adapter/wire"
 	"github.com/siogate/siogate/protocol/socketio"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // BroadcastUID reads the sender of a broadcast without its packet: a
@@ -115,5 +116,54 @@ func TestHugeLengthsAllocateLittle(t *testing.T) {
 				t.Fatalf("decoding %d bytes allocated %d bytes", len(b), got)
 			}
 		})
+	}
+}
+
+// DecodeBroadcastHead reads the sender, options and sequence number of a
+// broadcast and leaves its packet for later: a packet that is not one
+// fails only when decoded, a message that is not a broadcast at once.
+func TestDecodeBroadcastHead(t *testing.T) {
+	p, err := socketio.NewEvent("/", "ev", []any{"x", map[string]any{"n": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := wire.PacketFrom(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := wire.EncodeBroadcast("node-1", wp, wire.NewOpts([]string{"r1", "r2"}, []string{"x"}, true, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := wire.DecodeBroadcastHead(data)
+	if err != nil || h.UID != "node-1" || h.Seq != 0 || len(h.Opts.Rooms) != 2 || h.Opts.Except[0] != "x" || !h.Opts.Flag("volatile") {
+		t.Fatalf("head = %+v, %v", h, err)
+	}
+	h, err = wire.DecodeBroadcastHead(wire.StampBroadcast(append([]byte(nil), data...), 99))
+	if err != nil || h.Seq != 99 {
+		t.Fatalf("stamped head = %+v, %v", h, err)
+	}
+	got, err := h.Packet()
+	if err != nil || len(got.Data) != 3 || got.Data[0] != "ev" || got.Data[2].(map[string]any)["n"] != int64(1) {
+		t.Fatalf("packet = %+v, %v", got, err)
+	}
+	// The same message with an array 16 header, a nil uid and a packet
+	// that is a string.
+	opts, err := msgpack.Marshal(h.Opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := append([]byte{0xdc, 0, 3, 0xc0, 0xa1, 'p'}, opts...)
+	h, err = wire.DecodeBroadcastHead(odd)
+	if err != nil || h.UID != "" || len(h.Opts.Rooms) != 2 {
+		t.Fatalf("odd head = %+v, %v", h, err)
+	}
+	if _, err := h.Packet(); err == nil {
+		t.Error("a string decoded as a packet")
+	}
+	for _, junk := range [][]byte{nil, {0x92, 0xa1, 'a', 0xc0}, {0x93, 0x01, 0xc0, 0xc0}, data[:len(data)-1], {0x93, 0xa1, 'a', 0xc1, 0x80}, {0x93, 0xa1, 'a', 0xc0, 0xa1, 'o'}} {
+		if h, err := wire.DecodeBroadcastHead(junk); err == nil {
+			t.Errorf("DecodeBroadcastHead(%x) = %+v", junk, h)
+		}
 	}
 }

@@ -671,3 +671,12 @@ func appendFloat(b []byte, f float64) []byte {
 	}
 	return b
 }
+
+// AppendNumber appends f as JavaScript's JSON.stringify writes a number
+// (null for NaN and the infinities), as the packet encoders do.
+func AppendNumber(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return appendFloat(dst, f)
+}
