@@ -53,6 +53,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -297,7 +298,7 @@ func (r *RecoveryStore) Since(ctx context.Context, nsp, offset string, rooms []s
 		}
 		first = false
 		var m streamPacket
-		if msgpack.Unmarshal(d.Body, &m) != nil {
+		if wire.Unmarshal(d.Body, &m) != nil {
 			continue
 		}
 		if m.Nonce == endNonce {

@@ -40,6 +40,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -319,7 +320,7 @@ func (r *RecoveryStore) Head(ctx context.Context, nsp string) (string, error) {
 // decodeRecord reads a record's event.
 func decodeRecord(value []byte) (kafkaPacket, error) {
 	var kp kafkaPacket
-	err := msgpack.Unmarshal(value, &kp)
+	err := wire.Unmarshal(value, &kp)
 	return kp, err
 }
 

@@ -47,6 +47,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -279,7 +280,7 @@ func (r *RecoveryStore) Since(ctx context.Context, nsp, offset string, rooms []s
 		}
 		next = m.Sequence + 1
 		var np natsPacket
-		if msgpack.Unmarshal(m.Data, &np) != nil {
+		if wire.Unmarshal(m.Data, &np) != nil {
 			continue
 		}
 		p := adapter.StoredPacket{Offset: epoch + ":" + strconv.FormatUint(m.Sequence, 10), Rooms: np.Rooms, Except: np.Except, Data: np.Data, Attachments: np.Attachments}
@@ -345,7 +346,7 @@ func (r *RecoveryStore) get(ctx context.Context, key string) (*stored, error) {
 		return nil, storeErr("get "+key+" from "+r.opts.Bucket, err)
 	}
 	var s natsSession
-	if msgpack.Unmarshal(e.Value(), &s) != nil || time.Now().After(e.Created().Add(time.Duration(s.TTL)*time.Millisecond)) {
+	if wire.Unmarshal(e.Value(), &s) != nil || time.Now().After(e.Created().Add(time.Duration(s.TTL)*time.Millisecond)) {
 		_ = r.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
 		return nil, nil
 	}

@@ -64,6 +64,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/siogate/siogate/adapter"
+	"github.com/siogate/siogate/adapter/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -231,7 +232,7 @@ func decodeEntry(data string) (adapter.StoredPacket, bool) {
 		Opts      nodeOptions `msgpack:"opts"`
 		RequestID any         `msgpack:"requestId"`
 	}
-	if msgpack.Unmarshal(raw, &m) != nil || m.RequestID != nil || m.Packet.Data == nil {
+	if wire.Unmarshal(raw, &m) != nil || m.RequestID != nil || m.Packet.Data == nil {
 		return p, false
 	}
 	if v, _ := m.Opts.Flags["volatile"].(bool); v {
@@ -656,7 +657,7 @@ func decodeSession(value string) (adapter.Session, error) {
 		return s, err
 	}
 	var m map[string]any
-	if err := msgpack.Unmarshal(raw, &m); err != nil {
+	if err := wire.Unmarshal(raw, &m); err != nil {
 		return s, err
 	}
 	str := func(k string) string { v, _ := m[k].(string); return v }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/siogate/siogate/protocol/socketio"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Event returns the head's packet as a Socket.IO EVENT packet and the
@@ -38,6 +37,7 @@ func transcodePacket(b []byte) (nsp string, p socketio.Packet, ok bool) {
 		return "", p, false
 	}
 	var data []byte
+	var seen [3]bool // type, data, nsp
 	for range n {
 		k, ks, ok := strAt(b, i)
 		if !ok {
@@ -47,7 +47,26 @@ func transcodePacket(b []byte) (nsp string, p socketio.Packet, ok bool) {
 		if !ok {
 			return "", p, false
 		}
+		field := -1
 		switch string(k) {
+		case "type":
+			field = 0
+		case "data":
+			field = 1
+		case "nsp":
+			field = 2
+		}
+		if field >= 0 {
+			if seen[field] {
+				return "", p, false // a key given twice: as the generic decoder has it
+			}
+			seen[field] = true
+		}
+		switch string(k) {
+		case "type":
+			if !isMsgpackInt(b[ks]) {
+				return "", p, false // the generic decoder refuses it, or reads nil as 0
+			}
 		case "data":
 			data = b[ks:j]
 		case "nsp":
@@ -86,6 +105,11 @@ func transcodePacket(b []byte) (nsp string, p socketio.Packet, ok bool) {
 		p.Type = socketio.BinaryEvent
 	}
 	return nsp, p, true
+}
+
+// isMsgpackInt reports whether c starts a msgpack integer.
+func isMsgpackInt(c byte) bool {
+	return c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3)
 }
 
 type transcoder struct {
@@ -306,7 +330,7 @@ func decodeOpts(b []byte) (Opts, error) {
 // that its callers' values stay on the stack).
 func unmarshal[T any](b []byte) (T, error) {
 	var v T
-	err := msgpack.Unmarshal(b, &v)
+	err := Unmarshal(b, &v)
 	return v, err
 }
 

@@ -257,7 +257,7 @@ func DecodeBroadcastHead(data []byte) (BroadcastHead, error) {
 // Packet decodes the head's packet.
 func (h BroadcastHead) Packet() (Packet, error) {
 	var p Packet
-	if err := msgpack.Unmarshal(h.packet, &p); err != nil {
+	if err := Unmarshal(h.packet, &p); err != nil {
 		return p, fmt.Errorf("wire: bad broadcast packet: %w", err)
 	}
 	normalize(p.Data)
@@ -280,7 +280,7 @@ func msgpackString(b []byte) (string, error) {
 		}
 	}
 	var s string
-	err := msgpack.Unmarshal(b, &s)
+	err := Unmarshal(b, &s)
 	return s, err
 }
 
@@ -396,7 +396,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 	if len(data) > 0 && data[0] == '{' {
 		err = json.Unmarshal(data, r)
 	} else {
-		err = msgpack.Unmarshal(data, r)
+		err = Unmarshal(data, r)
 		if err == nil && r.Packet != nil {
 			normalize(r.Packet.Data)
 		}
@@ -422,7 +422,7 @@ func DecodeResponse(data []byte) (*Response, error) {
 	if len(data) > 0 && data[0] == '{' {
 		err = json.Unmarshal(data, r)
 	} else {
-		err = msgpack.Unmarshal(data, r)
+		err = Unmarshal(data, r)
 		r.Packet = normalizeValue(r.Packet)
 	}
 	if err != nil {
@@ -432,6 +432,19 @@ func DecodeResponse(data []byte) (*Response, error) {
 }
 
 // marshalMsgpack encodes like notepack: compact integers, string-keyed maps.
+// Unmarshal decodes msgpack data into v as msgpack.Unmarshal does, but
+// returns an error where the decoder panics: it does on some malformed
+// input (a map giving the same key twice, the second value decoded into
+// the first). Bytes from a broker must never crash a node.
+func Unmarshal(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("wire: malformed msgpack: %v", r)
+		}
+	}()
+	return msgpack.Unmarshal(data, v)
+}
+
 func marshalMsgpack(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)

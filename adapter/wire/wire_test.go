@@ -167,3 +167,14 @@ func TestDecodeBroadcastHead(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateKeyRefused: a broadcast whose packet gives "data" twice
+// made the msgpack decoder panic (it decoded the second value into the
+// first one's elements); it is now refused with an error. Found by
+// FuzzBroadcastHead.
+func TestDuplicateKeyRefused(t *testing.T) {
+	msg := []byte("\x94\xa40000\x83\xa4data\x940000\xa4data\x94000000\x900")
+	if _, _, _, err := wire.DecodeBroadcast(msg); err == nil {
+		t.Fatal("a packet giving data twice was accepted")
+	}
+}

@@ -2,8 +2,6 @@ package wire
 
 import (
 	"fmt"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Worker forwarding: a gateway node pushes the client events no built-in
@@ -55,7 +53,7 @@ func EncodeWorkerEvent(e *WorkerEvent) ([]byte, error) {
 // DecodeWorkerEvent decodes an event taken from the work queue.
 func DecodeWorkerEvent(data []byte) (*WorkerEvent, error) {
 	e := new(WorkerEvent)
-	if err := msgpack.Unmarshal(data, e); err != nil {
+	if err := Unmarshal(data, e); err != nil {
 		return nil, fmt.Errorf("wire: bad worker event: %w", err)
 	}
 	normalize(e.Args)
@@ -93,7 +91,7 @@ func EncodeWorkerReply(r *WorkerReply) ([]byte, error) {
 // DecodeWorkerReply decodes a reply read from the request channel.
 func DecodeWorkerReply(data []byte) (*WorkerReply, error) {
 	var m workerReplyMsg
-	if err := msgpack.Unmarshal(data, &m); err != nil || m.Type != TypeWorkerReply {
+	if err := Unmarshal(data, &m); err != nil || m.Type != TypeWorkerReply {
 		return nil, fmt.Errorf("wire: bad worker reply: %v", err)
 	}
 	normalize(m.Reply.Args)
