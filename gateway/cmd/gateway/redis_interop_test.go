@@ -490,19 +490,7 @@ func TestRedisInterop(t *testing.T) {
 	captureWire(t, c.prefix, c.wire)
 	c.a = startGoNode(t, "go-a", c.prefix, c.goObs, c.warns)
 	c.b = startGoNode(t, "go-b", c.prefix, c.goObs, c.warns)
-	c.nodeSrv = startJS(t, node, jsDir, "redis-node-server.mjs", redisInteropURL, c.prefix, "0")
-	listening := c.nodeSrv.log.wait(t, "the Node server listening", func(m map[string]any) bool { return m["ev"] == "listening" || m["ev"] == "error" })
-	if listening["ev"] != "listening" {
-		t.Fatalf("Node server failed: %v", listening["message"])
-	}
-	c.nodeURL = fmt.Sprintf("http://127.0.0.1:%v", listening["port"])
-	c.clients = startJS(t, node, jsDir, "redis-clients.mjs")
-	c.clients.log.wait(t, "the client driver ready", fields("ev", "ready"))
-	t.Cleanup(func() {
-		if w := c.warns.all(func(map[string]any) bool { return true }); len(w) > 0 {
-			t.Errorf("siogate adapters logged warnings (a Node message they could not handle?): %v", w)
-		}
-	})
+	c.startNodeServer("redis-node-server.mjs", redisInteropURL, c.prefix, "0")
 
 	urls := map[string]string{"a": c.a.url, "b": c.b.url, "n": c.nodeURL}
 	for _, n := range []string{"a1", "a2", "b1", "b2", "n1", "n2"} {
@@ -1474,4 +1462,25 @@ func responseKind(shape string) string {
 		}
 	}
 	return shape
+}
+
+// startNodeServer starts the Node socket.io server script (args after
+// it) and the JS client driver, and waits for both; at the end of the
+// test, any warning a siogate adapter logged fails it.
+func (c *cluster) startNodeServer(script string, args ...string) {
+	t := c.t
+	t.Helper()
+	c.nodeSrv = startJS(t, c.node, c.jsDir, script, args...)
+	listening := c.nodeSrv.log.wait(t, "the Node server listening", func(m map[string]any) bool { return m["ev"] == "listening" || m["ev"] == "error" })
+	if listening["ev"] != "listening" {
+		t.Fatalf("Node server failed: %v", listening["message"])
+	}
+	c.nodeURL = fmt.Sprintf("http://127.0.0.1:%v", listening["port"])
+	c.clients = startJS(t, c.node, c.jsDir, "redis-clients.mjs")
+	c.clients.log.wait(t, "the client driver ready", fields("ev", "ready"))
+	t.Cleanup(func() {
+		if w := c.warns.all(func(map[string]any) bool { return true }); len(w) > 0 {
+			t.Errorf("siogate adapters logged warnings (a Node message they could not handle?): %v", w)
+		}
+	})
 }

@@ -82,19 +82,7 @@ func TestShardedNodeInterop(t *testing.T) {
 	}
 	c.a = startShardedGoNode(t, "go-a", url, c.prefix, c.warns)
 	c.b = startShardedGoNode(t, "go-b", url, c.prefix, c.warns)
-	c.nodeSrv = startJS(t, node, jsDir, "redis-sharded-node-server.mjs", strings.Join(rc.Addrs, ","), c.prefix, "dynamic")
-	listening := c.nodeSrv.log.wait(t, "the Node server listening", func(m map[string]any) bool { return m["ev"] == "listening" || m["ev"] == "error" })
-	if listening["ev"] != "listening" {
-		t.Fatalf("Node server failed: %v", listening["message"])
-	}
-	c.nodeURL = fmt.Sprintf("http://127.0.0.1:%v", listening["port"])
-	c.clients = startJS(t, node, jsDir, "redis-clients.mjs")
-	c.clients.log.wait(t, "the client driver ready", fields("ev", "ready"))
-	t.Cleanup(func() {
-		if w := c.warns.all(func(map[string]any) bool { return true }); len(w) > 0 {
-			t.Errorf("siogate adapters logged warnings (a Node message they could not handle?): %v", w)
-		}
-	})
+	c.startNodeServer("redis-sharded-node-server.mjs", strings.Join(rc.Addrs, ","), c.prefix, "dynamic")
 	urls := map[string]string{"a": c.a.url, "b": c.b.url, "n": c.nodeURL}
 	for _, n := range []string{"a1", "a2", "b1", "n1", "n2"} {
 		c.connect(n, urls[n[:1]], "/")
