@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -164,14 +165,43 @@ func (s *share) connect() stormReport {
 		// This share's part of the rate: Count/Clients of it.
 		interval = time.Duration(float64(time.Second) * float64(cfg.Clients) / (cfg.Rate * float64(s.spec.Count)))
 	}
-	sem := make(chan struct{}, cfg.Concurrency)
+	rep := s.storm(s.r.ctx, interval, func(i int) error {
+		g := s.spec.First + i
+		c := newWSClient(s.r)
+		c.local = sourceIP(g, cfg.SourceIPs)
+		c.onTick = s.onTick
+		if cfg.Scenario == "rooms" {
+			c.ackBody = emptyAck
+		}
+		if err := c.dial(cfg.Addrs[g%len(cfg.Addrs)]); err != nil {
+			return err
+		}
+		s.clients[i] = c
+		return nil
+	})
+	rep.Connected = s.live()
+	s.nlive.Store(int64(rep.Connected))
+	if rep.Connected+rep.Failed < s.spec.Count && rep.FirstErr == "" {
+		rep.FirstErr = fmt.Sprintf("stopped: %v", s.r.ctx.Err())
+		rep.Failed = s.spec.Count - rep.Connected
+	}
+	return rep
+}
+
+// storm runs open for each of the share's Count clients, paced by
+// interval (0: at once), at most Concurrency at a time, until ctx ends.
+// It counts failures rather than stopping at the first, and reports when
+// the first dial began and the last open returned, with the histogram of
+// the opens' times; the caller counts the clients connected.
+func (s *share) storm(ctx context.Context, interval time.Duration, open func(i int) error) stormReport {
+	sem := make(chan struct{}, s.r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var end atomic.Int64
 	start := time.Now()
 	for i := range s.spec.Count {
-		if s.r.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
 		if interval > 0 {
@@ -183,15 +213,8 @@ func (s *share) connect() stormReport {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			g := s.spec.First + i
-			c := newWSClient(s.r)
-			c.local = sourceIP(g, cfg.SourceIPs)
-			c.onTick = s.onTick
-			if cfg.Scenario == "rooms" {
-				c.ackBody = emptyAck
-			}
 			t0 := time.Now()
-			if err := c.dial(cfg.Addrs[g%len(cfg.Addrs)]); err != nil {
+			if err := open(i); err != nil {
 				if failed.Add(1) == 1 {
 					firstErr.Store(err.Error())
 				}
@@ -205,7 +228,6 @@ func (s *share) connect() stormReport {
 					break
 				}
 			}
-			s.clients[i] = c
 		}()
 	}
 	wg.Wait()
@@ -213,14 +235,8 @@ func (s *share) connect() stormReport {
 	if rep.EndNs == 0 {
 		rep.EndNs = time.Now().UnixNano()
 	}
-	rep.Connected = s.live()
-	s.nlive.Store(int64(rep.Connected))
 	if e, ok := firstErr.Load().(string); ok {
 		rep.FirstErr = e
-	}
-	if rep.Connected+rep.Failed < s.spec.Count && rep.FirstErr == "" {
-		rep.FirstErr = fmt.Sprintf("stopped: %v", s.r.ctx.Err())
-		rep.Failed = s.spec.Count - rep.Connected
 	}
 	return rep
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -41,47 +40,17 @@ func (s *share) connectPolling() stormReport {
 		})
 	}
 	ps.clients = make([]*pollingClient, s.spec.Count)
-	sem := make(chan struct{}, cfg.Concurrency)
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var end atomic.Int64
-	start := time.Now()
-	for i := range s.spec.Count {
-		if ctx.Err() != nil {
-			break
+	rep := s.storm(ctx, 0, func(i int) error {
+		g := s.spec.First + i
+		// No client timeout: a long poll lasts a heartbeat; the context
+		// ends it.
+		p := &pollingClient{r: s.r, ctx: ctx, hc: &http.Client{Transport: ps.transports[i%len(ps.transports)]}}
+		if err := p.open(cfg.Addrs[g%len(cfg.Addrs)]); err != nil {
+			return err
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			g := s.spec.First + i
-			// No client timeout: a long poll lasts a heartbeat; the
-			// context ends it.
-			p := &pollingClient{r: s.r, ctx: ctx, hc: &http.Client{Transport: ps.transports[i%len(ps.transports)]}}
-			t0 := time.Now()
-			if err := p.open(cfg.Addrs[g%len(cfg.Addrs)]); err != nil {
-				if failed.Add(1) == 1 {
-					firstErr.Store(err.Error())
-				}
-				return
-			}
-			now := time.Now()
-			s.connLat.record(now.Sub(t0))
-			for {
-				e := end.Load()
-				if now.UnixNano() <= e || end.CompareAndSwap(e, now.UnixNano()) {
-					break
-				}
-			}
-			ps.clients[i] = p
-		}()
-	}
-	wg.Wait()
-	rep := stormReport{Failed: int(failed.Load()), StartNs: start.UnixNano(), EndNs: end.Load(), Lat: s.connLat.snapshot()}
-	if rep.EndNs == 0 {
-		rep.EndNs = time.Now().UnixNano()
-	}
+		ps.clients[i] = p
+		return nil
+	})
 	for _, p := range ps.clients {
 		if p == nil {
 			continue
@@ -94,9 +63,6 @@ func (s *share) connectPolling() stormReport {
 		}()
 	}
 	s.nlive.Store(int64(rep.Connected))
-	if e, ok := firstErr.Load().(string); ok {
-		rep.FirstErr = e
-	}
 	return rep
 }
 
