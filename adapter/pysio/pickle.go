@@ -145,6 +145,21 @@ func (p *parser) top() (any, error) {
 	return p.stack[len(p.stack)-1], nil
 }
 
+// appendItems appends items to the list on top of the stack (APPEND,
+// APPENDS).
+func (p *parser) appendItems(op string, items ...any) error {
+	t, err := p.top()
+	if err != nil {
+		return err
+	}
+	l, ok := t.(*pyList)
+	if !ok {
+		return p.bad("%s to %T", op, t)
+	}
+	l.items = append(l.items, items...)
+	return nil
+}
+
 func (p *parser) setItems(d any, kv []any) error {
 	dict, ok := d.(*pyDict)
 	if !ok {
@@ -347,29 +362,17 @@ func (p *parser) run() (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			t, err := p.top()
-			if err != nil {
+			if err := p.appendItems("APPEND", v); err != nil {
 				return nil, err
 			}
-			l, ok := t.(*pyList)
-			if !ok {
-				return nil, p.bad("APPEND to %T", t)
-			}
-			l.items = append(l.items, v)
 		case 'e': // APPENDS
 			items, err := p.popMark()
 			if err != nil {
 				return nil, err
 			}
-			t, err := p.top()
-			if err != nil {
+			if err := p.appendItems("APPENDS", items...); err != nil {
 				return nil, err
 			}
-			l, ok := t.(*pyList)
-			if !ok {
-				return nil, p.bad("APPENDS to %T", t)
-			}
-			l.items = append(l.items, items...)
 		case ')':
 			p.push(Tuple{})
 		case 't': // TUPLE
